@@ -1,0 +1,1 @@
+"""Audit (MongoDB): one record per HTTP request and explicit domain audit records."""

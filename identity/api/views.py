@@ -1,0 +1,338 @@
+from django.utils.translation import gettext as _
+from django_filters import rest_framework as django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from identity import selectors, services
+from identity.api import serializers as s
+from identity.models import User
+from identity.throttling import LoginAccountThrottle, LoginIpThrottle
+from rappi.api.filters import CreatedRangeFilterSet, OrderingFilter, SearchFilter
+from rappi.api.idempotency import idempotent
+from rappi.api.permissions import DELETE, READ, WRITE
+from rappi.api.throttling import AnonRateThrottle
+from rappi.errors import PermissionDeniedError
+from rappi.net import client_ip
+
+
+def _client(request) -> services.ClientInfo:
+    return services.ClientInfo(
+        user_agent=request.headers.get("User-Agent", ""), ip=client_ip(request)
+    )
+
+
+# --- Auth -----------------------------------------------------------------------------------
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [AnonRateThrottle, LoginIpThrottle]
+
+    @extend_schema(request=s.RegisterInput, responses={201: s.LoginOutput}, tags=["auth"])
+    def post(self, request):
+        data = s.RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, tokens = services.user_register(**data.validated_data, client=_client(request))
+        return Response({**tokens, "user": s.UserOutput(user).data}, status=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [AnonRateThrottle, LoginIpThrottle, LoginAccountThrottle]
+
+    @extend_schema(
+        request=s.LoginInput,
+        responses={200: s.LoginOutput, 401: OpenApiResponse(description="`invalid_credentials`")},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = s.LoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, tokens = services.session_login(
+            **data.validated_data, client=_client(request), request=request._request
+        )
+        return Response({**tokens, "user": s.UserOutput(user).data})
+
+
+class RefreshView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        request=s.RefreshInput,
+        responses={200: s.TokenPairOutput, 401: OpenApiResponse(description="`token_invalid`")},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = s.RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(services.session_refresh(raw_refresh=data.validated_data["refresh"]))
+
+
+class LogoutView(APIView):
+    resource = None
+
+    @extend_schema(request=s.RefreshInput, responses={204: None}, tags=["auth"])
+    def post(self, request):
+        data = s.RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.session_logout(user=request.user, raw_refresh=data.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    resource = None
+
+    @extend_schema(responses=s.MeOutput, tags=["auth"])
+    def get(self, request):
+        return Response(s.MeOutput(request.user).data)
+
+
+class SessionListView(APIView):
+    resource = None
+
+    @extend_schema(responses=s.SessionOutput(many=True), tags=["auth"])
+    def get(self, request):
+        sessions = selectors.session_list_for(user=request.user)
+        return Response(s.SessionOutput(sessions, many=True, context={"request": request}).data)
+
+    @extend_schema(responses={204: None}, tags=["auth"], summary="Revoke all own sessions")
+    def delete(self, request):
+        services.session_revoke_all(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionDetailView(APIView):
+    resource = None
+
+    @extend_schema(responses={204: None}, tags=["auth"], summary="Revoke one own session")
+    def delete(self, request, session_id: int):
+        services.session_revoke(user=request.user, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Users ------------------------------------------------------------------------------------
+
+
+class UserFilter(CreatedRangeFilterSet):
+    role = django_filters.CharFilter(field_name="role__name")
+    is_active = django_filters.BooleanFilter()
+
+    class Meta:
+        model = User
+        fields = ["role", "is_active"]
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.UserOutput(many=True)),
+    retrieve=extend_schema(responses=s.UserOutput),
+    create=extend_schema(request=s.UserCreateInput, responses={201: s.UserOutput}),
+    update=extend_schema(request=s.UserUpdateInput, responses=s.UserOutput),
+    partial_update=extend_schema(request=s.UserUpdateInput, responses=s.UserOutput),
+    destroy=extend_schema(
+        responses={204: None, 409: OpenApiResponse(description="`self_lockout`")},
+        summary="Deactivate a user (soft delete) and revoke its sessions",
+    ),
+)
+class UserViewSet(viewsets.ModelViewSet):
+    resource = "users"
+    serializer_class = s.UserOutput
+    filterset_class = UserFilter
+    search_fields = ["email", "full_name", "phone"]
+    ordering_fields = ["id", "email", "full_name", "created_at", "last_login"]
+    ordering = ["email"]
+
+    def get_queryset(self):
+        return selectors.user_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.user_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def create(self, request):
+        data = s.UserCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields["role"] = fields["role"] or "customer"
+        user = services.user_create(**fields)
+        return Response(s.UserOutput(user).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        user = self.get_object()
+        data = s.UserUpdateInput(data=request.data, partial=partial, context={"instance": user})
+        data.is_valid(raise_exception=True)
+        user = services.user_update(user=user, by=request.user, **data.validated_data)
+        return Response(s.UserOutput(selectors.user_get_for(user=request.user, pk=user.pk)).data)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        services.user_deactivate(user=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Roles and permissions ----------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.RoleOutput(many=True)),
+    retrieve=extend_schema(responses=s.RoleOutput),
+    create=extend_schema(request=s.RoleInput, responses={201: s.RoleOutput}),
+    update=extend_schema(request=s.RoleUpdateInput, responses=s.RoleOutput),
+    partial_update=extend_schema(request=s.RoleUpdateInput, responses=s.RoleOutput),
+    destroy=extend_schema(
+        responses={204: None, 409: OpenApiResponse(description="`protected_role`, `role_in_use`")}
+    ),
+)
+class RoleViewSet(viewsets.ModelViewSet):
+    resource = "roles"
+    serializer_class = s.RoleOutput
+    filter_backends = [SearchFilter, OrderingFilter]
+    search_fields = ["name", "description"]
+    ordering_fields = ["id", "name", "created_at"]
+    ordering = ["name"]
+
+    def get_queryset(self):
+        return selectors.role_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.role_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def _output(self, role):
+        return s.RoleOutput(selectors.role_get_for(user=self.request.user, pk=role.pk)).data
+
+    def create(self, request):
+        data = s.RoleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        role = services.role_create(**data.validated_data)
+        return Response(self._output(role), status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        role = self.get_object()
+        data = s.RoleUpdateInput(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        return Response(self._output(services.role_update(role=role, **data.validated_data)))
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        services.role_delete(role=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=s.RolePermissionsInput,
+        responses={200: s.RoleOutput, 409: OpenApiResponse(description="`protected_role`")},
+        summary="Replace the role's permissions",
+    )
+    @action(detail=True, methods=["put"], url_path="permissions")
+    def permissions(self, request, pk=None):
+        role = self.get_object()
+        data = s.RolePermissionsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.role_set_permissions(role=role, permissions=data.validated_data["permissions"])
+        return Response(self._output(role))
+
+
+class PermissionCatalogueView(APIView):
+    resource = "roles"
+
+    @extend_schema(responses=s.PermissionCatalogueOutput, tags=["roles"])
+    def get(self, request):
+        return Response(s.permission_catalogue())
+
+
+# --- Notifications ----------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("unread", OpenApiTypes.BOOL),
+            OpenApiParameter("kind", OpenApiTypes.STR),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+        ],
+        responses=s.NotificationOutput(many=True),
+    ),
+    retrieve=extend_schema(responses=s.NotificationOutput),
+    destroy=extend_schema(responses={204: None}),
+)
+class NotificationViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The caller's own inbox. Staff holding notifications:write may also send."""
+
+    resource = "notifications"
+    permission_actions = {"read": WRITE, "read_all": WRITE, "unread_count": READ, "destroy": DELETE}
+    serializer_class = s.NotificationOutput
+    filter_backends = [SearchFilter, OrderingFilter]
+    search_fields = ["title", "body"]
+    ordering_fields = ["created_at", "read_at"]
+    ordering = ["-created_at"]
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        params = s.NotificationFilterInput(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        filters = params.validated_data
+        inbox = selectors.notification_list_for(user=self.request.user)
+        if filters.get("unread") is not None:
+            inbox = (
+                inbox.filter(read_at=None) if filters["unread"] else inbox.filter(read_at__ne=None)
+            )
+        if filters.get("kind"):
+            inbox = inbox.filter(kind=filters["kind"])
+        if filters.get("created_after"):
+            inbox = inbox.filter(created_at__gte=filters["created_after"])
+        if filters.get("created_before"):
+            inbox = inbox.filter(created_at__lt=filters["created_before"])
+        return inbox
+
+    def get_object(self):
+        return selectors.notification_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def perform_destroy(self, instance):
+        services.notification_delete(notification=instance)
+
+    @extend_schema(request=s.NotificationSendInput, responses={201: s.NotificationOutput})
+    @idempotent
+    def create(self, request):
+        if not request.user.is_staff_member:
+            raise PermissionDeniedError(_("Only staff may send notifications."))
+        data = s.NotificationSendInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        notification = services.notification_send(**data.validated_data)
+        return Response(s.NotificationOutput(notification).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.NotificationOutput)
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        notification = services.notification_mark_read(notification=self.get_object())
+        return Response(s.NotificationOutput(notification).data)
+
+    @extend_schema(request=None, responses=s.ReadAllOutput)
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request):
+        return Response({"updated": services.notification_mark_all_read(user=request.user)})
+
+    @extend_schema(responses=s.UnreadCountOutput)
+    @action(detail=False, methods=["get"], url_path="unread-count", pagination_class=None)
+    def unread_count(self, request):
+        count = selectors.notification_list_for(user=request.user).filter(read_at=None).count()
+        return Response({"count": count})

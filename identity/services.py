@@ -1,0 +1,322 @@
+"""Identity writes: sign-in sessions and token rotation, users and roles."""
+
+from dataclasses import dataclass
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.db import transaction
+from django.utils import timezone
+
+from identity import catalogue
+from identity.documents import Notification
+from identity.errors import (
+    InvalidCredentials,
+    ProtectedRoleError,
+    RoleInUseError,
+    SelfLockoutError,
+    TokenInvalid,
+)
+from identity.models import Role, RolePermission, User, UserSession
+from identity.signals import role_assigned, user_deactivated, user_reactivated
+from identity.tokens import decode_refresh, expiry_of, new_refresh_token, token_pair
+from rappi.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Who is signing in from where, recorded on the session."""
+
+    user_agent: str = ""
+    ip: str | None = None
+
+
+# --- Sessions and tokens -------------------------------------------------------------
+
+
+def session_open(*, user: User, client: ClientInfo) -> dict[str, str]:
+    session = UserSession.objects.create(
+        user=user,
+        refresh_jti="pending",  # replaced below once the token (which needs the id) exists
+        expires_at=timezone.now(),
+        user_agent=client.user_agent[:300],
+        ip=client.ip,
+    )
+    refresh = new_refresh_token(user=user, session_id=session.pk)
+    session.refresh_jti = refresh["jti"]
+    session.expires_at = expiry_of(refresh)
+    session.save(update_fields=["refresh_jti", "expires_at"])
+    return token_pair(refresh)
+
+
+@transaction.atomic
+def session_login(
+    *, email: str, password: str, client: ClientInfo, request=None
+) -> tuple[User, dict]:
+    """Check the credentials and open a session; returns the user and its token pair."""
+    user = authenticate(request, username=(email or "").strip().lower(), password=password)
+    if user is None:
+        raise InvalidCredentials()
+    user.last_login = timezone.now()
+    user.save(update_fields=["last_login"])
+    return user, session_open(user=user, client=client)
+
+
+def session_refresh(*, raw_refresh: str) -> dict[str, str]:
+    """Rotate a refresh token. The presented token must be its session's current one: a
+    token used twice means it leaked, so the whole session is revoked."""
+    token = decode_refresh(raw_refresh)
+    reused = False
+    with transaction.atomic():
+        session = (
+            UserSession.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=token["sid"], user_id=token["user_id"])
+            .first()
+        )
+        if session is None or not session.is_active or not session.user.is_active:
+            raise TokenInvalid()
+        if session.refresh_jti != token["jti"]:
+            session.revoked_at = timezone.now()
+            session.revoked_reason = "refresh_reuse"
+            session.save(update_fields=["revoked_at", "revoked_reason"])
+            reused = True
+        else:
+            refresh = new_refresh_token(user=session.user, session_id=session.pk)
+            session.refresh_jti = refresh["jti"]
+            session.expires_at = expiry_of(refresh)
+            session.last_used_at = timezone.now()
+            session.save(update_fields=["refresh_jti", "expires_at", "last_used_at"])
+    if reused:  # raised after the commit so the revocation sticks
+        raise TokenInvalid()
+    return token_pair(refresh)
+
+
+def session_logout(*, user: User, raw_refresh: str) -> None:
+    """Revoke the session behind a refresh token of the caller's own."""
+    token = decode_refresh(raw_refresh)
+    if token["user_id"] != user.pk:
+        raise TokenInvalid()
+    _revoke(UserSession.objects.filter(pk=token["sid"], user=user), reason="logout")
+
+
+def _revoke(sessions, *, reason: str) -> int:
+    return sessions.filter(revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason
+    )
+
+
+def session_revoke(*, user: User, session_id: int) -> None:
+    revoked = UserSession.objects.filter(pk=session_id, user=user)
+    if not revoked.exists():
+        raise NotFoundError()
+    _revoke(revoked, reason="revoked")
+
+
+def session_revoke_all(*, user: User, reason: str = "revoked") -> int:
+    return _revoke(UserSession.objects.filter(user=user), reason=reason)
+
+
+# --- Users ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_register(
+    *, email: str, password: str, full_name: str, phone: str = "", client: ClientInfo
+):
+    """Self-service sign-up: always the `customer` role; signs the user in."""
+    user = user_create(
+        email=email, password=password, full_name=full_name, phone=phone, role=catalogue.CUSTOMER
+    )
+    return user, session_open(user=user, client=client)
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    phone: str = "",
+    role: Role | str = catalogue.CUSTOMER,
+    is_active: bool = True,
+    check_password_strength: bool = True,
+) -> User:
+    if isinstance(role, str):
+        role = Role.objects.get(name=role)
+    user = User(email=email, full_name=full_name, phone=phone, role=role, is_active=is_active)
+    if check_password_strength:
+        validate_password(password, user)
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    role_assigned.send(sender=User, user=user, previous_role=None)
+    return user
+
+
+@transaction.atomic
+def user_update(*, user: User, by: User | None, **changes) -> User:
+    """Edit a user. Role changes fire `role_assigned`; `is_active` goes through
+    deactivate/reactivate so sessions and profiles follow."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    previous_role = user.role
+    if "role" in changes and isinstance(changes["role"], str):
+        changes["role"] = Role.objects.get(name=changes["role"])
+    if (
+        by is not None
+        and user.pk == by.pk
+        and (
+            changes.get("is_active") is False
+            or ("role" in changes and changes["role"].pk != previous_role.pk)
+        )
+    ):
+        raise SelfLockoutError()
+    password = changes.pop("password", None)
+    is_active = changes.pop("is_active", None)
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if password:
+        validate_password(password, user)
+        user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    if password:
+        # A new password ends every other sign-in.
+        session_revoke_all(user=user, reason="password_changed")
+    if user.role_id != previous_role.pk:
+        role_assigned.send(sender=User, user=user, previous_role=previous_role)
+    if is_active is False and user.is_active:
+        user = user_deactivate(user=user, by=by)
+    elif is_active is True and not user.is_active:
+        user = user_reactivate(user=user)
+    return user
+
+
+@transaction.atomic
+def user_deactivate(*, user: User, by: User | None = None) -> User:
+    """Soft delete: the account stays for history, every session is revoked at once."""
+    if by is not None and by.pk == user.pk:
+        raise SelfLockoutError()
+    User.objects.filter(pk=user.pk).update(is_active=False, updated_at=timezone.now())
+    user.is_active = False
+    session_revoke_all(user=user, reason="deactivated")
+    user_deactivated.send(sender=User, user=user)
+    return user
+
+
+@transaction.atomic
+def user_reactivate(*, user: User) -> User:
+    User.objects.filter(pk=user.pk).update(is_active=True, updated_at=timezone.now())
+    user.is_active = True
+    user_reactivated.send(sender=User, user=user)
+    return user
+
+
+# --- Roles ---------------------------------------------------------------------------
+
+
+def _parsed(permissions: list[str]) -> set[tuple[str, str]]:
+    return {catalogue.parse_permission(code) for code in permissions}
+
+
+@transaction.atomic
+def role_create(*, name: str, description: str = "", permissions: list[str] | None = None) -> Role:
+    role = Role(name=name, description=description)
+    role.full_clean()
+    role.save()
+    if permissions:
+        role_set_permissions(role=role, permissions=permissions)
+    return role
+
+
+@transaction.atomic
+def role_update(*, role: Role, **changes) -> Role:
+    role = Role.objects.select_for_update().get(pk=role.pk)
+    if role.is_system and changes.get("name", role.name) != role.name:
+        raise ProtectedRoleError(role=role.name)
+    for field, value in changes.items():
+        setattr(role, field, value)
+    role.full_clean()
+    role.save()
+    return role
+
+
+@transaction.atomic
+def role_set_permissions(*, role: Role, permissions: list[str]) -> Role:
+    """Replace the role's grants with exactly `permissions` (validated, deduplicated)."""
+    grants = _parsed(permissions)
+    if role.name == catalogue.ADMIN and (catalogue.WILDCARD, catalogue.WILDCARD) not in grants:
+        raise ProtectedRoleError(role=role.name)
+    RolePermission.objects.filter(role=role).delete()
+    RolePermission.objects.bulk_create(
+        RolePermission(role=role, resource=resource, action=action) for resource, action in grants
+    )
+    Role.objects.filter(pk=role.pk).update(updated_at=timezone.now())
+    return role
+
+
+@transaction.atomic
+def role_delete(*, role: Role) -> None:
+    if role.is_system:
+        raise ProtectedRoleError(role=role.name)
+    if role.users.exists():
+        raise RoleInUseError(role=role.name, users=role.users.count())
+    role.delete()
+
+
+@transaction.atomic
+def roles_seed() -> list[Role]:
+    """Create the seeded roles that are missing, with their default grants. Idempotent,
+    and an existing role's grants, which an admin may have edited, are left alone."""
+    roles = []
+    for name, spec in catalogue.SEEDED_ROLES.items():
+        role, created = Role.objects.get_or_create(
+            name=name, defaults={"description": spec["description"], "is_system": True}
+        )
+        if created:
+            RolePermission.objects.bulk_create(
+                RolePermission(role=role, resource=r, action=a)
+                for r, a in _parsed(spec["permissions"])
+            )
+        elif not role.is_system:
+            Role.objects.filter(pk=role.pk).update(is_system=True)
+        roles.append(role)
+    return roles
+
+
+# --- Notifications (MongoDB) ----------------------------------------------------------
+
+
+def notification_send(
+    *, recipient_user_id: int, kind: str, title: str, body: str = "", data: dict | None = None
+) -> Notification:
+    """Put a notification in a user's inbox. Called inside a database transaction, the
+    write waits for the commit (and a MongoDB failure then is logged, not raised), so an
+    inbox never announces something that was rolled back."""
+    notification = Notification(
+        recipient_user_id=recipient_user_id, kind=kind, title=title, body=body, data=data or {}
+    )
+    notification.validate()
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(notification.save, robust=True)
+    else:
+        notification.save()
+    return notification
+
+
+def notification_mark_read(*, notification: Notification) -> Notification:
+    if notification.read_at is None:
+        now = timezone.now()
+        # Conditional update: a concurrent mark keeps the first timestamp.
+        Notification.objects(pk=notification.pk, read_at=None).update(set__read_at=now)
+        notification.reload()
+    return notification
+
+
+def notification_mark_all_read(*, user: User) -> int:
+    return Notification.objects(recipient_user_id=user.pk, read_at=None).update(
+        set__read_at=timezone.now()
+    )
+
+
+def notification_delete(*, notification: Notification) -> None:
+    notification.delete()

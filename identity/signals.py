@@ -1,0 +1,11 @@
+"""Hooks other apps listen to, so identity never imports them (STYLE: who imports whom).
+
+- `role_assigned(user, previous_role)`: a user was created with, or moved to, a role;
+  orders links a customer record for `customer`, fleet a driver record for `driver`.
+- `user_deactivated(user)` / `user_reactivated(user)`: profiles follow their user."""
+
+from django.dispatch import Signal
+
+role_assigned = Signal()
+user_deactivated = Signal()
+user_reactivated = Signal()

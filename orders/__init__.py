@@ -1,0 +1,1 @@
+"""Orders: customers and addresses, multi-drop orders, pricing, payments, invoices, ratings."""

@@ -1,0 +1,44 @@
+"""One permission class for every viewset: the view declares the `resource` it exposes
+(SPEC §2) and the request's action (`read`, `write`, `delete`) is derived from the HTTP
+method, or from `permission_actions[view.action]` for custom actions.
+
+A view whose `resource` is None needs only an authenticated user (own-inbox and
+own-session endpoints); public views set `permission_classes = [AllowAny]`."""
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.permissions import BasePermission
+
+READ, WRITE, DELETE = "read", "write", "delete"
+ACTIONS = (READ, WRITE, DELETE)
+
+_METHOD_ACTIONS = {
+    "GET": READ,
+    "HEAD": READ,
+    "OPTIONS": READ,
+    "POST": WRITE,
+    "PUT": WRITE,
+    "PATCH": WRITE,
+    "DELETE": DELETE,
+}
+
+
+def required_action(request, view) -> str:
+    custom = getattr(view, "permission_actions", {}) or {}
+    view_action = getattr(view, "action", None)
+    if view_action in custom:
+        return custom[view_action]
+    return _METHOD_ACTIONS.get(request.method, WRITE)
+
+
+class HasResourcePermission(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if not hasattr(view, "resource"):
+            raise ImproperlyConfigured(
+                f"{view.__class__.__name__} must declare `resource` (None for any signed-in user)."
+            )
+        if view.resource is None:
+            return True
+        return user.has_permission(view.resource, required_action(request, view))

@@ -1,0 +1,87 @@
+"""OpenAPI: every operation documents the error statuses it can answer, with the one
+error body, and the `Idempotency-Key` header where it is honoured."""
+
+from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+
+from rappi.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="snake_case; clients branch on it")
+    message = serializers.CharField()
+    details = serializers.DictField(
+        help_text="Context; for `invalid`, `fields` maps each field to its messages"
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+_DESCRIPTIONS = {
+    400: "Invalid input (`invalid`, `parse_error`)",
+    401: "Missing or invalid token (`not_authenticated`, `token_invalid`)",
+    403: "Not allowed (`permission_denied`)",
+    404: "Not found, or outside the caller's scope (`not_found`)",
+    409: "State conflict",
+    413: "Request body too large (`payload_too_large`)",
+    415: "Unsupported media type (`unsupported_media_type`)",
+    422: "Idempotency-Key reused for another request (`idempotency_key_reused`)",
+    429: "Too many requests (`throttled`)",
+}
+
+
+def _is_public(view) -> bool:
+    return any(isinstance(p, AllowAny) for p in view.get_permissions())
+
+
+class AutoSchema(BaseAutoSchema):
+    def _view_method(self):
+        return getattr(self.view, getattr(self.view, "action", None) or "", None) or getattr(
+            self.view, self.method.lower(), None
+        )
+
+    def _is_idempotent(self) -> bool:
+        return bool(getattr(self._view_method(), "idempotent", False))
+
+    def get_override_parameters(self):
+        params = list(super().get_override_parameters())
+        if self._is_idempotent():
+            params.append(
+                OpenApiParameter(
+                    IDEMPOTENCY_HEADER,
+                    str,
+                    OpenApiParameter.HEADER,
+                    description="Retry-safe key: a replay returns the first response.",
+                )
+            )
+        return params
+
+    def _error_statuses(self) -> set[int]:
+        statuses = {429}
+        has_params = bool(self.path_regex and "(?P<" in self.path_regex)
+        if not _is_public(self.view):
+            statuses |= {401, 403}
+        if self.method in _BODY_METHODS:
+            statuses |= {400, 413, 415}
+        if self._is_list_view() and self.method == "GET":
+            statuses |= {400, 404}
+        if has_params:
+            statuses.add(404)
+        if self._is_idempotent():
+            statuses |= {409, 422}
+        return statuses
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for status in sorted(self._error_statuses()):
+            if str(status) not in responses:
+                responses[str(status)] = self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[status]),
+                    str(status),
+                )
+        return responses

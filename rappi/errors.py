@@ -1,0 +1,45 @@
+"""Domain errors: services raise them, the API exception handler renders them as
+`{"error": {"code", "message", "details"}}` with their HTTP status."""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class DomainError(Exception):
+    code = "domain_error"
+    http_status = 400
+    default_message = _("The request cannot be carried out.")
+
+    def __init__(self, message: str = "", **details):
+        self.message = str(message or self.default_message)
+        self.details = details
+        super().__init__(self.message)
+
+
+class NotFoundError(DomainError):
+    code, http_status = "not_found", 404
+    default_message = _("Not found.")
+
+
+class PermissionDeniedError(DomainError):
+    code, http_status = "permission_denied", 403
+    default_message = _("You do not have permission to perform this action.")
+
+
+class ConflictError(DomainError):
+    code, http_status = "conflict", 409
+    default_message = _("The request conflicts with the current state.")
+
+
+class IllegalTransitionError(ConflictError):
+    code = "illegal_transition"
+    default_message = _("This state change is not allowed.")
+
+
+class IdempotencyKeyReusedError(DomainError):
+    code, http_status = "idempotency_key_reused", 422
+    default_message = _("This Idempotency-Key was already used for a different request.")
+
+
+class IdempotencyInProgressError(ConflictError):
+    code = "idempotency_in_progress"
+    default_message = _("A request with this Idempotency-Key is still being processed.")

@@ -1,0 +1,44 @@
+"""Liveness and readiness probes: public, unaudited, never cached."""
+
+import time
+
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from rappi import mongo
+
+
+def _check(probe) -> dict:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:  # any failure means "not ready", reported, never raised
+        return {"ok": False, "error": exc.__class__.__name__}
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _sql_ping() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    checks = {
+        "postgresql" if connection.vendor == "postgresql" else connection.vendor: _check(_sql_ping),
+        "mongodb": _check(mongo.ping),
+    }
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )

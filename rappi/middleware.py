@@ -1,0 +1,52 @@
+"""Request id and access log.
+
+`X-Request-ID` is taken from the client when it is a sane token, generated otherwise,
+echoed in the response and attached to every log line of the request."""
+
+import logging
+import re
+import time
+import uuid
+
+from rappi.logging import request_id_var
+
+logger = logging.getLogger("rappi.request")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _request_id_from(request) -> str:
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    return supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = _request_id_from(request)
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response[REQUEST_ID_HEADER] = request_id
+            user = getattr(request, "user", None)
+            logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status_code": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user_id": user.pk if user is not None and user.is_authenticated else None,
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(token)

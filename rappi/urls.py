@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from rappi import health
+from rappi.api import views as api_views
+
+api_v1 = [
+    path("", include("identity.api.urls")),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+    path("", api_views.home, name="home"),
+]
+
+handler400 = api_views.bad_request
+handler403 = api_views.permission_denied
+handler404 = api_views.page_not_found
+handler500 = api_views.server_error

@@ -1,0 +1,1 @@
+"""Tracking (MongoDB): GPS pings, geofences and their events, evidence files in GridFS."""
