@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -94,7 +95,7 @@ def session_refresh(*, raw_refresh: str) -> dict[str, str]:
 def session_logout(*, user: User, raw_refresh: str) -> None:
     """Revoke the session behind a refresh token of the caller's own."""
     token = decode_refresh(raw_refresh)
-    if token["user_id"] != user.pk:
+    if str(token["user_id"]) != str(user.pk):
         raise TokenInvalid()
     _revoke(UserSession.objects.filter(pk=token["sid"], user=user), reason="logout")
 
@@ -117,6 +118,13 @@ def session_revoke_all(*, user: User, reason: str = "revoked") -> int:
 
 
 # --- Users ---------------------------------------------------------------------------
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from None
 
 
 @transaction.atomic
@@ -145,7 +153,7 @@ def user_create(
         role = Role.objects.get(name=role)
     user = User(email=email, full_name=full_name, phone=phone, role=role, is_active=is_active)
     if check_password_strength:
-        validate_password(password, user)
+        _check_password(password, user)
     user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
@@ -175,7 +183,7 @@ def user_update(*, user: User, by: User | None, **changes) -> User:
     for field, value in changes.items():
         setattr(user, field, value)
     if password:
-        validate_password(password, user)
+        _check_password(password, user)
         user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()

@@ -37,6 +37,9 @@ class LocalMongoServer:
         return self.uri
 
     def stop(self, timeout: float = 15) -> None:
+        """Stop serving (idempotent); open client sockets see the server go away."""
+        if not self._thread.is_alive():
+            return
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=timeout)

@@ -6,7 +6,7 @@ from identity import catalogue
 from identity.models import Role, User, UserSession
 from rappi.api.permissions import ACTIONS
 
-# --- Users -------------------------------------------------------------------------------
+# --- Users ----------
 
 
 class UserOutput(serializers.ModelSerializer):
@@ -93,7 +93,7 @@ class UserUpdateInput(UserCreateInput):
         self.fields["phone"].default = serializers.empty
 
 
-# --- Auth ---------------------------------------------------------------------------------
+# --- Auth ----------
 
 
 class RegisterInput(serializers.Serializer):
@@ -135,7 +135,7 @@ class SessionOutput(serializers.ModelSerializer):
         return session.pk == getattr(self.context["request"].user, "current_session_id", None)
 
 
-# --- Roles ---------------------------------------------------------------------------------
+# --- Roles ----------
 
 
 class PermissionListField(serializers.ListField):
@@ -217,7 +217,7 @@ def permission_catalogue() -> dict:
     }
 
 
-# --- Notifications -------------------------------------------------------------------------
+# --- Notifications ----------
 
 
 class NotificationOutput(serializers.Serializer):

@@ -1,11 +1,11 @@
 from django.urls import re_path
-from rest_framework.routers import SimpleRouter
 
 from identity.api import views
+from rappi.api.routers import OptionalSlashRouter
 
 # Paths are served with or without the trailing slash: clients follow SPEC's spelling
 # and no POST is ever redirected.
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("users", views.UserViewSet, basename="users")
 router.register("roles", views.RoleViewSet, basename="roles")
 router.register("notifications", views.NotificationViewSet, basename="notifications")

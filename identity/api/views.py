@@ -31,12 +31,21 @@ def _client(request) -> services.ClientInfo:
     )
 
 
-# --- Auth -----------------------------------------------------------------------------------
+# --- Auth ----------
 
 
-class RegisterView(APIView):
+class PublicView(APIView):
+    """No token needed; a wrong credential still answers 401 (DRF turns a 401 into a 403
+    when the view announces no authentication scheme)."""
+
     permission_classes = [AllowAny]
     authentication_classes = []
+
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class RegisterView(PublicView):
     throttle_classes = [AnonRateThrottle, LoginIpThrottle]
 
     @extend_schema(request=s.RegisterInput, responses={201: s.LoginOutput}, tags=["auth"])
@@ -47,9 +56,7 @@ class RegisterView(APIView):
         return Response({**tokens, "user": s.UserOutput(user).data}, status=status.HTTP_201_CREATED)
 
 
-class LoginView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes = []
+class LoginView(PublicView):
     throttle_classes = [AnonRateThrottle, LoginIpThrottle, LoginAccountThrottle]
 
     @extend_schema(
@@ -66,10 +73,7 @@ class LoginView(APIView):
         return Response({**tokens, "user": s.UserOutput(user).data})
 
 
-class RefreshView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes = []
-
+class RefreshView(PublicView):
     @extend_schema(
         request=s.RefreshInput,
         responses={200: s.TokenPairOutput, 401: OpenApiResponse(description="`token_invalid`")},
@@ -108,7 +112,12 @@ class SessionListView(APIView):
         sessions = selectors.session_list_for(user=request.user)
         return Response(s.SessionOutput(sessions, many=True, context={"request": request}).data)
 
-    @extend_schema(responses={204: None}, tags=["auth"], summary="Revoke all own sessions")
+    @extend_schema(
+        responses={204: None},
+        tags=["auth"],
+        summary="Revoke all own sessions",
+        operation_id="auth_sessions_destroy_all",
+    )
     def delete(self, request):
         services.session_revoke_all(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -123,7 +132,7 @@ class SessionDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-# --- Users ------------------------------------------------------------------------------------
+# --- Users ----------
 
 
 class UserFilter(CreatedRangeFilterSet):
@@ -183,7 +192,7 @@ class UserViewSet(viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-# --- Roles and permissions ----------------------------------------------------------------------
+# --- Roles and permissions ----------
 
 
 @extend_schema_view(
@@ -248,13 +257,14 @@ class RoleViewSet(viewsets.ModelViewSet):
 
 class PermissionCatalogueView(APIView):
     resource = "roles"
+    is_collection = True
 
     @extend_schema(responses=s.PermissionCatalogueOutput, tags=["roles"])
     def get(self, request):
         return Response(s.permission_catalogue())
 
 
-# --- Notifications ----------------------------------------------------------------------------
+# --- Notifications ----------
 
 
 @extend_schema_view(

@@ -42,15 +42,11 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 
 
 def _code_for(exc: exceptions.APIException) -> str:
-    # An explicit code given at raise time (e.g. AuthenticationFailed(code="invalid_credentials"))
-    # wins over the class default.
-    detail_code = getattr(exc.detail, "code", None)
-    if detail_code and detail_code != exc.default_code:
-        return detail_code
-    for cls in type(exc).__mro__:
-        if cls in _CODES:
-            return _CODES[cls]
-    return exc.default_code
+    # DRF's own classes get the contract's codes; our subclasses (InvalidCredentials,
+    # TokenInvalid, PayloadTooLarge…) and explicit `code=` arguments keep theirs.
+    if type(exc) in _CODES:
+        return _CODES[type(exc)]
+    return getattr(exc.detail, "code", None) or exc.default_code
 
 
 def _api_exception_response(exc: exceptions.APIException) -> Response:

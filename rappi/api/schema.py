@@ -85,3 +85,19 @@ class AutoSchema(BaseAutoSchema):
                     str(status),
                 )
         return responses
+
+
+def spec_spelled_paths(endpoints, **kwargs):
+    """Preprocessing hook: routes accept both spellings, the schema shows SPEC's: a
+    trailing slash on collections (`/api/v1/users/`), none elsewhere (`/api/v1/auth/login`,
+    `/api/v1/users/{id}`)."""
+    spelled = []
+    for path, path_regex, method, callback in endpoints:
+        actions = set((getattr(callback, "actions", None) or {}).values())
+        is_collection = bool(actions & {"list", "create"}) or getattr(
+            getattr(callback, "cls", None), "is_collection", False
+        )
+        if path.endswith("/") and not is_collection:
+            path = path[:-1]
+        spelled.append((path, path_regex, method, callback))
+    return spelled

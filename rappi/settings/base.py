@@ -181,6 +181,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "PREPROCESSING_HOOKS": ["rappi.api.schema.spec_spelled_paths"],
     "ENUM_NAME_OVERRIDES": {},
 }
 
