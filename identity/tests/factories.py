@@ -10,6 +10,7 @@ PASSWORD = "s3cure-Passw0rd!"
 class RoleFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Role
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"role-{n}")
     description = "A custom role"

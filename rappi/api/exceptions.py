@@ -5,8 +5,10 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -29,6 +31,12 @@ _CODES = {
     exceptions.Throttled: "throttled",
     exceptions.ParseError: "parse_error",
 }
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A backing service is unavailable; try again shortly."
+    default_code = "service_unavailable"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -90,6 +98,9 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, PyMongoConnectionFailure | DatabaseOperationalError):
+        logger.warning("Backing store unavailable: %s", exc.__class__.__name__)
+        exc = ServiceUnavailable()
     if isinstance(exc, exceptions.APIException):
         set_rollback()
         response = _api_exception_response(exc)
