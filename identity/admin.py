@@ -6,9 +6,10 @@ from django.contrib import admin, messages
 from django.contrib.auth.forms import ReadOnlyPasswordHashField
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from identity import services
+from identity import selectors, services
 from identity.models import Role, RolePermission, User, UserSession
 from rappi.errors import DomainError
 
@@ -51,26 +52,6 @@ class UserChangeForm(forms.ModelForm):
         fields = ["email", "full_name", "phone", "role", "is_active", "password"]
 
 
-class SessionInline(admin.TabularInline):
-    model = UserSession
-    fields = [
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "ip",
-        "user_agent",
-        "revoked_at",
-        "revoked_reason",
-    ]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
     form = UserChangeForm
@@ -80,8 +61,7 @@ class UserAdmin(admin.ModelAdmin):
     search_fields = ["email", "full_name", "phone"]
     ordering = ["email"]
     list_select_related = ["role"]
-    readonly_fields = ["created_at", "updated_at", "last_login"]
-    inlines = [SessionInline]
+    readonly_fields = ["created_at", "updated_at", "last_login", "active_sessions"]
     actions = ["deactivate_users"]
 
     def get_form(self, request, obj=None, **kwargs):
@@ -109,11 +89,28 @@ class UserAdmin(admin.ModelAdmin):
             ]
         return [
             (None, {"fields": ["email", "full_name", "phone", "role", "is_active", "password"]}),
-            (_("Dates"), {"fields": ["created_at", "updated_at", "last_login"]}),
+            (
+                _("Activity"),
+                {"fields": ["created_at", "updated_at", "last_login", "active_sessions"]},
+            ),
         ]
 
-    def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else []
+    @admin.display(description=_("active sessions"))
+    def active_sessions(self, user):
+        sessions = selectors.session_list_for(user=user)
+        if not sessions:
+            return "—"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} · {} · {}</li>",
+                (
+                    (s.last_used_at.strftime("%Y-%m-%d %H:%M"), s.ip or "?", s.user_agent[:60])
+                    for s in sessions
+                ),
+            ),
+        )
 
     def save_model(self, request, obj, form, change):
         try:
@@ -181,7 +178,7 @@ class RoleAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         role = form.instance
-        grants = [f"{p.resource}:{p.action}" for p in role.permissions.all()]
+        grants = [f"{p.resource}:{p.action}" for p in RolePermission.objects.filter(role=role)]
         try:
             # Re-applied through the service so its rules hold here too (admin keeps *:*).
             services.role_set_permissions(role=role, permissions=grants)

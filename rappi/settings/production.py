@@ -10,6 +10,8 @@ SECRET_KEY = env_required(
 )
 SIMPLE_JWT["SIGNING_KEY"] = env_str("JWT_SIGNING_KEY", "") or SECRET_KEY
 DEBUG = False
+env_required("DATABASE_URL", "production runs on PostgreSQL (postgres://user:pass@host:5432/db)")
+env_required("MONGODB_URI", "production runs on MongoDB (mongodb://host:27017/rappi)")
 
 # TLS terminates at the proxy in front of gunicorn, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
