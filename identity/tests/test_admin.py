@@ -144,3 +144,13 @@ def test_users_cannot_be_deleted_from_the_admin(client):
     client.force_login(UserFactory(role_name="admin"))
     target = UserFactory()
     assert client.get(f"/admin/identity/user/{target.pk}/delete/").status_code == 403
+
+
+def test_createsuperuser_makes_an_admin_role_user():
+    from django.core.management import call_command
+
+    call_command(
+        "createsuperuser", interactive=False, email="Boss@Rappi.pe", full_name="Boss", verbosity=0
+    )
+    boss = User.objects.get(email="boss@rappi.pe")
+    assert boss.role.name == "admin" and boss.is_superuser and boss.is_staff

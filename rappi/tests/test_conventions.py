@@ -200,3 +200,18 @@ def test_schema_and_docs_are_public(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+
+
+def test_an_unreachable_mongodb_is_503_not_500(mongo_test_database):
+    from identity.tests.factories import signed_in_client
+
+    client = signed_in_client(UserFactory())
+    server = LocalMongoServer()
+    uri = server.start()
+    try:
+        mongo.connect(uri, db="outage_probe", timeout_ms=300)
+        server.stop()
+        assert_error(client.get("/api/v1/notifications/"), 503, "service_unavailable")
+    finally:
+        server.stop()
+        mongo.connect(mongo_test_database["uri"], db=mongo_test_database["db"])
