@@ -1,5 +1,7 @@
 """Login throttles: per client IP and per attempted account, shared across workers."""
 
+import hashlib
+
 from rappi.api.throttling import SharedRateThrottle
 
 
@@ -18,4 +20,5 @@ class LoginAccountThrottle(SharedRateThrottle):
         email = data.get("email")
         if not isinstance(email, str) or not email.strip():
             return None
-        return email.strip().lower()[:254]
+        # Hashed: the key is stored, and the raw value is unvalidated client input.
+        return hashlib.sha256(email.strip().lower().encode("utf-8", "replace")).hexdigest()

@@ -157,6 +157,7 @@ class UserFilter(CreatedRangeFilterSet):
 )
 class UserViewSet(viewsets.ModelViewSet):
     resource = "users"
+    lookup_value_regex = "[0-9]+"
     serializer_class = s.UserOutput
     filterset_class = UserFilter
     search_fields = ["email", "full_name", "phone"]
@@ -207,6 +208,7 @@ class UserViewSet(viewsets.ModelViewSet):
 )
 class RoleViewSet(viewsets.ModelViewSet):
     resource = "roles"
+    lookup_value_regex = "[0-9]+"
     serializer_class = s.RoleOutput
     filter_backends = [SearchFilter, OrderingFilter]
     search_fields = ["name", "description"]

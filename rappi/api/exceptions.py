@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError as DatabaseDataError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
@@ -98,8 +99,13 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, DatabaseDataError):
+        # A value the database cannot hold that validation let through: the client's
+        # input, so a 400, logged so the missing validation gets added.
+        logger.warning("Database refused a value: %s", exc)
+        exc = exceptions.ValidationError({"non_field_errors": [_("A value is out of range.")]})
     elif isinstance(exc, PyMongoConnectionFailure | DatabaseOperationalError):
-        logger.warning("Backing store unavailable: %s", exc.__class__.__name__)
+        logger.warning("Backing store unavailable: %s: %s", exc.__class__.__name__, exc)
         exc = ServiceUnavailable()
     if isinstance(exc, exceptions.APIException):
         set_rollback()

@@ -1,9 +1,11 @@
 """Free-text search and whitelisted ordering for Django and MongoEngine querysets."""
 
 import operator
+from datetime import UTC
 from functools import reduce
 
 import django_filters
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from mongoengine.queryset import QuerySet as MongoQuerySet
 from mongoengine.queryset.visitor import Q as MongoQ
@@ -65,8 +67,18 @@ class OrderingFilter(filters.OrderingFilter):
         return queryset.order_by(*ordering) if ordering else queryset
 
 
-class CreatedRangeFilterSet(django_filters.FilterSet):
-    """`created_after` / `created_before` (ISO 8601) over `created_at`."""
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """ISO 8601 instant, compared in UTC: any valid offset (`+05:00`, `Z`) is accepted and
+    the database never sees an offset it would refuse."""
 
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    def filter(self, qs, value):
+        if value is not None and timezone.is_aware(value):
+            value = value.astimezone(UTC)
+        return super().filter(qs, value)
+
+
+class CreatedRangeFilterSet(django_filters.FilterSet):
+    """`created_after` (inclusive) / `created_before` (exclusive), ISO 8601, over `created_at`."""
+
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

@@ -1,0 +1,59 @@
+"""Property-based fuzzing of the whole API from its own OpenAPI schema (schemathesis):
+whatever a client sends, the answer is never a 500, its status is one the schema
+documents, and its body matches the documented schema."""
+
+import os
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from identity.tests.factories import UserFactory, tokens_for
+
+schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
+schema.app = get_wsgi_application()
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def admin_headers(db):
+    # Requests go through the WSGI handler, whose request signals would close the test's
+    # database connection (and its transaction) after every call.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield {"Authorization": f"Bearer {tokens_for(UserFactory(role_name='admin'))['access']}"}
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "15")),
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+def test_the_api_answers_every_generated_request_as_documented(case, admin_headers):
+    case.call_and_validate(headers=admin_headers, checks=CHECKS)
