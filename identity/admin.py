@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from identity import selectors, services
 from identity.models import Role, RolePermission, User, UserSession
+from rappi.api.permissions import DELETE, WRITE
 from rappi.errors import DomainError
 
 admin.site.site_header = _("Rappi back office")
@@ -122,6 +123,7 @@ class UserAdmin(admin.ModelAdmin):
                     phone=obj.phone,
                     role=obj.role,
                     is_active=obj.is_active,
+                    by=request.user,
                 )
                 obj.pk = created.pk
                 return
@@ -131,7 +133,13 @@ class UserAdmin(admin.ModelAdmin):
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
 
-    @admin.action(description=_("Deactivate selected users and revoke their sessions"))
+    def has_deactivate_permission(self, request) -> bool:
+        return request.user.has_permission("users", DELETE)
+
+    @admin.action(
+        description=_("Deactivate selected users and revoke their sessions"),
+        permissions=["deactivate"],
+    )
     def deactivate_users(self, request, queryset):
         done = 0
         for user in queryset:
@@ -144,6 +152,10 @@ class UserAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # users are deactivated, never deleted
+
+
+def _codes(grants) -> list[str]:
+    return [f"{grant.resource}:{grant.action}" for grant in grants]
 
 
 class RolePermissionInline(admin.TabularInline):
@@ -175,15 +187,37 @@ class RoleAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def save_model(self, request, obj, form, change):
+        # Through the services, so the API's rules hold here too: no renaming seeded roles,
+        # no managing a role more powerful than one's own, nor one's own role.
+        try:
+            if change:
+                request.role_grants_before = _codes(RolePermission.objects.filter(role=obj))
+                services.role_update(
+                    role=obj, by=request.user, name=obj.name, description=obj.description
+                )
+            else:
+                request.role_grants_before = []
+                obj.pk = services.role_create(
+                    name=obj.name, description=obj.description, by=request.user
+                ).pk
+        except DomainError as exc:
+            request.role_refused = True
+            self.message_user(request, exc.message, messages.ERROR)
+
     def save_related(self, request, form, formsets, change):
+        if getattr(request, "role_refused", False):
+            return
         super().save_related(request, form, formsets, change)
         role = form.instance
-        grants = [f"{p.resource}:{p.action}" for p in RolePermission.objects.filter(role=role)]
+        edited = _codes(RolePermission.objects.filter(role=role))
         try:
-            # Re-applied through the service so its rules hold here too (admin keeps *:*).
-            services.role_set_permissions(role=role, permissions=grants)
+            services.role_set_permissions(role=role, permissions=edited, by=request.user)
         except DomainError as exc:
-            services.role_set_permissions(role=role, permissions=["*:*"])
+            # The inline rows were already written: put the role's grants back as they were.
+            services.role_set_permissions(
+                role=role, permissions=request.role_grants_before, by=None
+            )
             self.message_user(request, exc.message, messages.ERROR)
 
 
@@ -202,8 +236,13 @@ class UserSessionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Revoke selected sessions"))
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_permission("users", WRITE)
+
+    @admin.action(description=_("Revoke selected sessions"), permissions=["revoke"])
     def revoke(self, request, queryset):
-        for session in queryset.select_related("user"):
-            services.session_revoke(user=session.user, session_id=session.pk)
-        self.message_user(request, _("Sessions revoked."))
+        for session in queryset.select_related("user__role"):
+            try:
+                services.session_revoke_for(session=session, by=request.user)
+            except DomainError as exc:
+                self.message_user(request, f"{session.user}: {exc.message}", messages.ERROR)

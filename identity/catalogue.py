@@ -29,21 +29,8 @@ ADMIN, DISPATCHER, DRIVER, CUSTOMER = "admin", "dispatcher", "driver", "customer
 # Roles whose users see only their own rows; every other role is staff.
 SCOPED_ROLES = (CUSTOMER, DRIVER)
 
-_OPERATIONAL = [
-    "customers",
-    "orders",
-    "payments",
-    "invoices",
-    "vehicles",
-    "drivers",
-    "assignments",
-    "routes",
-    "incidents",
-    "tracking",
-    "geofences",
-    "notifications",
-    "reports",
-]
+# What a dispatcher runs day to day: everything but identity, pricing, audit and ratings.
+_OPERATIONAL = [r for r in RESOURCES if r not in {"users", "roles", "tariff", "audit", "ratings"}]
 
 SEEDED_ROLES: dict[str, dict] = {
     ADMIN: {"description": "Everything.", "permissions": ["*:*"]},
@@ -112,3 +99,13 @@ def parse_permission(value: str) -> tuple[str, str]:
 
 def grants(granted: set[tuple[str, str]], resource: str, action: str) -> bool:
     return any((r, a) in granted for r in (resource, WILDCARD) for a in (action, WILDCARD))
+
+
+def expand(granted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Concrete (resource, action) pairs a set of grants covers, wildcards resolved."""
+    return {
+        (resource, action)
+        for resource in RESOURCES
+        for action in ACTIONS
+        if grants(granted, resource, action)
+    }

@@ -29,6 +29,7 @@ def seed(*, reset: bool, stdout) -> None:
                 phone=phone,
                 role=role,
                 check_password_strength=False,
+                by=None,
             )
         elif reset:
             user.set_password(DEMO_PASSWORD)

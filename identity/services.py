@@ -1,12 +1,15 @@
 """Identity writes: sign-in sessions and token rotation, users and roles."""
 
+import re
+import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from identity import catalogue
 from identity.documents import Notification
@@ -20,7 +23,9 @@ from identity.errors import (
 from identity.models import Role, RolePermission, User, UserSession
 from identity.signals import role_assigned, user_deactivated, user_reactivated
 from identity.tokens import decode_refresh, expiry_of, new_refresh_token, token_pair
-from rappi.errors import NotFoundError
+from rappi.errors import NotFoundError, PermissionDeniedError
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,10 @@ class ClientInfo:
     user_agent: str = ""
     ip: str | None = None
 
+    def __post_init__(self):
+        # Client-supplied header: keep it printable and within the column.
+        object.__setattr__(self, "user_agent", _CONTROL_CHARACTERS.sub("", self.user_agent)[:300])
+
 
 # --- Sessions and tokens -------------------------------------------------------------
 
@@ -37,9 +46,11 @@ class ClientInfo:
 def session_open(*, user: User, client: ClientInfo) -> dict[str, str]:
     session = UserSession.objects.create(
         user=user,
-        refresh_jti="pending",  # replaced below once the token (which needs the id) exists
+        # Placeholder until the token, which needs the session id, exists; unique so
+        # concurrent sign-ins never wait on each other's index entry.
+        refresh_jti=f"pending-{uuid.uuid4().hex}",
         expires_at=timezone.now(),
-        user_agent=client.user_agent[:300],
+        user_agent=client.user_agent,
         ip=client.ip,
     )
     refresh = new_refresh_token(user=user, session_id=session.pk)
@@ -113,8 +124,46 @@ def session_revoke(*, user: User, session_id: int) -> None:
     _revoke(revoked, reason="revoked")
 
 
+def session_revoke_for(*, session: UserSession, by: User) -> None:
+    """Staff revoking someone's session (admin action)."""
+    if session.user_id != by.pk:
+        _check_may_manage_user(by, session.user)
+    _revoke(UserSession.objects.filter(pk=session.pk), reason="revoked_by_staff")
+
+
 def session_revoke_all(*, user: User, reason: str = "revoked") -> int:
     return _revoke(UserSession.objects.filter(user=user), reason=reason)
+
+
+# --- Who may change whom ----------------------------------------------------------------
+# Holding users:write or roles:write must not be a way up: a caller can only hand out,
+# or act on someone holding, permissions the caller holds itself. `by=None` is the system
+# (seeding, management commands).
+
+
+def _check_may_grant(by: User | None, grants: set[tuple[str, str]]) -> None:
+    if by is None:
+        return
+    beyond = catalogue.expand(grants) - catalogue.expand(by.granted)
+    if beyond:
+        raise PermissionDeniedError(
+            _("You cannot grant permissions you do not hold."),
+            permissions=sorted(f"{r}:{a}" for r, a in beyond)[:20],
+        )
+
+
+def _role_grants(role: Role) -> set[tuple[str, str]]:
+    return set(RolePermission.objects.filter(role=role).values_list("resource", "action"))
+
+
+def _check_may_manage_user(by: User | None, user: User) -> None:
+    _check_may_grant(by, _role_grants(user.role))
+
+
+def _check_may_manage_role(by: User | None, role: Role) -> None:
+    if by is not None and by.role_id == role.pk:
+        raise SelfLockoutError(_("You cannot change your own role."))
+    _check_may_grant(by, _role_grants(role))
 
 
 # --- Users ---------------------------------------------------------------------------
@@ -127,13 +176,27 @@ def _check_password(password: str, user: User) -> None:
         raise ValidationError({"password": exc.messages}) from None
 
 
+def _save_user(user: User) -> None:
+    """Save, turning the race two sign-ups with one email can still lose into a 400."""
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        raise ValidationError({"email": [_("A user with this email already exists.")]}) from None
+
+
 @transaction.atomic
 def user_register(
     *, email: str, password: str, full_name: str, phone: str = "", client: ClientInfo
 ):
     """Self-service sign-up: always the `customer` role; signs the user in."""
     user = user_create(
-        email=email, password=password, full_name=full_name, phone=phone, role=catalogue.CUSTOMER
+        email=email,
+        password=password,
+        full_name=full_name,
+        phone=phone,
+        role=catalogue.CUSTOMER,
+        by=None,
     )
     return user, session_open(user=user, client=client)
 
@@ -147,16 +210,18 @@ def user_create(
     phone: str = "",
     role: Role | str = catalogue.CUSTOMER,
     is_active: bool = True,
+    by: User | None,
     check_password_strength: bool = True,
 ) -> User:
     if isinstance(role, str):
         role = Role.objects.get(name=role)
+    _check_may_grant(by, _role_grants(role))
     user = User(email=email, full_name=full_name, phone=phone, role=role, is_active=is_active)
     if check_password_strength:
         _check_password(password, user)
     user.set_password(password)
-    user.full_clean(exclude=["password"])
-    user.save()
+    user.full_clean(exclude=["password", "email"])
+    _save_user(user)
     role_assigned.send(sender=User, user=user, previous_role=None)
     return user
 
@@ -165,19 +230,21 @@ def user_create(
 def user_update(*, user: User, by: User | None, **changes) -> User:
     """Edit a user. Role changes fire `role_assigned`; `is_active` goes through
     deactivate/reactivate so sessions and profiles follow."""
-    user = User.objects.select_for_update().get(pk=user.pk)
+    user = User.objects.select_for_update().select_related("role").get(pk=user.pk)
     previous_role = user.role
     if "role" in changes and isinstance(changes["role"], str):
         changes["role"] = Role.objects.get(name=changes["role"])
+    new_role = changes.get("role", previous_role)
     if (
         by is not None
         and user.pk == by.pk
-        and (
-            changes.get("is_active") is False
-            or ("role" in changes and changes["role"].pk != previous_role.pk)
-        )
+        and (changes.get("is_active") is False or new_role.pk != previous_role.pk)
     ):
         raise SelfLockoutError()
+    if by is not None and user.pk != by.pk:
+        _check_may_manage_user(by, user)
+    if new_role.pk != previous_role.pk:
+        _check_may_grant(by, _role_grants(new_role))
     password = changes.pop("password", None)
     is_active = changes.pop("is_active", None)
     for field, value in changes.items():
@@ -185,10 +252,10 @@ def user_update(*, user: User, by: User | None, **changes) -> User:
     if password:
         _check_password(password, user)
         user.set_password(password)
-    user.full_clean(exclude=["password"])
-    user.save()
+    user.full_clean(exclude=["password", "email"])
+    _save_user(user)
     if password:
-        # A new password ends every other sign-in.
+        # A new password ends every sign-in made with the old one.
         session_revoke_all(user=user, reason="password_changed")
     if user.role_id != previous_role.pk:
         role_assigned.send(sender=User, user=user, previous_role=previous_role)
@@ -200,10 +267,11 @@ def user_update(*, user: User, by: User | None, **changes) -> User:
 
 
 @transaction.atomic
-def user_deactivate(*, user: User, by: User | None = None) -> User:
+def user_deactivate(*, user: User, by: User | None) -> User:
     """Soft delete: the account stays for history, every session is revoked at once."""
     if by is not None and by.pk == user.pk:
         raise SelfLockoutError()
+    _check_may_manage_user(by, user)
     User.objects.filter(pk=user.pk).update(is_active=False, updated_at=timezone.now())
     user.is_active = False
     session_revoke_all(user=user, reason="deactivated")
@@ -227,20 +295,23 @@ def _parsed(permissions: list[str]) -> set[tuple[str, str]]:
 
 
 @transaction.atomic
-def role_create(*, name: str, description: str = "", permissions: list[str] | None = None) -> Role:
+def role_create(
+    *, name: str, description: str = "", permissions: list[str] | None = None, by: User | None
+) -> Role:
     role = Role(name=name, description=description)
     role.full_clean()
     role.save()
     if permissions:
-        role_set_permissions(role=role, permissions=permissions)
+        role_set_permissions(role=role, permissions=permissions, by=by)
     return role
 
 
 @transaction.atomic
-def role_update(*, role: Role, **changes) -> Role:
+def role_update(*, role: Role, by: User | None, **changes) -> Role:
     role = Role.objects.select_for_update().get(pk=role.pk)
     if role.is_system and changes.get("name", role.name) != role.name:
         raise ProtectedRoleError(role=role.name)
+    _check_may_manage_role(by, role)
     for field, value in changes.items():
         setattr(role, field, value)
     role.full_clean()
@@ -249,11 +320,14 @@ def role_update(*, role: Role, **changes) -> Role:
 
 
 @transaction.atomic
-def role_set_permissions(*, role: Role, permissions: list[str]) -> Role:
+def role_set_permissions(*, role: Role, permissions: list[str], by: User | None) -> Role:
     """Replace the role's grants with exactly `permissions` (validated, deduplicated)."""
     grants = _parsed(permissions)
+    role = Role.objects.select_for_update().get(pk=role.pk)
     if role.name == catalogue.ADMIN and (catalogue.WILDCARD, catalogue.WILDCARD) not in grants:
         raise ProtectedRoleError(role=role.name)
+    _check_may_manage_role(by, role)
+    _check_may_grant(by, grants)
     RolePermission.objects.filter(role=role).delete()
     RolePermission.objects.bulk_create(
         RolePermission(role=role, resource=resource, action=action) for resource, action in grants
@@ -263,9 +337,10 @@ def role_set_permissions(*, role: Role, permissions: list[str]) -> Role:
 
 
 @transaction.atomic
-def role_delete(*, role: Role) -> None:
+def role_delete(*, role: Role, by: User | None) -> None:
     if role.is_system:
         raise ProtectedRoleError(role=role.name)
+    _check_may_manage_role(by, role)
     if role.users.exists():
         raise RoleInUseError(role=role.name, users=role.users.count())
     role.delete()

@@ -148,8 +148,14 @@ class UserFilter(CreatedRangeFilterSet):
     list=extend_schema(responses=s.UserOutput(many=True)),
     retrieve=extend_schema(responses=s.UserOutput),
     create=extend_schema(request=s.UserCreateInput, responses={201: s.UserOutput}),
-    update=extend_schema(request=s.UserUpdateInput, responses=s.UserOutput),
-    partial_update=extend_schema(request=s.UserUpdateInput, responses=s.UserOutput),
+    update=extend_schema(
+        request=s.UserUpdateInput,
+        responses={200: s.UserOutput, 409: OpenApiResponse(description="`self_lockout`")},
+    ),
+    partial_update=extend_schema(
+        request=s.UserUpdateInput,
+        responses={200: s.UserOutput, 409: OpenApiResponse(description="`self_lockout`")},
+    ),
     destroy=extend_schema(
         responses={204: None, 409: OpenApiResponse(description="`self_lockout`")},
         summary="Deactivate a user (soft delete) and revoke its sessions",
@@ -175,7 +181,7 @@ class UserViewSet(viewsets.ModelViewSet):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         fields["role"] = fields["role"] or "customer"
-        user = services.user_create(**fields)
+        user = services.user_create(**fields, by=request.user)
         return Response(s.UserOutput(user).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
@@ -200,8 +206,14 @@ class UserViewSet(viewsets.ModelViewSet):
     list=extend_schema(responses=s.RoleOutput(many=True)),
     retrieve=extend_schema(responses=s.RoleOutput),
     create=extend_schema(request=s.RoleInput, responses={201: s.RoleOutput}),
-    update=extend_schema(request=s.RoleUpdateInput, responses=s.RoleOutput),
-    partial_update=extend_schema(request=s.RoleUpdateInput, responses=s.RoleOutput),
+    update=extend_schema(
+        request=s.RoleUpdateInput,
+        responses={200: s.RoleOutput, 409: OpenApiResponse(description="`protected_role`")},
+    ),
+    partial_update=extend_schema(
+        request=s.RoleUpdateInput,
+        responses={200: s.RoleOutput, 409: OpenApiResponse(description="`protected_role`")},
+    ),
     destroy=extend_schema(
         responses={204: None, 409: OpenApiResponse(description="`protected_role`, `role_in_use`")}
     ),
@@ -227,20 +239,21 @@ class RoleViewSet(viewsets.ModelViewSet):
     def create(self, request):
         data = s.RoleInput(data=request.data)
         data.is_valid(raise_exception=True)
-        role = services.role_create(**data.validated_data)
+        role = services.role_create(**data.validated_data, by=request.user)
         return Response(self._output(role), status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
         role = self.get_object()
         data = s.RoleUpdateInput(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
-        return Response(self._output(services.role_update(role=role, **data.validated_data)))
+        role = services.role_update(role=role, by=request.user, **data.validated_data)
+        return Response(self._output(role))
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk=pk, partial=True)
 
     def destroy(self, request, pk=None):
-        services.role_delete(role=self.get_object())
+        services.role_delete(role=self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -253,7 +266,9 @@ class RoleViewSet(viewsets.ModelViewSet):
         role = self.get_object()
         data = s.RolePermissionsInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.role_set_permissions(role=role, permissions=data.validated_data["permissions"])
+        services.role_set_permissions(
+            role=role, permissions=data.validated_data["permissions"], by=request.user
+        )
         return Response(self._output(role))
 
 

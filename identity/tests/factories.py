@@ -18,7 +18,7 @@ class RoleFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def grants(role, create, extracted, **kwargs):
         if create and extracted is not None:
-            services.role_set_permissions(role=role, permissions=list(extracted))
+            services.role_set_permissions(role=role, permissions=list(extracted), by=None)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

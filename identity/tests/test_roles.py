@@ -22,7 +22,7 @@ def test_seeded_roles_exist_with_their_grants():
 
 def test_seeding_again_keeps_an_admins_edits():
     dispatcher = Role.objects.get(name="dispatcher")
-    services.role_set_permissions(role=dispatcher, permissions=["orders:read"])
+    services.role_set_permissions(role=dispatcher, permissions=["orders:read"], by=None)
     services.roles_seed()
     assert Role.objects.get(name="dispatcher").permission_codes() == ["orders:read"]
     assert Role.objects.filter(name="dispatcher").count() == 1

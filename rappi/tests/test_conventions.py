@@ -171,22 +171,28 @@ def test_readyz_reports_both_databases(client):
     assert body["checks"]["mongodb"]["ok"] is True
 
 
-def test_readyz_reports_a_mongodb_outage_with_503(client, mongo_test_database):
+@pytest.fixture
+def own_mongo_server(mongo_test_database):
+    """The app connected to a MongoDB-compatible server of this test's own, which the test
+    may stop; the session's server is connected again afterwards."""
     server = LocalMongoServer()
-    uri = server.start()
+    mongo.connect(server.start(), db="outage_probe", timeout_ms=300)
     try:
-        mongo.connect(uri, db="readyz_probe", timeout_ms=300)
-        assert client.get("/readyz").status_code == 200
-        server.stop()
-        response = client.get("/readyz")
-        assert response.status_code == 503
-        body = response.json()
-        assert body["status"] == "unavailable"
-        assert body["checks"]["mongodb"]["ok"] is False
-        assert body["checks"]["postgresql"]["ok"] is True
+        yield server
     finally:
         server.stop()
         mongo.connect(mongo_test_database["uri"], db=mongo_test_database["db"])
+
+
+def test_readyz_reports_a_mongodb_outage_with_503(client, own_mongo_server):
+    assert client.get("/readyz").status_code == 200
+    own_mongo_server.stop()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["mongodb"]["ok"] is False
+    assert body["checks"]["postgresql"]["ok"] is True
 
 
 # --- API schema and docs ----------
@@ -202,16 +208,9 @@ def test_schema_and_docs_are_public(client):
     assert b"swagger-ui" in docs.content
 
 
-def test_an_unreachable_mongodb_is_503_not_500(mongo_test_database):
+def test_an_unreachable_mongodb_is_503_not_500(own_mongo_server):
     from identity.tests.factories import signed_in_client
 
     client = signed_in_client(UserFactory())
-    server = LocalMongoServer()
-    uri = server.start()
-    try:
-        mongo.connect(uri, db="outage_probe", timeout_ms=300)
-        server.stop()
-        assert_error(client.get("/api/v1/notifications/"), 503, "service_unavailable")
-    finally:
-        server.stop()
-        mongo.connect(mongo_test_database["uri"], db=mongo_test_database["db"])
+    own_mongo_server.stop()
+    assert_error(client.get("/api/v1/notifications/"), 503, "service_unavailable")
