@@ -4,6 +4,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
+import bson
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -379,6 +380,9 @@ def notification_send(
         recipient_user_id=recipient_user_id, kind=kind, title=title, body=body, data=data or {}
     )
     notification.validate()
+    # Encode now so a document MongoDB would refuse fails here, in the caller's request,
+    # rather than later in a commit hook where nobody could answer for it.
+    bson.encode(notification.to_mongo())
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(notification.save, robust=True)
     else:

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from identity import catalogue
 from identity.models import Role, User, UserSession
+from rappi.api.fields import DocumentDataField
 from rappi.api.permissions import ACTIONS
 
 # --- Users ----------
@@ -231,11 +232,11 @@ class NotificationOutput(serializers.Serializer):
 
 
 class NotificationSendInput(serializers.Serializer):
-    recipient_user_id = serializers.IntegerField(min_value=1)
+    recipient_user_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     kind = serializers.RegexField(r"^[a-z][a-z0-9_.]{0,49}$", max_length=50)
     title = serializers.CharField(max_length=200)
     body = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    data = serializers.DictField(required=False, default=dict)
+    data = DocumentDataField(required=False, default=dict)
 
     def validate_recipient_user_id(self, value: int) -> int:
         if not User.objects.filter(pk=value, is_active=True).exists():

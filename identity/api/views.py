@@ -17,7 +17,12 @@ from identity import selectors, services
 from identity.api import serializers as s
 from identity.models import User
 from identity.throttling import LoginAccountThrottle, LoginIpThrottle
-from rappi.api.filters import CreatedRangeFilterSet, OrderingFilter, SearchFilter
+from rappi.api.filters import (
+    CreatedRangeFilterSet,
+    OrderingFilter,
+    SearchFilter,
+    StrictBooleanFilter,
+)
 from rappi.api.idempotency import idempotent
 from rappi.api.permissions import DELETE, READ, WRITE
 from rappi.api.throttling import AnonRateThrottle
@@ -137,7 +142,7 @@ class SessionDetailView(APIView):
 
 class UserFilter(CreatedRangeFilterSet):
     role = django_filters.CharFilter(field_name="role__name")
-    is_active = django_filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
 
     class Meta:
         model = User

@@ -2,13 +2,14 @@
 
 import logging
 
+from bson.errors import InvalidDocument
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError as DatabaseDataError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from mongoengine.errors import ValidationError as MongoValidationError
 from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -30,7 +31,7 @@ _CODES = {
     exceptions.NotAcceptable: "not_acceptable",
     exceptions.UnsupportedMediaType: "unsupported_media_type",
     exceptions.Throttled: "throttled",
-    exceptions.ParseError: "parse_error",
+    exceptions.ParseError: "invalid",
 }
 
 
@@ -61,6 +62,9 @@ def _code_for(exc: exceptions.APIException) -> str:
 def _api_exception_response(exc: exceptions.APIException) -> Response:
     headers = {}
     details: dict = {}
+    if isinstance(exc, exceptions.ParseError):
+        # SPEC: every 400 is `invalid`; a body that is not JSON names no field.
+        exc = exceptions.ValidationError({"non_field_errors": [str(exc.detail)]})
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail
         fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
@@ -99,11 +103,11 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
-    elif isinstance(exc, DatabaseDataError):
-        # A value the database cannot hold that validation let through: the client's
-        # input, so a 400, logged so the missing validation gets added.
-        logger.warning("Database refused a value: %s", exc)
-        exc = exceptions.ValidationError({"non_field_errors": [_("A value is out of range.")]})
+    elif isinstance(exc, MongoValidationError):
+        errors = exc.errors or {"non_field_errors": exc}
+        exc = exceptions.ValidationError({name: [str(err)] for name, err in errors.items()})
+    elif isinstance(exc, InvalidDocument):
+        exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
     elif isinstance(exc, PyMongoConnectionFailure | DatabaseOperationalError):
         logger.warning("Backing store unavailable: %s: %s", exc.__class__.__name__, exc)
         exc = ServiceUnavailable()

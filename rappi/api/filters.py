@@ -5,7 +5,7 @@ from datetime import UTC
 from functools import reduce
 
 import django_filters
-from django.utils import timezone
+from django import forms
 from django.utils.translation import gettext as _
 from mongoengine.queryset import QuerySet as MongoQuerySet
 from mongoengine.queryset.visitor import Q as MongoQ
@@ -67,14 +67,42 @@ class OrderingFilter(filters.OrderingFilter):
         return queryset.order_by(*ordering) if ordering else queryset
 
 
-class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
-    """ISO 8601 instant, compared in UTC: any valid offset (`+05:00`, `Z`) is accepted and
-    the database never sees an offset it would refuse."""
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """ISO 8601 instant, normalised to UTC: any valid offset (`+05:00`, `Z`) is accepted
+    and the database never sees an offset or a year it would refuse."""
 
-    def filter(self, qs, value):
-        if value is not None and timezone.is_aware(value):
-            value = value.astimezone(UTC)
-        return super().filter(qs, value)
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+class StrictBooleanField(forms.Field):
+    """`true`/`false` (also `1`/`0`); anything else is an error, never silently ignored."""
+
+    _VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        try:
+            return self._VALUES[str(value).lower()]
+        except KeyError:
+            raise forms.ValidationError(_("Must be true or false.")) from None
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class CreatedRangeFilterSet(django_filters.FilterSet):

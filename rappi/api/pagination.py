@@ -8,10 +8,7 @@ def _positive_int(request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
+    value = int(raw) if raw.isascii() and raw.isdigit() else 0
     if value < 1:
         raise ValidationError({name: [_("Must be a positive integer.")]})
     return value

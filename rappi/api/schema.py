@@ -23,7 +23,7 @@ class ErrorSerializer(serializers.Serializer):
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _DESCRIPTIONS = {
-    400: "Invalid input (`invalid`, `parse_error`)",
+    400: "Invalid input (`invalid`, with `details.fields`)",
     401: "Missing or invalid token (`not_authenticated`, `token_invalid`)",
     403: "Not allowed (`permission_denied`)",
     404: "Not found, or outside the caller's scope (`not_found`)",

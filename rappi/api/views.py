@@ -10,7 +10,7 @@ from rappi.api.exceptions import is_api_path, json_error
 
 def bad_request(request, exception=None):
     if is_api_path(request):
-        return json_error(400, "bad_request", _("Bad request."))
+        return json_error(400, "invalid", _("Bad request."))
     return defaults.bad_request(request, exception)
 
 

@@ -33,9 +33,10 @@ def test_validation_error_names_each_field(api):
     assert all(isinstance(m, str) for m in error["details"]["fields"]["email"])
 
 
-def test_malformed_json_is_a_parse_error(api):
+def test_malformed_json_is_invalid_with_the_reason(api):
     response = api.post("/api/v1/auth/login", "{not json", content_type="application/json")
-    assert_error(response, 400, "parse_error")
+    error = assert_error(response, 400, "invalid")
+    assert "JSON" in error["details"]["fields"]["non_field_errors"][0]
 
 
 def test_missing_token_is_401_not_authenticated(api):

@@ -1,0 +1,161 @@
+"""Client mistakes that once produced a 500 (most found by the schema fuzzer) now get the
+one error body."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from identity.documents import Notification
+from identity.models import User
+from identity.tests.factories import PASSWORD, UserFactory, signed_in_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin(client_for):
+    return client_for(UserFactory(role_name="admin"))
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/roles/null,null", "/api/v1/users/abc", "/api/v1/users/1.5"]
+)
+def test_non_numeric_ids_are_404(admin, path):
+    response = admin.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_nul_bytes_in_login_are_400(api):
+    response = api.post(
+        "/api/v1/auth/login", {"email": "a\x00b@x.pe", "password": "x\x00"}, format="json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]["fields"]) == {"email", "password"}
+
+
+def test_a_nul_byte_in_the_user_agent_does_not_break_login(api):
+    UserFactory(email="ua@x.pe")
+    response = api.post(
+        "/api/v1/auth/login",
+        {"email": "ua@x.pe", "password": PASSWORD},
+        format="json",
+        HTTP_USER_AGENT="App\x00/1",
+    )
+    assert response.status_code == 200
+
+
+def test_a_nul_byte_in_search_is_400(admin):
+    response = admin.get("/api/v1/users/?search=a%00b")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0903-12-07T06:29:09.2+21:26",
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:59:59-05:00",
+        "yesterday",
+    ],
+)
+def test_odd_instants_in_date_filters_never_500(admin, value):
+    from urllib.parse import quote
+
+    response = admin.get(f"/api/v1/users/?created_after={quote(value)}")
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert "created_after" in response.json()["error"]["details"]["fields"]
+
+
+def test_a_valid_offset_is_compared_in_utc(admin):
+    user = UserFactory()
+    stamp = user.created_at.astimezone().isoformat()
+    from urllib.parse import quote
+
+    found = admin.get(f"/api/v1/users/?created_after={quote(stamp)}&search={user.email}").json()
+    assert found["count"] == 1
+
+
+@pytest.mark.parametrize("value", ["maybe", "yes please", "2"])
+def test_a_bad_boolean_filter_is_400_not_ignored(admin, value):
+    response = admin.get(f"/api/v1/users/?is_active={value}")
+    assert response.status_code == 400
+    assert "is_active" in response.json()["error"]["details"]["fields"]
+
+
+@pytest.mark.parametrize("page", ["1_0", "\uff11"])  # underscore, full-width digit one
+def test_only_plain_digits_are_a_page(admin, page):
+    assert admin.get(f"/api/v1/users/?page={page}").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"$where": 1},
+        {"a": {"$gt": 1}},
+        {"a.b": 1},
+        {"a\x00": 1},
+        {"n": 2**70},
+        {"": 1},
+        {"deep": [[[[[[[[[[[1]]]]]]]]]]]},
+    ],
+)
+def test_notification_data_mongodb_would_refuse_is_400(admin, data):
+    recipient = UserFactory()
+    body = {"recipient_user_id": recipient.pk, "kind": "x", "title": "t", "data": data}
+    response = admin.post("/api/v1/notifications/", body, format="json")
+    assert response.status_code == 400
+    assert "data" in response.json()["error"]["details"]["fields"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_send_outside_a_transaction_stores_and_returns_the_id():
+    """The production path: no surrounding transaction, so the write happens in the request."""
+    from identity import services
+
+    services.roles_seed()
+    admin = signed_in_client(UserFactory(role_name="admin"))
+    recipient = UserFactory()
+    response = admin.post(
+        "/api/v1/notifications/",
+        {"recipient_user_id": recipient.pk, "kind": "x", "title": "t", "data": {"n": 1}},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert len(response.json()["id"]) == 24
+    assert Notification.objects(pk=response.json()["id"]).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sign_ups_with_one_email_give_one_user_and_clean_400s():
+    from identity import services
+
+    services.roles_seed()
+    statuses: list[int] = []
+    start = threading.Barrier(4)
+
+    def sign_up():
+        from rest_framework.test import APIClient
+
+        start.wait()
+        try:
+            response = APIClient().post(
+                "/api/v1/auth/register",
+                {"email": "race@x.pe", "password": PASSWORD, "full_name": "Racer"},
+                format="json",
+                REMOTE_ADDR="198.51.100.1",
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sign_up) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201, 400, 400, 400]
+    assert User.objects.filter(email="race@x.pe").count() == 1
