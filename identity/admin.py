@@ -3,9 +3,15 @@ as the API, so sessions are revoked and profile hooks fire either way."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.forms import ReadOnlyPasswordHashField
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.forms import ReadOnlyPasswordHashField, SetPasswordForm
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -132,6 +138,55 @@ class UserAdmin(admin.ModelAdmin):
             services.user_update(user=original, by=request.user, **changes)
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
+
+    def get_urls(self):
+        return [
+            path(
+                "<id>/password/",
+                self.admin_site.admin_view(self.reset_password),
+                name="identity_user_password_change",
+            ),
+            *super().get_urls(),
+        ]
+
+    def reset_password(self, request, id):
+        """Set a user's password (the link under the hashed password); through the service,
+        so the user's sessions end and nobody resets a more powerful user's password."""
+        user = self.get_object(request, unquote(id))
+        if user is None:
+            raise Http404
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        form = SetPasswordForm(user, request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.user_update(
+                    user=user, by=request.user, password=form.cleaned_data["new_password1"]
+                )
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                self.log_change(request, user, _("Password reset."))
+                self.message_user(request, _("Password changed; the user's sessions ended."))
+                return HttpResponseRedirect(reverse("admin:identity_user_change", args=[user.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Set password: %s") % user.email,
+            "adminForm": helpers.AdminForm(form, [(None, {"fields": list(form.base_fields)})], {}),
+            "form": form,
+            "form_url": "",
+            "is_popup": False,
+            "add": True,
+            "change": False,
+            "has_delete_permission": False,
+            "has_change_permission": True,
+            "has_absolute_url": False,
+            "opts": self.opts,
+            "original": user,
+            "save_as": False,
+            "show_save": True,
+        }
+        return TemplateResponse(request, "admin/auth/user/change_password.html", context)
 
     def has_deactivate_permission(self, request) -> bool:
         return request.user.has_permission("users", DELETE)

@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 . scripts/python.sh
 ensure_venv requirements.txt
 
+# Settings may come from a .env file; the environment wins over it, as in the app itself.
+if [ -f .env ]; then
+  while IFS='=' read -r name value; do
+    case "$name" in ''|\#*) continue ;; esac
+    [ -z "${!name+x}" ] && export "$name=$value"
+  done < .env
+fi
+
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-rappi.settings.local}"
 export HOST="${HOST:-127.0.0.1}" PORT="${PORT:-8000}"
 mkdir -p "${VAR_DIR:-var}"
@@ -25,6 +33,10 @@ trap cleanup EXIT INT TERM
 
 if [ -z "${MONGODB_URI:-}" ]; then
   MONGO_PORT="${MONGOECO_PORT:-27018}"
+  if .venv/bin/python -c "import socket,sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', $MONGO_PORT)) != 0)"; then
+    echo "Port $MONGO_PORT is taken (another 'make run'?). Stop it, or set MONGOECO_PORT." >&2
+    exit 1
+  fi
   # Own session: a Ctrl-C in the terminal stops gunicorn first; the cleanup trap stops
   # this server after the workers have closed their connections.
   setsid .venv/bin/python -m rappi.localmongo --path "$VAR_DIR/mongo.sqlite3" --port "$MONGO_PORT" \
@@ -44,6 +56,7 @@ while True:
             sys.exit(f"local MongoDB-compatible server did not start: {exc}")
         time.sleep(0.3)
 PY
+  kill -0 "$MONGO_PID" 2>/dev/null || { cat "$VAR_DIR/mongo.log" >&2; exit 1; }
   echo "Local MongoDB-compatible server: $MONGODB_URI (data in $VAR_DIR/mongo.sqlite3)"
 fi
 

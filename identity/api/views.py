@@ -317,7 +317,9 @@ class NotificationViewSet(
     search_fields = ["title", "body"]
     ordering_fields = ["created_at", "read_at"]
     ordering = ["-created_at"]
-    lookup_value_regex = "[^/]+"
+    # MongoDB ids: 24 hex digits. Anything else is no notification (404), and never
+    # mistaken for the `read-all` or `unread-count` routes.
+    lookup_value_regex = "[0-9a-fA-F]{24}"
 
     def get_queryset(self):
         params = s.NotificationFilterInput(data=self.request.query_params)

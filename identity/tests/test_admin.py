@@ -154,3 +154,40 @@ def test_createsuperuser_makes_an_admin_role_user():
     )
     boss = User.objects.get(email="boss@rappi.pe")
     assert boss.role.name == "admin" and boss.is_superuser and boss.is_staff
+
+
+def test_an_admin_resets_a_password_and_the_users_sessions_end(client, api):
+    client.force_login(UserFactory(role_name="admin"))
+    target = UserFactory()
+    access = tokens_for(target)["access"]
+    page = client.get(f"/admin/identity/user/{target.pk}/password/")
+    assert page.status_code == 200
+    response = client.post(
+        f"/admin/identity/user/{target.pk}/password/",
+        {"new_password1": "Brand-New-Passw0rd", "new_password2": "Brand-New-Passw0rd"},
+    )
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.check_password("Brand-New-Passw0rd")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert api.get("/api/v1/auth/me").status_code == 401
+
+
+def test_the_change_form_links_to_the_password_reset(client):
+    client.force_login(UserFactory(role_name="admin"))
+    target = UserFactory()
+    page = client.get(f"/admin/identity/user/{target.pk}/change/")
+    assert b"../password/" in page.content
+    assert client.get(f"/admin/identity/user/{target.pk}/password/").status_code == 200
+
+
+def test_a_dispatcher_cannot_reset_passwords(client):
+    client.force_login(UserFactory(role_name="dispatcher"))
+    target = UserFactory()
+    response = client.post(
+        f"/admin/identity/user/{target.pk}/password/",
+        {"new_password1": "Brand-New-Passw0rd", "new_password2": "Brand-New-Passw0rd"},
+    )
+    assert response.status_code == 403
+    target.refresh_from_db()
+    assert target.check_password(PASSWORD)

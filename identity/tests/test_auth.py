@@ -341,3 +341,75 @@ def test_login_is_throttled_per_ip_across_accounts(api):
     blocked = login(api, "guess-last@example.pe", "wrong", REMOTE_ADDR="192.0.2.7")
     assert blocked.status_code == 429
     assert login(api, "guess-last@example.pe", "wrong", REMOTE_ADDR="192.0.2.8").status_code == 401
+
+
+def test_the_account_limit_ignores_case_and_spaces(api):
+    UserFactory(email="case@example.pe")
+    for variant in [
+        "case@example.pe",
+        "CASE@example.pe",
+        " Case@Example.PE ",
+        "case@EXAMPLE.pe",
+        "cAse@example.pe",
+    ]:
+        login(api, variant, "wrong", REMOTE_ADDR="10.9.9.9")
+    assert login(api, "Case@example.pe", PASSWORD, REMOTE_ADDR="10.9.9.10").status_code == 429
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_ip_limit(api):
+    """With no trusted proxy (NUM_PROXIES=0) the socket address counts, whatever the
+    client claims in X-Forwarded-For."""
+    for attempt in range(20):
+        login(
+            api,
+            f"x{attempt}@example.pe",
+            "wrong",
+            REMOTE_ADDR="203.0.113.5",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{attempt}",
+        )
+    blocked = login(
+        api, "y@example.pe", "wrong", REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="10.1.1.1"
+    )
+    assert blocked.status_code == 429
+
+
+@override_settings(NUM_PROXIES=1)
+def test_behind_a_trusted_proxy_the_forwarded_client_is_counted_and_recorded(api):
+    user = UserFactory(email="proxied@example.pe")
+    response = login(
+        api,
+        "proxied@example.pe",
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.9",
+    )
+    assert response.status_code == 200
+    assert UserSession.objects.get(user=user).ip == "198.51.100.9"
+    for attempt in range(20):
+        login(
+            api,
+            f"z{attempt}@example.pe",
+            "wrong",
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR="198.51.100.7",
+        )
+    assert (
+        login(
+            api,
+            "z@example.pe",
+            "wrong",
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR="198.51.100.7",
+        ).status_code
+        == 429
+    )
+    # Another client behind the same proxy is not blocked.
+    assert (
+        login(
+            api,
+            "z@example.pe",
+            "wrong",
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR="198.51.100.8",
+        ).status_code
+        == 401
+    )

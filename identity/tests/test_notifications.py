@@ -74,7 +74,9 @@ def test_staff_do_not_read_other_inboxes_either(client_for, bob, send):
 
 @pytest.mark.parametrize("bad_id", ["123", "zzzzzzzzzzzzzzzzzzzzzzzz", str(ObjectId())])
 def test_malformed_or_unknown_ids_are_404(client_for, alice, bad_id):
-    assert client_for(alice).get(f"/api/v1/notifications/{bad_id}").status_code == 404
+    response = client_for(alice).get(f"/api/v1/notifications/{bad_id}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_mark_read_is_idempotent_and_keeps_the_first_time(client_for, alice, send):

@@ -65,23 +65,35 @@ def _validated_key(request) -> str | None:
 
 
 def _claim(*, request, key: str, fingerprint: str) -> IdempotencyRecord | None:
-    """Insert the in-flight record; return the existing one if the key is taken."""
-    expired_before = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
-    IdempotencyRecord.objects.filter(
-        user=request.user, key=key, created_at__lt=expired_before
+    """Insert the in-flight record; return the existing one if the key is taken.
+
+    Records past their TTL are gone, and so are in-flight ones older than
+    IDEMPOTENCY_IN_FLIGHT_SECONDS: their request died (worker killed) without answering,
+    and the key must not stay blocked."""
+    now = timezone.now()
+    mine = IdempotencyRecord.objects.filter(user=request.user, key=key)
+    mine.filter(created_at__lt=now - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)).delete()
+    mine.filter(
+        status_code__isnull=True,
+        created_at__lt=now - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS),
     ).delete()
-    try:
-        with transaction.atomic():
-            IdempotencyRecord.objects.create(
-                user=request.user,
-                key=key,
-                method=request.method,
-                path=request.path[:500],
-                fingerprint=fingerprint,
-            )
-        return None
-    except IntegrityError:
-        return IdempotencyRecord.objects.get(user=request.user, key=key)
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                IdempotencyRecord.objects.create(
+                    user=request.user,
+                    key=key,
+                    method=request.method,
+                    path=request.path[:500],
+                    fingerprint=fingerprint,
+                )
+            return None
+        except IntegrityError:
+            existing = mine.first()
+            if existing is not None:
+                return existing
+            # The holder released the key between our insert and our read: claim again.
+    raise IdempotencyInProgressError(key=key)
 
 
 def idempotent(view_method):

@@ -164,6 +164,8 @@ API_MAX_PAGE_SIZE = 200
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
 REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24)
+# A claimed key with no stored answer after this long belongs to a request that died.
+IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("IDEMPOTENCY_IN_FLIGHT_SECONDS", 120)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Rappi API",

@@ -12,14 +12,18 @@ PUBLIC_PATHS = {
     "/api/v1/auth/refresh",
     "/api/v1/payments/webhooks/mercadopago",
 }
-SAMPLE_VALUES = {"pk": "1", "session_id": "1", "id": "1"}
-GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
+GROUP = re.compile(r"\(\?P<(?P<name>\w+)>(?P<regex>[^)]*)\)")
 CONVERTER = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
 
 
+def _sample_value(regex: str) -> str:
+    """An id the group accepts: a relational id, else a MongoDB one."""
+    return next((v for v in ("1", "0" * 24) if re.fullmatch(regex, v)), "1")
+
+
 def _sample(pattern: str) -> str:
-    pattern = GROUP.sub(lambda m: SAMPLE_VALUES.get(m["name"], "1"), pattern)
-    pattern = CONVERTER.sub(lambda m: SAMPLE_VALUES.get(m["name"], "1"), pattern)
+    pattern = GROUP.sub(lambda m: _sample_value(m["regex"]), pattern)
+    pattern = CONVERTER.sub("1", pattern)
     return pattern.replace("^", "").replace("$", "").replace("/?", "").replace("\\.", ".")
 
 

@@ -77,6 +77,23 @@ def test_a_retry_while_the_first_is_still_running_is_409(post):
     assert Notification.objects.count() == 1
 
 
+def test_a_claim_abandoned_by_a_dead_request_is_taken_over(post):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    post(key="orphan")
+    Notification.objects.delete()
+    # The worker died after claiming: no answer stored, and long ago.
+    IdempotencyRecord.objects.filter(key="orphan").update(
+        status_code=None, response_body=None, created_at=timezone.now() - timedelta(minutes=10)
+    )
+    response = post(key="orphan")
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response.headers
+    assert Notification.objects.count() == 1
+
+
 def test_a_failed_request_releases_its_key(post, staff):
     bad = staff.post(
         "/api/v1/notifications/", {"kind": "test"}, format="json", HTTP_IDEMPOTENCY_KEY="k-3"
