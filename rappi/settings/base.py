@@ -198,6 +198,27 @@ CORS_ALLOW_HEADERS = [
     "x-request-id",
 ]
 
+# --- External services (each faked at its HTTP boundary in tests) -----------------------
+# Routing: OSRM when OSRM_URL is set, else great-circle distance times a detour factor at an
+# average speed.
+OSRM_URL = env_str("OSRM_URL", "")
+ROUTING_DETOUR_FACTOR = float(env_str("ROUTING_DETOUR_FACTOR", "1.3"))
+ROUTING_AVERAGE_SPEED_KMH = float(env_str("ROUTING_AVERAGE_SPEED_KMH", "25"))
+EXTERNAL_HTTP_TIMEOUT_S = float(env_str("EXTERNAL_HTTP_TIMEOUT_S", "5"))
+# Payments: `simulated` (default) or `mercadopago` (Checkout Pro).
+PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "simulated")
+MP_ACCESS_TOKEN = env_str("MP_ACCESS_TOKEN", "")
+MP_WEBHOOK_SECRET = env_str("MP_WEBHOOK_SECRET", "")
+MP_API_URL = env_str("MP_API_URL", "https://api.mercadopago.com")
+# Webhook signatures older than this are refused (replayed captures).
+MP_WEBHOOK_TOLERANCE_S = env_int("MP_WEBHOOK_TOLERANCE_S", 300)
+# Public base URL of this deployment, for provider callbacks and back links.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# RUC registry lookup (optional); fail-open accepts a checksum-valid RUC when it is down.
+RUC_LOOKUP_URL = env_str("RUC_LOOKUP_URL", "")
+RUC_LOOKUP_TOKEN = env_str("RUC_LOOKUP_TOKEN", "")
+RUC_LOOKUP_FAIL_OPEN = env_bool("RUC_LOOKUP_FAIL_OPEN", True)
+
 # --- Audit (see audit/) ---------------------------------------------------------
 AUDIT_ENABLED = env_bool("AUDIT_ENABLED", True)
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 90)

@@ -1,0 +1,1 @@
+"""Test helpers shared by the apps' suites (not imported by production code)."""
