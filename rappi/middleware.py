@@ -7,6 +7,9 @@ import logging
 import re
 import time
 import uuid
+from datetime import UTC
+
+from django.utils import timezone
 
 from rappi.logging import request_id_var
 
@@ -50,3 +53,16 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id_var.reset(token)
+
+
+class ApiUtcMiddleware:
+    """API timestamps are UTC (SPEC §3); the admin and dashboards keep local time."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        with timezone.override(UTC):
+            return self.get_response(request)

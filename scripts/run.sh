@@ -17,6 +17,8 @@ fi
 
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-rappi.settings.local}"
 export HOST="${HOST:-127.0.0.1}" PORT="${PORT:-8000}"
+# Payment return links and the simulated checkout URL point at this server.
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://$HOST:$PORT}"
 mkdir -p "${VAR_DIR:-var}"
 VAR_DIR="$(cd "${VAR_DIR:-var}" && pwd)"
 export VAR_DIR

@@ -3,8 +3,8 @@
 import logging
 
 from bson.errors import InvalidDocument
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
@@ -100,7 +100,10 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(as_serializer_error(exc))
+        fields = as_serializer_error(exc)
+        if NON_FIELD_ERRORS in fields:  # Django's "__all__" is DRF's non_field_errors
+            fields["non_field_errors"] = fields.pop(NON_FIELD_ERRORS)
+        exc = exceptions.ValidationError(fields)
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, MongoValidationError):

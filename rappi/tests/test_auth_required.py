@@ -85,5 +85,6 @@ def test_route_requires_a_valid_token(api, path, method, authorization, code):
 @pytest.mark.parametrize("path", sorted(p for p, _m in ROUTES if p in PUBLIC_PATHS))
 def test_public_route_does_not_ask_for_a_token(api, path):
     response = api.post(path, {}, format="json")
-    assert response.status_code == 400  # validation, not authentication
-    assert response.json()["error"]["code"] == "invalid"
+    # Validation, or the webhook's own signature check; never a token demand.
+    assert response.status_code in (400, 401)
+    assert response.json()["error"]["code"] in ("invalid", "invalid_signature")

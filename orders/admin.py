@@ -1,0 +1,347 @@
+"""Customers, orders, payments, invoices and the tariff in the Django admin. Every change
+of state goes through orders.services, so the rules hold here as in the API; a refused
+change shows as a message."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
+
+from orders import services
+from orders.models import Address, Customer, Destination, Invoice, Order, Payment, Rating, Tariff
+from rappi.errors import DomainError
+
+
+def _run(modeladmin, request, label, fn):
+    """Call a service for the admin: success or the domain error as a message."""
+    try:
+        fn()
+    except DomainError as exc:
+        modeladmin.message_user(request, f"{label}: {exc.message}", messages.ERROR)
+        return False
+    except ValidationError as exc:
+        modeladmin.message_user(request, f"{label}: {'; '.join(exc.messages)}", messages.ERROR)
+        return False
+    return True
+
+
+class AddressInline(admin.TabularInline):
+    model = Address
+    extra = 0
+    fields = ["label", "line", "district", "lat", "lng", "is_primary"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = [
+        "full_name",
+        "email",
+        "phone",
+        "tax_id",
+        "is_active",
+        "order_count",
+        "created_at",
+    ]
+    list_filter = ["is_active"]
+    search_fields = ["full_name", "email", "phone", "tax_id"]
+    readonly_fields = ["user", "created_at", "updated_at"]
+    inlines = [AddressInline]
+    actions = ["deactivate"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(order_total=Count("orders"))
+
+    @admin.display(description=_("orders"), ordering="order_total")
+    def order_count(self, customer):
+        return customer.order_total
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {f: form.cleaned_data[f] for f in form.changed_data}
+            _run(self, request, obj, lambda: services.customer_update(customer=obj, **changes))
+        else:
+            super().save_model(request, obj, form, change)
+
+    @admin.action(
+        description=_("Deactivate selected customers (and their logins)"), permissions=["delete"]
+    )
+    def deactivate(self, request, queryset):
+        for customer in queryset:
+            _run(
+                self, request, customer, lambda c=customer: services.customer_deactivate(customer=c)
+            )
+
+    def has_delete_permission(self, request, obj=None):
+        # Customers are deactivated, never deleted; the action checks customers:delete.
+        return obj is None and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+class DestinationInline(admin.TabularInline):
+    model = Destination
+    extra = 0
+    can_delete = False
+    fields = [
+        "sequence",
+        "line",
+        "district",
+        "recipient_name",
+        "recipient_phone",
+        "weight_kg",
+        "length_cm",
+        "width_cm",
+        "height_cm",
+        "distance_km",
+        "chargeable_weight_kg",
+        "subtotal",
+        "status",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    extra = 0
+    can_delete = False
+    fields = ["provider", "amount", "currency", "status", "external_id", "paid_at", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=300, label=_("Reason"))
+
+
+class AdjustForm(ReasonForm):
+    amount = forms.DecimalField(
+        max_digits=10, decimal_places=2, label=_("Amount (negative = discount)")
+    )
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["id", "customer", "status", "service_level", "total", "currency", "created_at"]
+    list_filter = ["status", "service_level", "created_at"]
+    search_fields = [
+        "id",
+        "customer__full_name",
+        "customer__email",
+        "origin_line",
+        "destinations__line",
+    ]
+    list_select_related = ["customer"]
+    date_hierarchy = "created_at"
+    inlines = [DestinationInline, PaymentInline]
+    actions = ["cancel_orders", "adjust_price"]
+    readonly_fields = [
+        "status",
+        "legs_total",
+        "price_adjustment",
+        "adjustment_reason",
+        "adjusted_by",
+        "total",
+        "currency",
+        "cancel_reason",
+        "cancelled_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "invoice_number",
+    ]
+    fields = [
+        "customer",
+        "status",
+        "service_level",
+        "scheduled_for",
+        "origin_line",
+        "origin_district",
+        "origin_lat",
+        "origin_lng",
+        "notes",
+        "legs_total",
+        "price_adjustment",
+        "adjustment_reason",
+        "adjusted_by",
+        "total",
+        "currency",
+        "invoice_number",
+        "cancel_reason",
+        "cancelled_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description=_("invoice"))
+    def invoice_number(self, order):
+        invoice = Invoice.objects.filter(order=order).first()
+        return invoice.number if invoice else "—"
+
+    def has_add_permission(self, request):
+        return False  # orders are created with their destinations through the API
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancelled, never deleted
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return list(self.fields)
+        return [
+            *self.readonly_fields,
+            "customer",
+            "origin_line",
+            "origin_district",
+            "origin_lat",
+            "origin_lng",
+        ]
+
+    def save_model(self, request, obj, form, change):
+        editable = {"service_level", "scheduled_for", "notes"}
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f in editable}
+        if changes:
+            original = Order.objects.get(pk=obj.pk)
+            _run(self, request, obj, lambda: services.order_update(order=original, **changes))
+
+    def _with_form(self, request, queryset, form_class, title, apply):
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                done = sum(
+                    _run(self, request, f"#{order.pk}", lambda o=order: apply(o, form.cleaned_data))
+                    for order in queryset
+                )
+                self.message_user(request, _("%(count)d order(s) updated.") % {"count": done})
+                return None
+        else:
+            form = form_class()
+        return render(
+            request,
+            "admin/orders/order/action_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "form": form,
+                "orders": queryset,
+                "action": request.POST.get("action"),
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description=_("Cancel selected orders"), permissions=["change"])
+    def cancel_orders(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            ReasonForm,
+            _("Cancel orders"),
+            lambda order, data: services.order_cancel(
+                order=order, reason=data["reason"], by=request.user
+            ),
+        )
+
+    @admin.action(description=_("Adjust the price of selected orders"), permissions=["change"])
+    def adjust_price(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            AdjustForm,
+            _("Adjust price"),
+            lambda order, data: services.order_adjust_price(
+                order=order, amount=data["amount"], reason=data["reason"], by=request.user
+            ),
+        )
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "order",
+        "provider",
+        "amount",
+        "currency",
+        "status",
+        "paid_at",
+        "created_at",
+    ]
+    list_filter = ["status", "provider"]
+    search_fields = ["=order__id", "external_id", "provider_payment_id", "reference"]
+    list_select_related = ["order"]
+    readonly_fields = [f.name for f in Payment._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ["number", "order", "ruc", "business_name", "amount", "currency", "issued_at"]
+    search_fields = ["number", "ruc", "business_name", "=order__id"]
+    list_select_related = ["order"]
+    readonly_fields = ["number", "order", "amount", "currency", "issued_at", "created_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["order", "score", "driver_id", "created_at"]
+    list_filter = ["score"]
+    readonly_fields = ["order", "driver_id", "score", "comment", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class TariffForm(forms.ModelForm):
+    class Meta:
+        model = Tariff
+        fields = [
+            f.name for f in Tariff._meta.fields if f.name not in ("id", "updated_by", "updated_at")
+        ]
+
+    def clean_peak_windows(self):
+        windows = self.cleaned_data["peak_windows"] or []
+        try:
+            from datetime import time
+
+            for window in windows:
+                time.fromisoformat(window["start"])
+                time.fromisoformat(window["end"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise forms.ValidationError(_('Use [{"start": "07:00", "end": "09:30"}, …].')) from exc
+        return windows
+
+
+@admin.register(Tariff)
+class TariffAdmin(admin.ModelAdmin):
+    form = TariffForm
+    readonly_fields = ["updated_at", "updated_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect("admin:orders_tariff_change", services.tariff_get().pk)
+
+    def save_model(self, request, obj, form, change):
+        changes = {f: form.cleaned_data[f] for f in form.changed_data}
+        _run(self, request, obj, lambda: services.tariff_update(by=request.user, **changes))

@@ -1,0 +1,416 @@
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from orders.models import Address, Customer, Invoice, Order, Payment, Rating, ServiceLevel, Tariff
+
+COORD = {"max_digits": 9, "decimal_places": 6, "coerce_to_string": False}
+MONEY = {"max_digits": 10, "decimal_places": 2}
+
+
+class LatLngMixin(serializers.Serializer):
+    lat = serializers.DecimalField(min_value=Decimal("-90"), max_value=Decimal("90"), **COORD)
+    lng = serializers.DecimalField(min_value=Decimal("-180"), max_value=Decimal("180"), **COORD)
+
+
+# --- Customers --------------------------------------------------------------------------
+
+
+class CustomerOutput(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True)  # may be blank: walk-in customers
+    user_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "full_name",
+            "email",
+            "phone",
+            "tax_id",
+            "is_active",
+            "user_id",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CustomerInput(serializers.Serializer):
+    full_name = serializers.CharField(max_length=150)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    tax_id = serializers.RegexField(
+        r"^(\d{8}|\d{11})?$", required=False, allow_blank=True, default=""
+    )
+    is_active = serializers.BooleanField(required=False)
+
+
+class CustomerUpdateInput(CustomerInput):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+            field.default = serializers.empty
+
+
+class AddressSerializer(LatLngMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Address
+        fields = ["id", "label", "line", "district", "lat", "lng", "is_primary"]
+        read_only_fields = ["id"]
+
+
+# --- Orders ---------------------------------------------------------------------------
+
+
+class PlaceInput(LatLngMixin):
+    line = serializers.CharField(max_length=200)
+    district = serializers.CharField(max_length=80)
+
+
+class PackageSerializer(serializers.Serializer):
+    weight_kg = serializers.DecimalField(
+        max_digits=8, decimal_places=3, min_value=Decimal("0.001"), max_value=Decimal("10000")
+    )
+    length_cm = serializers.DecimalField(
+        max_digits=7, decimal_places=1, min_value=Decimal("0.1"), required=False, allow_null=True
+    )
+    width_cm = serializers.DecimalField(
+        max_digits=7, decimal_places=1, min_value=Decimal("0.1"), required=False, allow_null=True
+    )
+    height_cm = serializers.DecimalField(
+        max_digits=7, decimal_places=1, min_value=Decimal("0.1"), required=False, allow_null=True
+    )
+    description = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, default=""
+    )
+
+
+class DestinationInput(PlaceInput):
+    recipient_name = serializers.CharField(max_length=150)
+    recipient_phone = serializers.CharField(max_length=30)
+    package = PackageSerializer()
+
+
+class DestinationUpdateInput(DestinationInput):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+        self.fields["package"] = PackageSerializer(partial=True, required=False)
+
+
+class OrderQuoteInput(serializers.Serializer):
+    origin = PlaceInput()
+    destinations = DestinationInput(many=True, min_length=1, max_length=20)
+    service_level = serializers.ChoiceField(
+        choices=ServiceLevel.choices, default=ServiceLevel.STANDARD
+    )
+    scheduled_for = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class OrderCreateInput(OrderQuoteInput):
+    customer_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    notes = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class OrderUpdateInput(serializers.Serializer):
+    notes = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    scheduled_for = serializers.DateTimeField(required=False, allow_null=True)
+    service_level = serializers.ChoiceField(choices=ServiceLevel.choices, required=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "status" in data:
+            # Rappi2 let a PATCH release unpaid orders; state changes have their own commands.
+            raise serializers.ValidationError(
+                {"status": [_("Status changes through its commands only.")]}
+            )
+        return super().to_internal_value(data)
+
+
+class QuoteLegOutput(serializers.Serializer):
+    destination_index = serializers.IntegerField()
+    distance_km = serializers.DecimalField(max_digits=8, decimal_places=3)
+    duration_min = serializers.DecimalField(max_digits=8, decimal_places=2)
+    chargeable_weight_kg = serializers.DecimalField(max_digits=9, decimal_places=3)
+    total = serializers.DecimalField(**MONEY)
+
+
+class QuoteOutput(serializers.Serializer):
+    legs = QuoteLegOutput(many=True)
+    surcharge = serializers.DictField(
+        child=serializers.DecimalField(max_digits=6, decimal_places=4)
+    )
+    total = serializers.DecimalField(**MONEY)
+    currency = serializers.CharField()
+
+
+def quote_output(quote) -> dict:
+    return {
+        "legs": [leg.__dict__ for leg in quote.legs],
+        "surcharge": {
+            "night": quote.surcharge.night,
+            "peak": quote.surcharge.peak,
+            "weekend": quote.surcharge.weekend,
+        },
+        "total": quote.legs_total,
+        "currency": quote.currency,
+    }
+
+
+class DestinationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    sequence = serializers.IntegerField()
+    line = serializers.CharField()
+    district = serializers.CharField()
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+    recipient_name = serializers.CharField()
+    recipient_phone = serializers.CharField()
+    package = serializers.SerializerMethodField()
+    distance_km = serializers.DecimalField(max_digits=8, decimal_places=3)
+    duration_min = serializers.DecimalField(max_digits=8, decimal_places=2)
+    chargeable_weight_kg = serializers.DecimalField(max_digits=9, decimal_places=3)
+    subtotal = serializers.DecimalField(**MONEY)
+    status = serializers.CharField()
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    received_by = serializers.CharField()
+    failure_reason = serializers.CharField()
+
+    def get_package(self, destination) -> PackageSerializer:
+        return {
+            "weight_kg": str(destination.weight_kg),
+            "length_cm": str(destination.length_cm) if destination.length_cm is not None else None,
+            "width_cm": str(destination.width_cm) if destination.width_cm is not None else None,
+            "height_cm": str(destination.height_cm) if destination.height_cm is not None else None,
+            "description": destination.description,
+        }
+
+
+class OriginOutput(serializers.Serializer):
+    line = serializers.CharField(source="origin_line")
+    district = serializers.CharField(source="origin_district")
+    lat = serializers.FloatField(source="origin_lat")
+    lng = serializers.FloatField(source="origin_lng")
+
+
+class OrderOutput(serializers.ModelSerializer):
+    origin = OriginOutput(source="*")
+    destinations = DestinationOutput(many=True)
+    customer_name = serializers.CharField(source="customer.full_name")
+    total_weight_kg = serializers.SerializerMethodField()
+    total_chargeable_weight_kg = serializers.SerializerMethodField()
+    total_volume_cm3 = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "customer_id",
+            "customer_name",
+            "status",
+            "service_level",
+            "scheduled_for",
+            "origin",
+            "destinations",
+            "notes",
+            "legs_total",
+            "price_adjustment",
+            "adjustment_reason",
+            "total",
+            "currency",
+            "total_weight_kg",
+            "total_chargeable_weight_kg",
+            "total_volume_cm3",
+            "cancel_reason",
+            "cancelled_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_total_weight_kg(self, order) -> Decimal:
+        return str(sum((d.weight_kg for d in order.destinations.all()), Decimal("0")))
+
+    def get_total_chargeable_weight_kg(self, order) -> Decimal:
+        return str(sum((d.chargeable_weight_kg for d in order.destinations.all()), Decimal("0")))
+
+    def get_total_volume_cm3(self, order) -> Decimal:
+        return str(
+            sum((d.volume_cm3 or Decimal("0") for d in order.destinations.all()), Decimal("0"))
+        )
+
+
+class CancelInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=300)
+
+
+class AdjustPriceInput(serializers.Serializer):
+    amount = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        min_value=Decimal("-99999999"),
+        max_value=Decimal("99999999"),
+    )
+    reason = serializers.CharField(max_length=300)
+
+
+# --- Payments ------------------------------------------------------------------------------
+
+
+class PaymentOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "order_id",
+            "amount",
+            "currency",
+            "status",
+            "provider",
+            "external_id",
+            "checkout_url",
+            "reference",
+            "paid_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CheckoutOutput(serializers.Serializer):
+    payment = PaymentOutput()
+    checkout_url = serializers.CharField()
+
+
+class SimulateInput(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["approved", "rejected"])
+
+
+class ManualPaymentInput(serializers.Serializer):
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0"))
+    reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+# --- Invoices, ratings, tariff -----------------------------------------------------------------
+
+
+class InvoiceOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "order_id",
+            "number",
+            "ruc",
+            "business_name",
+            "amount",
+            "currency",
+            "issued_at",
+        ]
+        read_only_fields = fields
+
+
+class InvoiceInput(serializers.Serializer):
+    order_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    ruc = serializers.CharField(max_length=11)
+    business_name = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+
+
+class InvoiceUpdateInput(serializers.Serializer):
+    ruc = serializers.CharField(max_length=11, required=False)
+    business_name = serializers.CharField(max_length=200, required=False)
+
+
+class RucOutput(serializers.Serializer):
+    ruc = serializers.CharField()
+    valid = serializers.BooleanField()
+    business_name = serializers.CharField()
+    status = serializers.CharField()
+    condition = serializers.CharField()
+    address = serializers.CharField()
+    verified = serializers.BooleanField()
+
+
+class RatingOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Rating
+        fields = ["id", "order_id", "driver_id", "score", "comment", "created_at"]
+        read_only_fields = fields
+
+
+class RatingInput(serializers.Serializer):
+    score = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+@extend_schema_field({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$", "example": "22:00"})
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time in America/Lima, `HH:MM`."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+
+
+class TimeWindowSerializer(serializers.Serializer):
+    start = LocalTimeField()
+    end = LocalTimeField()
+
+
+class TariffSerializer(serializers.ModelSerializer):
+    night_start = LocalTimeField(required=False)
+    night_end = LocalTimeField(required=False)
+    peak_windows = TimeWindowSerializer(many=True, required=False)
+    updated_by = serializers.CharField(
+        source="updated_by.email", read_only=True, default=None, allow_null=True
+    )
+
+    class Meta:
+        model = Tariff
+        fields = [
+            "currency",
+            "base_fare",
+            "per_km",
+            "per_min",
+            "per_kg",
+            "minimum_fare",
+            "volumetric_factor",
+            "multiplier_standard",
+            "multiplier_express",
+            "multiplier_urgent",
+            "night_start",
+            "night_end",
+            "night_surcharge",
+            "peak_windows",
+            "peak_surcharge",
+            "weekend_surcharge",
+            "updated_at",
+            "updated_by",
+        ]
+        read_only_fields = ["updated_at", "updated_by"]
+        extra_kwargs = {
+            "base_fare": {"min_value": Decimal("0")},
+            "per_km": {"min_value": Decimal("0")},
+            "per_min": {"min_value": Decimal("0")},
+            "per_kg": {"min_value": Decimal("0")},
+            "minimum_fare": {"min_value": Decimal("0")},
+            "volumetric_factor": {"min_value": 1},
+            "multiplier_standard": {"min_value": Decimal("0")},
+            "multiplier_express": {"min_value": Decimal("0")},
+            "multiplier_urgent": {"min_value": Decimal("0")},
+            "night_surcharge": {"min_value": Decimal("0"), "max_value": Decimal("5")},
+            "peak_surcharge": {"min_value": Decimal("0"), "max_value": Decimal("5")},
+            "weekend_surcharge": {"min_value": Decimal("0"), "max_value": Decimal("5")},
+        }
+
+    def validate_peak_windows(self, windows):
+        # A partial update makes nested fields optional; a window needs both ends.
+        if any("start" not in w or "end" not in w for w in windows):
+            raise serializers.ValidationError(_("Each window needs a start and an end."))
+        return [
+            {"start": w["start"].strftime("%H:%M"), "end": w["end"].strftime("%H:%M")}
+            for w in windows
+        ]

@@ -1,0 +1,538 @@
+import django_filters
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders import selectors, services
+from orders.api import serializers as s
+from orders.models import Customer, Invoice, Order, Payment, ServiceLevel
+from orders.ruc import ruc_lookup, ruc_validation_error
+from rappi.api.filters import CreatedRangeFilterSet, StrictBooleanFilter
+from rappi.api.idempotency import idempotent
+from rappi.api.permissions import READ, WRITE
+from rappi.errors import PermissionDeniedError
+
+CONFLICT = OpenApiResponse(
+    description="State conflict (`illegal_transition`, `order_not_editable`, …)"
+)
+
+
+def _staff_only(request) -> None:
+    if not request.user.is_staff_member:
+        raise PermissionDeniedError()
+
+
+# --- Customers and addresses -------------------------------------------------------------
+
+
+class CustomerFilter(CreatedRangeFilterSet):
+    is_active = StrictBooleanFilter()
+
+    class Meta:
+        model = Customer
+        fields = ["is_active"]
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.CustomerOutput(many=True)),
+    retrieve=extend_schema(responses=s.CustomerOutput),
+    create=extend_schema(request=s.CustomerInput, responses={201: s.CustomerOutput}),
+    update=extend_schema(request=s.CustomerUpdateInput, responses=s.CustomerOutput),
+    partial_update=extend_schema(request=s.CustomerUpdateInput, responses=s.CustomerOutput),
+    destroy=extend_schema(responses={204: None}, summary="Deactivate a customer (soft delete)"),
+)
+class CustomerViewSet(viewsets.ModelViewSet):
+    """Staff see every customer; a customer only its own record."""
+
+    resource = "customers"
+    serializer_class = s.CustomerOutput
+    lookup_value_regex = "[0-9]+"
+    filterset_class = CustomerFilter
+    search_fields = ["full_name", "email", "phone", "tax_id"]
+    ordering_fields = ["id", "full_name", "created_at"]
+    ordering = ["full_name"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return Customer.objects.none()
+        return selectors.customer_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.customer_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def create(self, request):
+        _staff_only(request)  # customers come into being by registering
+        data = s.CustomerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = {k: v for k, v in data.validated_data.items() if k != "is_active"}
+        customer = services.customer_create(**fields)
+        return Response(s.CustomerOutput(customer).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        customer = self.get_object()
+        data = s.CustomerUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if "is_active" in changes and not request.user.is_staff_member:
+            raise PermissionDeniedError(_("Only staff change whether a customer is active."))
+        customer = services.customer_update(customer=customer, **changes)
+        return Response(s.CustomerOutput(customer).data)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        _staff_only(request)
+        services.customer_deactivate(customer=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.AddressSerializer(many=True)),
+    create=extend_schema(request=s.AddressSerializer, responses={201: s.AddressSerializer}),
+    update=extend_schema(request=s.AddressSerializer, responses=s.AddressSerializer),
+    partial_update=extend_schema(request=s.AddressSerializer, responses=s.AddressSerializer),
+    destroy=extend_schema(responses={204: None}),
+)
+class AddressViewSet(viewsets.ModelViewSet):
+    resource = "customers"
+    serializer_class = s.AddressSerializer
+    lookup_value_regex = "[0-9]+"
+    filter_backends = []
+    pagination_class = None
+
+    def _customer(self):
+        return selectors.customer_get_for(user=self.request.user, pk=self.kwargs["customer_pk"])
+
+    def get_queryset(self):
+        return selectors.address_list_for(user=self.request.user, customer=self._customer())
+
+    def get_object(self):
+        return selectors._get(self.get_queryset(), self.kwargs["pk"])
+
+    def create(self, request, customer_pk=None):
+        customer = self._customer()
+        data = s.AddressSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        address = services.address_create(customer=customer, **data.validated_data)
+        return Response(s.AddressSerializer(address).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, customer_pk=None, pk=None, partial=False):
+        address = self.get_object()
+        data = s.AddressSerializer(address, data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        address = services.address_update(address=address, **data.validated_data)
+        return Response(s.AddressSerializer(address).data)
+
+    def partial_update(self, request, customer_pk=None, pk=None):
+        return self.update(request, customer_pk=customer_pk, pk=pk, partial=True)
+
+    def destroy(self, request, customer_pk=None, pk=None):
+        services.address_delete(address=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Orders --------------------------------------------------------------------------------
+
+
+class OrderFilter(CreatedRangeFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Order.Status.choices)
+    service_level = django_filters.ChoiceFilter(choices=ServiceLevel.choices)
+    customer_id = django_filters.NumberFilter(field_name="customer_id")
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    district = django_filters.CharFilter(method="filter_district")
+
+    class Meta:
+        model = Order
+        fields = ["status", "service_level", "customer_id", "customer", "district"]
+
+    def filter_district(self, queryset, name, value):
+        return queryset.filter(
+            Q(origin_district__iexact=value) | Q(destinations__district__iexact=value)
+        ).distinct()
+
+
+class OrderSearch:
+    """`?search=` over id, customer name/email and every address of the order."""
+
+    @staticmethod
+    def apply(queryset, term: str):
+        term = term.strip()
+        if not term:
+            return queryset
+        match = (
+            Q(customer__full_name__icontains=term)
+            | Q(customer__email__icontains=term)
+            | Q(origin_line__icontains=term)
+            | Q(destinations__line__icontains=term)
+            | Q(destinations__recipient_name__icontains=term)
+        )
+        if term.lstrip("#").isdigit() and len(term) < 18:
+            match |= Q(pk=int(term.lstrip("#")))
+        return queryset.filter(match).distinct()
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.OrderOutput(many=True)),
+    retrieve=extend_schema(responses=s.OrderOutput),
+    create=extend_schema(request=s.OrderCreateInput, responses={201: s.OrderOutput}),
+    partial_update=extend_schema(
+        request=s.OrderUpdateInput, responses={200: s.OrderOutput, 409: CONFLICT}
+    ),
+)
+class OrderViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    resource = "orders"
+    serializer_class = s.OrderOutput
+    lookup_value_regex = "[0-9]+"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    filterset_class = OrderFilter
+    ordering_fields = ["id", "created_at", "total", "status", "scheduled_for"]
+    ordering = ["-created_at"]
+    permission_actions = {"quote": READ, "rating": WRITE}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return Order.objects.none()
+        queryset = selectors.order_list_for(user=self.request.user)
+        if self.action == "list" and self.request.query_params.get("search"):
+            queryset = OrderSearch.apply(queryset, self.request.query_params["search"])
+        return queryset
+
+    def get_object(self):
+        return selectors.order_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def _output(self, order):
+        return s.OrderOutput(selectors.order_get_for(user=self.request.user, pk=order.pk)).data
+
+    def create(self, request):
+        data = s.OrderCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        customer_id = fields.pop("customer_id", None)
+        if request.user.is_staff_member:
+            if customer_id is None:
+                return Response(
+                    *_field_error("customer_id", _("Staff must name the customer.")),
+                )
+            customer = Customer.objects.filter(pk=customer_id).first()
+            if customer is None:
+                return Response(*_field_error("customer_id", _("No such customer.")))
+        else:
+            customer = getattr(request.user, "customer_profile", None)
+            if customer is None:
+                raise PermissionDeniedError(_("Your login has no customer record."))
+        order = services.order_create(by=request.user, customer=customer, **fields)
+        return Response(self._output(order), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        order = self.get_object()
+        data = s.OrderUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        order = services.order_update(order=order, **data.validated_data)
+        return Response(self._output(order))
+
+    @extend_schema(request=s.OrderQuoteInput, responses=s.QuoteOutput)
+    @action(detail=False, methods=["post"])
+    def quote(self, request):
+        data = s.OrderQuoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            s.QuoteOutput(s.quote_output(services.order_quote(**data.validated_data))).data
+        )
+
+    @extend_schema(request=s.CancelInput, responses={200: s.OrderOutput, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        order = self.get_object()
+        data = s.CancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = services.order_cancel(
+            order=order, reason=data.validated_data["reason"], by=request.user
+        )
+        return Response(self._output(order))
+
+    @extend_schema(request=s.AdjustPriceInput, responses={200: s.OrderOutput, 409: CONFLICT})
+    @action(detail=True, methods=["post"], url_path="adjust-price")
+    def adjust_price(self, request, pk=None):
+        _staff_only(request)
+        order = self.get_object()
+        data = s.AdjustPriceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = services.order_adjust_price(order=order, by=request.user, **data.validated_data)
+        return Response(self._output(order))
+
+    @extend_schema(request=None, responses={200: s.CheckoutOutput, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def checkout(self, request, pk=None):
+        payment = services.payment_checkout(order=self.get_object(), by=request.user)
+        return Response(
+            {"payment": s.PaymentOutput(payment).data, "checkout_url": payment.checkout_url}
+        )
+
+    @extend_schema(request=s.ManualPaymentInput, responses={201: s.PaymentOutput, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def payments(self, request, pk=None):
+        _staff_only(request)
+        order = self.get_object()
+        data = s.ManualPaymentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment = services.payment_record_manual(
+            order=order, by=request.user, **data.validated_data
+        )
+        return Response(s.PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.RatingInput, responses={201: s.RatingOutput, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def rating(self, request, pk=None):
+        order = self.get_object()
+        data = s.RatingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        rating = services.rating_create(order=order, by=request.user, **data.validated_data)
+        return Response(s.RatingOutput(rating).data, status=status.HTTP_201_CREATED)
+
+
+def _field_error(field: str, message: str):
+    from rappi.api.exceptions import error_body
+
+    return error_body("invalid", _("Invalid input."), {"fields": {field: [message]}}), 400
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=s.DestinationInput, responses={201: s.DestinationOutput, 409: CONFLICT}
+    ),
+    partial_update=extend_schema(
+        request=s.DestinationUpdateInput, responses={200: s.DestinationOutput, 409: CONFLICT}
+    ),
+    destroy=extend_schema(responses={204: None, 409: CONFLICT}),
+)
+class DestinationViewSet(viewsets.GenericViewSet):
+    """Drop-offs of an order, editable while the order is pending payment or pending."""
+
+    resource = "orders"
+    # Removing a drop-off edits the order: the same permission as adding one.
+    permission_actions = {"destroy": WRITE}
+    serializer_class = s.DestinationOutput
+    lookup_value_regex = "[0-9]+"
+
+    def _order(self):
+        return selectors.order_get_for(user=self.request.user, pk=self.kwargs["order_pk"])
+
+    def _destination(self, order):
+        return selectors._get(order.destinations.all(), self.kwargs["pk"])
+
+    def create(self, request, order_pk=None):
+        order = self._order()
+        data = s.DestinationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        destination = services.destination_add(order=order, spec=dict(data.validated_data))
+        return Response(s.DestinationOutput(destination).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, order_pk=None, pk=None):
+        order = self._order()
+        destination = self._destination(order)
+        data = s.DestinationUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        destination = services.destination_update(
+            order=order, destination=destination, spec=dict(data.validated_data)
+        )
+        return Response(s.DestinationOutput(destination).data)
+
+    def destroy(self, request, order_pk=None, pk=None):
+        order = self._order()
+        services.destination_remove(order=order, destination=self._destination(order))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Payments ------------------------------------------------------------------------------------
+
+
+class PaymentFilter(CreatedRangeFilterSet):
+    status = django_filters.ChoiceFilter(choices=Payment.Status.choices)
+    order_id = django_filters.NumberFilter()
+    provider = django_filters.CharFilter()
+
+    class Meta:
+        model = Payment
+        fields = ["status", "order_id", "provider"]
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.PaymentOutput(many=True)),
+    retrieve=extend_schema(responses=s.PaymentOutput),
+)
+class PaymentViewSet(viewsets.ReadOnlyModelViewSet):
+    resource = "payments"
+    serializer_class = s.PaymentOutput
+    lookup_value_regex = "[0-9]+"
+    filterset_class = PaymentFilter
+    ordering_fields = ["id", "created_at", "amount", "status"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return Payment.objects.none()
+        return selectors.payment_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.payment_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=s.SimulateInput, responses={200: s.PaymentOutput, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def simulate(self, request, pk=None):
+        payment = self.get_object()
+        data = s.SimulateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment = services.payment_simulate(payment=payment, outcome=data.validated_data["outcome"])
+        return Response(s.PaymentOutput(payment).data)
+
+
+class MercadoPagoWebhookView(APIView):
+    """Public: MercadoPago calls it. The HMAC signature is checked, then the payment is
+    read back from MercadoPago itself; nothing in the body is trusted."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+
+    def get_authenticate_header(self, request):
+        return 'Signature realm="mercadopago"'
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            401: OpenApiResponse(description="`invalid_signature`"),
+        },
+        tags=["payments"],
+    )
+    def post(self, request):
+        body = request.data if isinstance(request.data, dict) else {}
+        query = {key: request.query_params.get(key) for key in request.query_params}
+        services.payment_webhook_mercadopago(headers=request.headers, query=query, body=body)
+        return Response({"received": True})
+
+
+# --- Invoices, tariff ----------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.InvoiceOutput(many=True)),
+    retrieve=extend_schema(responses=s.InvoiceOutput),
+    create=extend_schema(
+        request=s.InvoiceInput,
+        responses={
+            201: s.InvoiceOutput,
+            404: OpenApiResponse(description="The order is not the caller's (`not_found`)"),
+            409: CONFLICT,
+        },
+    ),
+    partial_update=extend_schema(request=s.InvoiceUpdateInput, responses=s.InvoiceOutput),
+    destroy=extend_schema(responses={204: None}),
+)
+class InvoiceViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    resource = "invoices"
+    serializer_class = s.InvoiceOutput
+    lookup_value_regex = "[0-9]+"
+    search_fields = ["number", "ruc", "business_name"]
+    ordering_fields = ["id", "issued_at", "amount", "number"]
+    ordering = ["-issued_at"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return Invoice.objects.none()
+        return selectors.invoice_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.invoice_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def create(self, request):
+        data = s.InvoiceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = selectors.order_get_for(user=request.user, pk=data.validated_data["order_id"])
+        invoice = services.invoice_create(
+            order=order,
+            ruc=data.validated_data["ruc"],
+            business_name=data.validated_data["business_name"],
+            by=request.user,
+        )
+        return Response(s.InvoiceOutput(invoice).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        _staff_only(request)
+        invoice = self.get_object()
+        data = s.InvoiceUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(
+            s.InvoiceOutput(services.invoice_update(invoice=invoice, **data.validated_data)).data
+        )
+
+    def destroy(self, request, pk=None):
+        _staff_only(request)
+        self.get_object().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RucView(APIView):
+    """Check a RUC: checksum always, the registry when one is configured."""
+
+    resource = "invoices"
+
+    @extend_schema(
+        responses={
+            200: s.RucOutput,
+            404: OpenApiResponse(description="`ruc_not_found` (registry configured)"),
+            503: OpenApiResponse(description="`ruc_registry_unavailable` (fail-closed)"),
+        },
+        tags=["invoices"],
+    )
+    def get(self, request, ruc: str):
+        problem = ruc_validation_error(ruc)
+        if problem:
+            return Response(
+                {
+                    "ruc": ruc,
+                    "valid": False,
+                    "business_name": "",
+                    "status": "",
+                    "condition": "",
+                    "address": "",
+                    "verified": False,
+                    "reason": problem,
+                }
+            )
+        return Response({"valid": True, **ruc_lookup(ruc).__dict__})
+
+
+class TariffView(APIView):
+    resource = "tariff"
+
+    @extend_schema(responses=s.TariffSerializer, tags=["tariff"])
+    def get(self, request):
+        return Response(s.TariffSerializer(services.tariff_get()).data)
+
+    @extend_schema(request=s.TariffSerializer, responses=s.TariffSerializer, tags=["tariff"])
+    def put(self, request):
+        data = s.TariffSerializer(services.tariff_get(), data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        tariff = services.tariff_update(by=request.user, **data.validated_data)
+        return Response(s.TariffSerializer(tariff).data)

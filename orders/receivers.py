@@ -1,0 +1,26 @@
+"""Reactions to identity's signals: a customer login always has its customer record, and
+the record follows the login's active state."""
+
+from django.dispatch import receiver
+
+from identity import catalogue
+from identity.signals import role_assigned, user_deactivated, user_reactivated
+from orders.models import Customer
+
+
+@receiver(role_assigned)
+def link_customer_record(sender, user, previous_role, **kwargs):
+    if user.role.name == catalogue.CUSTOMER:
+        from orders import services  # at call time: services pull in the provider clients
+
+        services.customer_link_user(user=user)
+
+
+@receiver(user_deactivated)
+def deactivate_customer_record(sender, user, **kwargs):
+    Customer.objects.filter(user=user).update(is_active=False)
+
+
+@receiver(user_reactivated)
+def reactivate_customer_record(sender, user, **kwargs):
+    Customer.objects.filter(user=user).update(is_active=True)

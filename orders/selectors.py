@@ -1,0 +1,62 @@
+"""Orders reads, already narrowed to the caller's rows (staff: all; a customer: its own;
+a driver: none of these yet — runs arrive with the fleet app)."""
+
+from django.db.models import Prefetch, QuerySet
+
+from identity.models import User
+from identity.scoping import scoped
+from orders.models import Address, Customer, Destination, Invoice, Order, Payment, Rating
+from rappi.errors import NotFoundError
+
+
+def _get(queryset: QuerySet, pk):
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise NotFoundError()
+    return found
+
+
+def customer_list_for(*, user: User) -> QuerySet[Customer]:
+    return scoped(Customer.objects.select_related("user"), user=user, customer_lookup="user")
+
+
+def customer_get_for(*, user: User, pk) -> Customer:
+    return _get(customer_list_for(user=user), pk)
+
+
+def address_list_for(*, user: User, customer: Customer) -> QuerySet[Address]:
+    return customer.addresses.all()
+
+
+def order_list_for(*, user: User) -> QuerySet[Order]:
+    return scoped(
+        Order.objects.select_related("customer").prefetch_related(
+            Prefetch("destinations", queryset=Destination.objects.order_by("sequence"))
+        ),
+        user=user,
+        customer_lookup="customer__user",
+    )
+
+
+def order_get_for(*, user: User, pk) -> Order:
+    return _get(order_list_for(user=user), pk)
+
+
+def payment_list_for(*, user: User) -> QuerySet[Payment]:
+    return scoped(Payment.objects.all(), user=user, customer_lookup="order__customer__user")
+
+
+def payment_get_for(*, user: User, pk) -> Payment:
+    return _get(payment_list_for(user=user), pk)
+
+
+def invoice_list_for(*, user: User) -> QuerySet[Invoice]:
+    return scoped(Invoice.objects.all(), user=user, customer_lookup="order__customer__user")
+
+
+def invoice_get_for(*, user: User, pk) -> Invoice:
+    return _get(invoice_list_for(user=user), pk)
+
+
+def rating_list_for(*, user: User) -> QuerySet[Rating]:
+    return scoped(Rating.objects.all(), user=user, customer_lookup="order__customer__user")

@@ -1,0 +1,737 @@
+"""Orders writes: customers and addresses, orders and their state machine, pricing,
+payments, invoices and ratings. Every state change of an order goes through
+`order_transition`."""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from identity import services as identity_services
+from identity.models import User
+from orders import pricing
+from orders.errors import (
+    AlreadyPaidError,
+    AlreadyRatedError,
+    AmountMismatchError,
+    InactiveCustomerError,
+    InvoiceExistsError,
+    OrderNotDeliveredError,
+    OrderNotEditableError,
+    OrderNotPaidError,
+    OrderNotPayableError,
+    PaymentNotPendingError,
+    WrongProviderError,
+)
+from orders.models import (
+    Address,
+    Customer,
+    Destination,
+    Invoice,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Rating,
+    Tariff,
+)
+from orders.payment_providers import ProviderPayment, WebhookSignatureError, get_provider
+from orders.ruc import InvalidRucError, RucNotRegisteredError, ruc_lookup
+from rappi.errors import IllegalTransitionError, PermissionDeniedError
+from rappi.routing import Point, get_router
+
+logger = logging.getLogger(__name__)
+
+MAX_DESTINATIONS = 20
+# A scheduled time this far in the past is a mistake, not clock skew.
+SCHEDULE_TOLERANCE = timedelta(minutes=5)
+
+
+# --- Customers and addresses ------------------------------------------------------------
+
+
+@transaction.atomic
+def customer_create(
+    *, full_name: str, email: str = "", phone: str = "", tax_id: str = "", user: User | None = None
+) -> Customer:
+    customer = Customer(full_name=full_name, email=email, phone=phone, tax_id=tax_id, user=user)
+    customer.full_clean(exclude=["user"])
+    customer.save()
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, **changes) -> Customer:
+    """Edit a customer; `is_active` cascades to the linked login (and back, via signals)."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    is_active = changes.pop("is_active", None)
+    for field, value in changes.items():
+        setattr(customer, field, value)
+    customer.full_clean(exclude=["user"])
+    customer.save()
+    if is_active is False and customer.is_active:
+        customer_deactivate(customer=customer)
+    elif is_active is True and not customer.is_active:
+        Customer.objects.filter(pk=customer.pk).update(is_active=True)
+        customer.is_active = True
+        if customer.user_id and not customer.user.is_active:
+            identity_services.user_reactivate(user=customer.user)
+    return customer
+
+
+@transaction.atomic
+def customer_deactivate(*, customer: Customer) -> Customer:
+    """Soft delete; the customer's login is deactivated too (its sessions end)."""
+    Customer.objects.filter(pk=customer.pk).update(is_active=False)
+    customer.is_active = False
+    if customer.user_id and customer.user.is_active:
+        # A system cascade: the permission checked was customers:delete.
+        identity_services.user_deactivate(user=customer.user, by=None)
+    return customer
+
+
+@transaction.atomic
+def customer_link_user(*, user: User) -> Customer:
+    """Give a `customer` login its customer record: its own if it had one, an unlinked
+    record with the same email, or a new one."""
+    customer = Customer.objects.filter(user=user).first()
+    if customer is None:
+        customer = (
+            Customer.objects.select_for_update()
+            .filter(user__isnull=True, email__iexact=user.email)
+            .order_by("id")
+            .first()
+        )
+        if customer is not None:
+            customer.user = user
+            customer.save(update_fields=["user", "updated_at"])
+    if customer is None:
+        customer = customer_create(
+            full_name=user.full_name, email=user.email, phone=user.phone, user=user
+        )
+    if user.is_active and not customer.is_active:
+        Customer.objects.filter(pk=customer.pk).update(is_active=True)
+        customer.is_active = True
+    return customer
+
+
+def _keep_one_primary(address: Address) -> None:
+    siblings = Address.objects.filter(customer_id=address.customer_id).exclude(pk=address.pk)
+    if address.is_primary:
+        siblings.filter(is_primary=True).update(is_primary=False)
+
+
+@transaction.atomic
+def address_create(*, customer: Customer, **fields) -> Address:
+    Customer.objects.select_for_update().get(pk=customer.pk)  # serialise primary changes
+    address = Address(customer=customer, **fields)
+    if not customer.addresses.exists():
+        address.is_primary = True  # the first address is the primary one
+    if address.is_primary:
+        Address.objects.filter(customer=customer, is_primary=True).update(is_primary=False)
+    address.full_clean()
+    address.save()
+    return address
+
+
+@transaction.atomic
+def address_update(*, address: Address, **changes) -> Address:
+    Customer.objects.select_for_update().get(pk=address.customer_id)
+    for field, value in changes.items():
+        setattr(address, field, value)
+    _keep_one_primary(address)
+    address.full_clean()
+    address.save()
+    return address
+
+
+@transaction.atomic
+def address_delete(*, address: Address) -> None:
+    Customer.objects.select_for_update().get(pk=address.customer_id)
+    was_primary = address.is_primary
+    customer_id = address.customer_id
+    address.delete()
+    if was_primary:
+        successor = Address.objects.filter(customer_id=customer_id).order_by("id").first()
+        if successor is not None:
+            Address.objects.filter(pk=successor.pk).update(is_primary=True)
+
+
+# --- Order state machine -----------------------------------------------------------------
+
+TRANSITIONS: dict[str, set[str]] = {
+    OrderStatus.PENDING_PAYMENT: {OrderStatus.PENDING, OrderStatus.CANCELLED},
+    OrderStatus.PENDING: {OrderStatus.ASSIGNED, OrderStatus.CANCELLED},
+    OrderStatus.ASSIGNED: {OrderStatus.PENDING, OrderStatus.IN_TRANSIT, OrderStatus.CANCELLED},
+    OrderStatus.IN_TRANSIT: {OrderStatus.DELIVERED, OrderStatus.CANCELLED},
+    OrderStatus.DELIVERED: {OrderStatus.IN_TRANSIT},
+    OrderStatus.CANCELLED: {OrderStatus.IN_TRANSIT},
+}
+TERMINAL = {OrderStatus.DELIVERED, OrderStatus.CANCELLED}
+
+
+def order_transition(*, order: Order, to: str) -> Order:
+    """The one place an order changes state; the caller holds the row lock."""
+    allowed = TRANSITIONS[order.status]
+    if to not in allowed:
+        raise IllegalTransitionError(
+            _("An order cannot go from %(current)s to %(target)s.")
+            % {"current": order.status, "target": to},
+            current=order.status,
+            target=to,
+            allowed=sorted(allowed),
+        )
+    order.status = to
+    order.save(update_fields=["status", "updated_at"])
+    return order
+
+
+def _locked(order: Order) -> Order:
+    return Order.objects.select_for_update().get(pk=order.pk)
+
+
+# --- Pricing ----------------------------------------------------------------------------
+
+
+def tariff_get() -> Tariff:
+    tariff, _created = Tariff.objects.get_or_create(pk=Tariff.SINGLETON_ID)
+    return tariff
+
+
+@transaction.atomic
+def tariff_update(*, by: User, **changes) -> Tariff:
+    tariff = Tariff.objects.select_for_update().get(pk=tariff_get().pk)
+    before = {field: getattr(tariff, field) for field in changes}
+    for field, value in changes.items():
+        setattr(tariff, field, value)
+    tariff.updated_by = by
+    tariff.full_clean()
+    tariff.save()
+    changed = {f: [str(before[f]), str(v)] for f, v in changes.items() if before[f] != v}
+    logger.info("tariff changed", extra={"user_id": by.pk, "changes": changed})
+    return tariff
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A place on an order: origin or destination, as the API gives it."""
+
+    line: str
+    district: str
+    lat: Decimal
+    lng: Decimal
+
+    @property
+    def point(self) -> Point:
+        return Point(lat=float(self.lat), lng=float(self.lng))
+
+
+def _package(spec: dict) -> pricing.Package:
+    return pricing.Package(
+        weight_kg=spec["weight_kg"],
+        length_cm=spec.get("length_cm"),
+        width_cm=spec.get("width_cm"),
+        height_cm=spec.get("height_cm"),
+    )
+
+
+def _priced_at(scheduled_for):
+    return scheduled_for or timezone.now()
+
+
+def order_quote(
+    *, origin: dict, destinations: list[dict], service_level: str, scheduled_for=None
+) -> pricing.Quote:
+    """What creating this order would charge; nothing is stored."""
+    _check_schedule(scheduled_for)
+    origin_point = Stop(**{k: origin[k] for k in ("line", "district", "lat", "lng")}).point
+    return pricing.quote(
+        tariff=tariff_get(),
+        origin=origin_point,
+        destinations=[
+            (Point(lat=float(d["lat"]), lng=float(d["lng"])), _package(d["package"]))
+            for d in destinations
+        ],
+        service_level=service_level,
+        at=_priced_at(scheduled_for),
+        router=get_router(),
+    )
+
+
+def _check_schedule(scheduled_for) -> None:
+    if scheduled_for is not None and scheduled_for < timezone.now() - SCHEDULE_TOLERANCE:
+        raise ValidationError({"scheduled_for": [_("Must not be in the past.")]})
+
+
+def _reprice(order: Order) -> Order:
+    """Price every destination again (after any edit) and refresh the totals."""
+    destinations = list(order.destinations.order_by("sequence"))
+    quote = pricing.quote(
+        tariff=tariff_get(),
+        origin=Point(lat=float(order.origin_lat), lng=float(order.origin_lng)),
+        destinations=[
+            (
+                Point(lat=float(d.lat), lng=float(d.lng)),
+                pricing.Package(d.weight_kg, d.length_cm, d.width_cm, d.height_cm),
+            )
+            for d in destinations
+        ],
+        service_level=order.service_level,
+        at=_priced_at(order.scheduled_for),
+        router=get_router(),
+    )
+    for destination, leg in zip(destinations, quote.legs, strict=True):
+        destination.distance_km = leg.distance_km
+        destination.duration_min = leg.duration_min
+        destination.chargeable_weight_kg = leg.chargeable_weight_kg
+        destination.subtotal = leg.total
+    Destination.objects.bulk_update(
+        destinations, ["distance_km", "duration_min", "chargeable_weight_kg", "subtotal"]
+    )
+    order.currency = quote.currency
+    order.legs_total = quote.legs_total
+    order.total = pricing.order_total(order.legs_total, order.price_adjustment)
+    order.save(update_fields=["currency", "legs_total", "total", "updated_at"])
+    return order
+
+
+# --- Orders -------------------------------------------------------------------------------
+
+
+def _destination(order: Order, sequence: int, spec: dict) -> Destination:
+    package = spec["package"]
+    return Destination(
+        order=order,
+        sequence=sequence,
+        line=spec["line"],
+        district=spec["district"],
+        lat=spec["lat"],
+        lng=spec["lng"],
+        recipient_name=spec["recipient_name"],
+        recipient_phone=spec["recipient_phone"],
+        weight_kg=package["weight_kg"],
+        length_cm=package.get("length_cm"),
+        width_cm=package.get("width_cm"),
+        height_cm=package.get("height_cm"),
+        description=package.get("description", ""),
+    )
+
+
+@transaction.atomic
+def order_create(
+    *,
+    by: User,
+    customer: Customer,
+    origin: dict,
+    destinations: list[dict],
+    service_level: str,
+    scheduled_for=None,
+    notes: str = "",
+) -> Order:
+    """A customer's own order starts `pending_payment`; one staff create for a customer
+    starts `pending` (paid offline or on account)."""
+    if not customer.is_active:
+        raise InactiveCustomerError(customer_id=customer.pk)
+    _check_schedule(scheduled_for)
+    order = Order.objects.create(
+        customer=customer,
+        status=OrderStatus.PENDING if by.is_staff_member else OrderStatus.PENDING_PAYMENT,
+        service_level=service_level,
+        scheduled_for=scheduled_for,
+        origin_line=origin["line"],
+        origin_district=origin["district"],
+        origin_lat=origin["lat"],
+        origin_lng=origin["lng"],
+        notes=notes,
+        created_by=by,
+    )
+    Destination.objects.bulk_create(
+        _destination(order, index, spec) for index, spec in enumerate(destinations, start=1)
+    )
+    return _reprice(order)
+
+
+def _editable(order: Order) -> Order:
+    order = _locked(order)
+    if not order.is_editable:
+        raise OrderNotEditableError(status=order.status)
+    return order
+
+
+@transaction.atomic
+def order_update(*, order: Order, **changes) -> Order:
+    """Notes, schedule and service level, while editable; re-priced."""
+    order = _editable(order)
+    if "scheduled_for" in changes:
+        _check_schedule(changes["scheduled_for"])
+    for field, value in changes.items():
+        setattr(order, field, value)
+    order.save()
+    return _reprice(order)
+
+
+@transaction.atomic
+def destination_add(*, order: Order, spec: dict) -> Destination:
+    order = _editable(order)
+    count = order.destinations.count()
+    if count >= MAX_DESTINATIONS:
+        raise ValidationError({"destinations": [_("An order has at most 20 destinations.")]})
+    destination = _destination(order, count + 1, spec)
+    destination.save()
+    _reprice(order)
+    destination.refresh_from_db()
+    return destination
+
+
+@transaction.atomic
+def destination_update(*, order: Order, destination: Destination, spec: dict) -> Destination:
+    order = _editable(order)
+    package = spec.pop("package", {})
+    for field, value in {**spec, **package}.items():
+        setattr(destination, field, value)
+    destination.save()
+    _reprice(order)
+    destination.refresh_from_db()
+    return destination
+
+
+@transaction.atomic
+def destination_remove(*, order: Order, destination: Destination) -> None:
+    order = _editable(order)
+    if order.destinations.count() <= 1:
+        raise ValidationError({"destinations": [_("An order needs at least one destination.")]})
+    destination.delete()
+    # Close the gap: sequences stay 1..n (two passes keep the unique index happy).
+    remaining = list(order.destinations.order_by("sequence"))
+    for offset, item in enumerate(remaining, start=1):
+        item.sequence = MAX_DESTINATIONS + offset
+    Destination.objects.bulk_update(remaining, ["sequence"])
+    for offset, item in enumerate(remaining, start=1):
+        item.sequence = offset
+    Destination.objects.bulk_update(remaining, ["sequence"])
+    _reprice(order)
+
+
+CUSTOMER_CANCELLABLE = {OrderStatus.PENDING_PAYMENT, OrderStatus.PENDING}
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, reason: str, by: User) -> Order:
+    """Any non-terminal order; a customer only before it is in a run. Pending drop-offs
+    fail with the reason, open checkouts are closed. A paid payment is not refunded here:
+    refunds are staff work with the provider."""
+    order = _locked(order)
+    if not by.is_staff_member and order.status not in CUSTOMER_CANCELLABLE:
+        raise IllegalTransitionError(
+            _("Only staff can cancel an order that is already in a run."),
+            current=order.status,
+            target=OrderStatus.CANCELLED,
+            allowed=[],
+        )
+    order_transition(order=order, to=OrderStatus.CANCELLED)
+    order.cancel_reason = reason
+    order.cancelled_at = timezone.now()
+    order.save(update_fields=["cancel_reason", "cancelled_at", "updated_at"])
+    order.destinations.filter(status=Destination.Status.PENDING).update(
+        status=Destination.Status.FAILED, failure_reason=reason[:300]
+    )
+    order.payments.filter(status=PaymentStatus.PENDING).update(status=PaymentStatus.FAILED)
+    return order
+
+
+@transaction.atomic
+def order_adjust_price(*, order: Order, amount: Decimal, reason: str, by: User) -> Order:
+    """Staff discount (negative) or surcharge, replacing any earlier adjustment; the
+    total never drops below 0. Not once the order is paid and running."""
+    order = _editable(order)
+    if order.payments.filter(status=PaymentStatus.PAID).exists():
+        raise AlreadyPaidError(order_id=order.pk)
+    order.price_adjustment = amount
+    order.adjustment_reason = reason
+    order.adjusted_by = by
+    order.total = pricing.order_total(order.legs_total, amount)
+    order.save(
+        update_fields=[
+            "price_adjustment",
+            "adjustment_reason",
+            "adjusted_by",
+            "total",
+            "updated_at",
+        ]
+    )
+    logger.info(
+        "order price adjusted",
+        extra={"order_id": order.pk, "user_id": by.pk, "amount": str(amount), "reason": reason},
+    )
+    return order
+
+
+# --- Payments -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def payment_checkout(*, order: Order, by: User) -> Payment:
+    """Open a checkout for an order pending payment, or return the open one. Two taps on
+    "pay" never create two checkouts: the order row is locked and a partial unique index
+    allows one pending payment per order."""
+    order = _locked(order)
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise OrderNotPayableError(status=order.status)
+    if order.total == 0:
+        # Fully discounted: nothing to collect, so it is settled on the spot.
+        return _settle_free(order=order, by=by)
+    provider = get_provider()
+    open_payment = order.payments.filter(status=PaymentStatus.PENDING).first()
+    if open_payment is not None:
+        if open_payment.amount == order.total and open_payment.provider == provider.name:
+            return open_payment
+        # The order was re-priced (or the provider changed) since: close the stale checkout.
+        open_payment.status = PaymentStatus.FAILED
+        open_payment.save(update_fields=["status", "updated_at"])
+    payment = Payment.objects.create(
+        order=order,
+        amount=order.total,
+        currency=order.currency,
+        provider=provider.name,
+        created_by=by,
+    )
+    checkout = provider.create_checkout(
+        payment_id=payment.pk,
+        order_id=order.pk,
+        amount=payment.amount,
+        currency=payment.currency,
+        description=_("Rappi order #%(id)s") % {"id": order.pk},
+        payer_email=order.customer.email,
+    )
+    payment.external_id = checkout.external_id
+    payment.checkout_url = checkout.checkout_url
+    payment.save(update_fields=["external_id", "checkout_url", "updated_at"])
+    return payment
+
+
+def _settle_free(*, order: Order, by: User) -> Payment:
+    order.payments.filter(status=PaymentStatus.PENDING).update(status=PaymentStatus.FAILED)
+    payment = Payment.objects.create(
+        order=order,
+        amount=order.total,
+        currency=order.currency,
+        provider="free",
+        status=PaymentStatus.PAID,
+        paid_at=timezone.now(),
+        created_by=by,
+    )
+    order_transition(order=order, to=OrderStatus.PENDING)
+    return payment
+
+
+def _notify_customer(order: Order, *, kind: str, title: str, body: str = "") -> None:
+    if order.customer.user_id:
+        identity_services.notification_send(
+            recipient_user_id=order.customer.user_id,
+            kind=kind,
+            title=title,
+            body=body,
+            data={"order_id": order.pk},
+        )
+
+
+@transaction.atomic
+def payment_confirm(*, payment: Payment, provider_payment_id: str = "", paid_at=None) -> Payment:
+    """Mark paid exactly once, however often the provider tells us; releases the order
+    (`pending_payment → pending`) and tells the customer."""
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status == PaymentStatus.PAID:
+        return payment
+    order = _locked(payment.order)
+    if order.payments.filter(status=PaymentStatus.PAID).exclude(pk=payment.pk).exists():
+        logger.error(
+            "second payment confirmed for an already paid order", extra={"payment_id": payment.pk}
+        )
+        raise AlreadyPaidError(order_id=order.pk)
+    payment.status = PaymentStatus.PAID
+    payment.paid_at = paid_at or timezone.now()
+    payment.provider_payment_id = provider_payment_id or payment.provider_payment_id
+    payment.save(update_fields=["status", "paid_at", "provider_payment_id", "updated_at"])
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        order_transition(order=order, to=OrderStatus.PENDING)
+    else:
+        # Paid after a cancellation: the money is in, the order stays as it is; staff refund.
+        logger.warning(
+            "payment confirmed for order in %s", order.status, extra={"order_id": order.pk}
+        )
+    _notify_customer(
+        order,
+        kind="payment.confirmed",
+        title=_("Payment confirmed"),
+        body=_("We received %(amount)s %(currency)s for order #%(id)s.")
+        % {"amount": payment.amount, "currency": payment.currency, "id": order.pk},
+    )
+    return payment
+
+
+@transaction.atomic
+def payment_fail(*, payment: Payment) -> Payment:
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status == PaymentStatus.PENDING:
+        payment.status = PaymentStatus.FAILED
+        payment.save(update_fields=["status", "updated_at"])
+    return payment
+
+
+def payment_simulate(*, payment: Payment, outcome: str) -> Payment:
+    """The simulated provider's "customer paid / card declined"."""
+    if payment.provider != "simulated":
+        raise WrongProviderError(provider=payment.provider)
+    target = PaymentStatus.PAID if outcome == "approved" else PaymentStatus.FAILED
+    if payment.status == target:
+        return payment  # a repeated simulation changes nothing
+    if payment.status != PaymentStatus.PENDING:
+        raise PaymentNotPendingError(status=payment.status)
+    if outcome == "approved":
+        return payment_confirm(payment=payment, provider_payment_id=f"sim-{payment.pk}")
+    return payment_fail(payment=payment)
+
+
+def payment_apply_provider_state(*, provider_payment: ProviderPayment) -> Payment | None:
+    """What a provider says about one of our payments (webhook): confirm, fail or note a
+    refund. Unknown references are ignored (logged)."""
+    reference = provider_payment.external_reference
+    payment = (
+        Payment.objects.filter(pk=int(reference), provider="mercadopago").first()
+        if reference.isdigit()
+        else None
+    )
+    if payment is None:
+        logger.warning("provider payment for no payment of ours", extra={"reference": reference})
+        return None
+    if provider_payment.status == "approved":
+        if (
+            provider_payment.amount != payment.amount
+            or provider_payment.currency != payment.currency
+        ):
+            logger.error("provider amount differs from ours", extra={"payment_id": payment.pk})
+            return payment
+        return payment_confirm(
+            payment=payment,
+            provider_payment_id=provider_payment.external_id,
+            paid_at=provider_payment.paid_at,
+        )
+    if provider_payment.status == "rejected":
+        return payment_fail(payment=payment)
+    if provider_payment.status == "refunded":
+        with transaction.atomic():
+            Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PAID).update(
+                status=PaymentStatus.REFUNDED, updated_at=timezone.now()
+            )
+    return payment
+
+
+def payment_webhook_mercadopago(*, headers, query, body: dict) -> Payment | None:
+    try:
+        provider = get_provider("mercadopago")
+    except ImproperlyConfigured:
+        # Not set up here: nothing can be verified, so nothing is accepted.
+        raise WebhookSignatureError() from None
+    external_id = provider.verify_webhook(headers=headers, query=query, body=body)
+    topic = query.get("type") or query.get("topic") or body.get("type") or ""
+    if topic and topic != "payment":
+        return None  # merchant orders, chargebacks…: nothing to do here
+    return payment_apply_provider_state(provider_payment=provider.fetch_payment(external_id))
+
+
+@transaction.atomic
+def payment_record_manual(*, order: Order, amount: Decimal, reference: str, by: User) -> Payment:
+    """Staff record money received outside the providers (cash, transfer)."""
+    order = _locked(order)
+    if order.status == OrderStatus.CANCELLED:
+        raise OrderNotPayableError(status=order.status)
+    if order.payments.filter(status=PaymentStatus.PAID).exists():
+        raise AlreadyPaidError(order_id=order.pk)
+    if amount != order.total:
+        raise AmountMismatchError(amount=str(amount), total=str(order.total))
+    order.payments.filter(status=PaymentStatus.PENDING).update(status=PaymentStatus.FAILED)
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                order=order,
+                amount=amount,
+                currency=order.currency,
+                provider="manual",
+                reference=reference,
+                status=PaymentStatus.PAID,
+                paid_at=timezone.now(),
+                created_by=by,
+            )
+    except IntegrityError:
+        raise AlreadyPaidError(order_id=order.pk) from None
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        order_transition(order=order, to=OrderStatus.PENDING)
+    logger.info("manual payment", extra={"order_id": order.pk, "user_id": by.pk})
+    return payment
+
+
+# --- Invoices and ratings -----------------------------------------------------------------
+
+
+def _checked_ruc(ruc: str):
+    """The RUC's registry data; a malformed or unregistered RUC is the client's field error."""
+    try:
+        return ruc_lookup(ruc)
+    except (InvalidRucError, RucNotRegisteredError) as exc:
+        raise ValidationError({"ruc": [exc.message]}) from None
+
+
+@transaction.atomic
+def invoice_create(*, order: Order, ruc: str, business_name: str, by: User) -> Invoice:
+    order = _locked(order)
+    registry = _checked_ruc(ruc)
+    if not order.payments.filter(status=PaymentStatus.PAID).exists():
+        raise OrderNotPaidError(order_id=order.pk)
+    if Invoice.objects.filter(order=order).exists():
+        raise InvoiceExistsError(order_id=order.pk)
+    name = business_name or registry.business_name
+    if not name:
+        raise ValidationError(
+            {"business_name": [_("Required when the registry does not give it.")]}
+        )
+    invoice = Invoice.objects.create(
+        order=order,
+        ruc=ruc,
+        business_name=name,
+        amount=order.total,
+        currency=order.currency,
+        created_by=by,
+    )
+    invoice.number = f"{Invoice.SERIES}-{invoice.pk:08d}"
+    invoice.save(update_fields=["number"])
+    return invoice
+
+
+@transaction.atomic
+def invoice_update(*, invoice: Invoice, **changes) -> Invoice:
+    if "ruc" in changes:
+        _checked_ruc(changes["ruc"])
+    for field, value in changes.items():
+        setattr(invoice, field, value)
+    invoice.save()
+    return invoice
+
+
+@transaction.atomic
+def rating_create(*, order: Order, score: int, comment: str, by: User) -> Rating:
+    order = _locked(order)
+    if order.customer.user_id != by.pk:
+        raise PermissionDeniedError(_("Only the order's customer rates it."))
+    if order.status != OrderStatus.DELIVERED:
+        raise OrderNotDeliveredError(status=order.status)
+    if Rating.objects.filter(order=order).exists():
+        raise AlreadyRatedError(order_id=order.pk)
+    rating = Rating(order=order, score=score, comment=comment)
+    rating.full_clean()
+    rating.save()
+    return rating

@@ -1,0 +1,328 @@
+"""Checkout, the simulated provider, MercadoPago's webhook (against a fake MercadoPago over
+HTTP), manual payments and their guards."""
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from identity.documents import Notification
+from identity.tests.factories import UserFactory
+from orders.models import Order, Payment
+from orders.payment_providers import sign_webhook
+from orders.tests.factories import customer_user, make_order
+from rappi.testing.fake_http import FakeHttpServer
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "whsec-test"
+
+
+@pytest.fixture
+def alice(client_for):
+    user, customer = customer_user(email="alice@example.pe")
+    order = make_order(customer=customer, by=user)
+    return client_for(user), order
+
+
+def test_checkout_opens_one_simulated_payment_and_reuses_it(alice):
+    client, order = alice
+    first = client.post(f"/api/v1/orders/{order.pk}/checkout")
+    assert first.status_code == 200, first.content
+    body = first.json()
+    assert body["payment"]["status"] == "pending" and body["payment"]["provider"] == "simulated"
+    assert body["payment"]["amount"] == str(order.total)
+    assert body["checkout_url"].endswith(f"/api/v1/payments/{body['payment']['id']}/simulate")
+    again = client.post(f"/api/v1/orders/{order.pk}/checkout").json()
+    assert again["payment"]["id"] == body["payment"]["id"]
+    assert Payment.objects.filter(order=order).count() == 1
+
+
+def test_simulated_approval_releases_the_order_and_notifies(
+    alice, django_capture_on_commit_callbacks
+):
+    client, order = alice
+    payment = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/api/v1/payments/{payment['id']}/simulate", {"outcome": "approved"}, format="json"
+        )
+    assert response.status_code == 200
+    assert response.json()["status"] == "paid" and response.json()["paid_at"]
+    assert Order.objects.get(pk=order.pk).status == "pending"
+    assert (
+        Notification.objects(
+            recipient_user_id=order.customer.user_id, kind="payment.confirmed"
+        ).count()
+        == 1
+    )
+    # A second approval changes nothing and notifies nobody.
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            f"/api/v1/payments/{payment['id']}/simulate", {"outcome": "approved"}, format="json"
+        )
+    assert Notification.objects(kind="payment.confirmed").count() == 1
+
+
+def test_simulated_rejection_keeps_the_order_unpaid_and_a_new_checkout_works(alice):
+    client, order = alice
+    payment = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
+    rejected = client.post(
+        f"/api/v1/payments/{payment['id']}/simulate", {"outcome": "rejected"}, format="json"
+    )
+    assert rejected.json()["status"] == "failed"
+    assert Order.objects.get(pk=order.pk).status == "pending_payment"
+    retry = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
+    assert retry["id"] != payment["id"] and retry["status"] == "pending"
+
+
+def test_checkout_of_a_paid_or_cancelled_order_is_409(alice):
+    client, order = alice
+    Order.objects.filter(pk=order.pk).update(status="cancelled")
+    response = client.post(f"/api/v1/orders/{order.pk}/checkout")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "order_not_payable"
+
+
+def test_a_reprice_replaces_the_stale_checkout(alice):
+    client, order = alice
+    first = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
+    client.patch(f"/api/v1/orders/{order.pk}", {"service_level": "urgent"}, format="json")
+    second = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
+    assert second["id"] != first["id"] and Decimal(second["amount"]) > Decimal(first["amount"])
+    assert Payment.objects.get(pk=first["id"]).status == "failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_checkouts_create_one_pending_payment():
+    from identity import services as identity_services
+    from identity.tests.factories import signed_in_client
+
+    identity_services.roles_seed()
+    user, customer = customer_user(email="racer@example.pe")
+    order = make_order(customer=customer, by=user)
+    ids, start = [], threading.Barrier(4)
+
+    def pay():
+        client = signed_in_client(user)
+        start.wait()
+        try:
+            ids.append(client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pay) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(ids)) == 1 and len(ids) == 4
+    assert Payment.objects.filter(order=order, status="pending").count() == 1
+
+
+# --- MercadoPago, faked over HTTP -----------------------------------------------------------
+
+
+@pytest.fixture
+def mercadopago(settings):
+    with FakeHttpServer() as fake:
+        fake.payments = {}
+        fake.add(
+            "POST",
+            "/checkout/preferences",
+            lambda req: (201, {"id": "pref-1", "init_point": "https://mp.example/checkout/pref-1"}),
+        )
+        fake.add(
+            "GET", r"/v1/payments/(?P<id>\w+)", lambda req: (200, fake.payments[req.match["id"]])
+        )
+        settings.PAYMENT_PROVIDER = "mercadopago"
+        settings.MP_ACCESS_TOKEN = "TEST-token"
+        settings.MP_WEBHOOK_SECRET = SECRET
+        settings.MP_API_URL = fake.url
+        yield fake
+
+
+def _mp_payment(payment: Payment, status="approved", amount=None):
+    return {
+        "id": 987654,
+        "status": status,
+        "external_reference": str(payment.pk),
+        "transaction_amount": float(amount if amount is not None else payment.amount),
+        "currency_id": payment.currency,
+        "date_approved": "2026-11-22T10:00:00.000-04:00",
+    }
+
+
+def _webhook(api, data_id="987654", secret=SECRET, ts=None, request_id="req-1", signature=None):
+    ts = int(time.time()) if ts is None else ts
+    headers = {"HTTP_X_REQUEST_ID": request_id}
+    if signature is not False:
+        headers["HTTP_X_SIGNATURE"] = signature or sign_webhook(
+            secret=secret, data_id=data_id, request_id=request_id, ts=ts
+        )
+    return api.post(
+        f"/api/v1/payments/webhooks/mercadopago?data.id={data_id}&type=payment",
+        {"type": "payment", "data": {"id": data_id}},
+        format="json",
+        **headers,
+    )
+
+
+def test_mercadopago_checkout_returns_the_preference_url(alice, mercadopago):
+    client, order = alice
+    body = client.post(f"/api/v1/orders/{order.pk}/checkout").json()
+    assert body["checkout_url"] == "https://mp.example/checkout/pref-1"
+    assert body["payment"]["provider"] == "mercadopago"
+    sent = mercadopago.requests[0]
+    assert sent.headers["Authorization"] == "Bearer TEST-token"
+    assert sent.json()["external_reference"] == str(body["payment"]["id"])
+
+
+def test_a_signed_webhook_confirms_through_the_provider_exactly_once(
+    api, alice, mercadopago, django_capture_on_commit_callbacks
+):
+    client, order = alice
+    payment = Payment.objects.get(
+        pk=client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"]
+    )
+    mercadopago.payments["987654"] = _mp_payment(payment)
+    with django_capture_on_commit_callbacks(execute=True):
+        for attempt in range(3):
+            response = _webhook(api, request_id=f"req-{attempt}")
+            assert response.status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == "paid" and payment.provider_payment_id == "987654"
+    assert Order.objects.get(pk=order.pk).status == "pending"
+    assert Notification.objects(kind="payment.confirmed").count() == 1
+    assert [r.path for r in mercadopago.requests].count("/v1/payments/987654") == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"signature": False},
+        {"secret": "wrong-secret"},
+        {"signature": "ts=1,v1=deadbeef"},
+        {"signature": "garbage"},
+        {"ts": int(time.time()) - 3600},
+        {"ts": int(time.time()) + 3600},
+    ],
+    ids=["missing", "wrong-secret", "bad-hmac", "malformed", "stale", "future"],
+)
+def test_a_badly_signed_webhook_is_refused_and_changes_nothing(api, alice, mercadopago, kwargs):
+    client, order = alice
+    payment = Payment.objects.get(
+        pk=client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"]
+    )
+    mercadopago.payments["987654"] = _mp_payment(payment)
+    response = _webhook(api, **kwargs)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert Payment.objects.get(pk=payment.pk).status == "pending"
+    assert "/v1/payments/987654" not in [r.path for r in mercadopago.requests]
+
+
+def test_a_webhook_whose_amount_differs_does_not_confirm(api, alice, mercadopago):
+    client, order = alice
+    payment = Payment.objects.get(
+        pk=client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"]
+    )
+    mercadopago.payments["987654"] = _mp_payment(payment, amount=Decimal("0.50"))
+    assert _webhook(api).status_code == 200
+    assert Payment.objects.get(pk=payment.pk).status == "pending"
+
+
+def test_a_rejected_payment_fails_the_checkout(api, alice, mercadopago):
+    client, order = alice
+    payment = Payment.objects.get(
+        pk=client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"]
+    )
+    mercadopago.payments["987654"] = _mp_payment(payment, status="rejected")
+    _webhook(api)
+    assert Payment.objects.get(pk=payment.pk).status == "failed"
+    assert Order.objects.get(pk=order.pk).status == "pending_payment"
+
+
+def test_simulate_refuses_a_mercadopago_payment(alice, mercadopago):
+    client, order = alice
+    payment = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
+    response = client.post(
+        f"/api/v1/payments/{payment['id']}/simulate", {"outcome": "approved"}, format="json"
+    )
+    assert response.status_code == 409 and response.json()["error"]["code"] == "wrong_provider"
+
+
+# --- Manual payments --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(client_for):
+    return client_for(UserFactory(role_name="dispatcher"))
+
+
+def test_staff_records_a_manual_payment_for_the_exact_total(staff, alice):
+    _client, order = alice
+    response = staff.post(
+        f"/api/v1/orders/{order.pk}/payments",
+        {"amount": str(order.total), "reference": "Caja 1"},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert response.json()["status"] == "paid" and response.json()["provider"] == "manual"
+    assert Order.objects.get(pk=order.pk).status == "pending"
+
+
+def test_a_manual_payment_must_equal_the_total(staff, alice):
+    _client, order = alice
+    response = staff.post(f"/api/v1/orders/{order.pk}/payments", {"amount": "1.00"}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "amount_mismatch"
+
+
+def test_one_paid_payment_per_order(staff, alice):
+    _client, order = alice
+    staff.post(f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json")
+    again = staff.post(
+        f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json"
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_paid"
+
+
+def test_no_manual_payment_on_a_cancelled_order(staff, alice):
+    _client, order = alice
+    Order.objects.filter(pk=order.pk).update(status="cancelled")
+    response = staff.post(
+        f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json"
+    )
+    assert response.status_code == 409
+
+
+def test_customers_cannot_record_manual_payments(alice):
+    client, order = alice
+    response = client.post(
+        f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json"
+    )
+    assert response.status_code == 403
+    assert Order.objects.get(pk=order.pk).status == "pending_payment"
+
+
+def test_a_manual_payment_closes_the_open_checkout(staff, alice):
+    client, order = alice
+    open_payment = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
+    staff.post(f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json")
+    assert Payment.objects.get(pk=open_payment["id"]).status == "failed"
+
+
+def test_another_customers_payments_are_404(alice, client_for):
+    _client, order = alice
+    payment = _client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
+    bob, _customer = customer_user(email="bob@example.pe")
+    other = client_for(bob)
+    assert other.get(f"/api/v1/payments/{payment['id']}").status_code == 404
+    assert (
+        other.post(
+            f"/api/v1/payments/{payment['id']}/simulate", {"outcome": "approved"}, format="json"
+        ).status_code
+        == 404
+    )
+    assert other.get("/api/v1/payments/").json()["count"] == 0
