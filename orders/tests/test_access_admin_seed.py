@@ -1,0 +1,265 @@
+"""Every role on every orders endpoint, the admin's service-backed actions, and the demo seed."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from identity.tests.factories import UserFactory
+from orders import services
+from orders.models import Customer, Order, Payment, Tariff
+from orders.tests.factories import customer_user, make_order, order_body
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["admin", "dispatcher", "driver", "customer"]
+
+
+@pytest.fixture
+def world():
+    """A customer `carla` with an order; the caller of role `customer` is carla."""
+    user, customer = customer_user(email="carla@example.pe")
+    order = make_order(customer=customer, by=user)
+    return {"user": user, "customer": customer, "order": order}
+
+
+def _caller(role, world):
+    return world["user"] if role == "customer" else UserFactory(role_name=role)
+
+
+# (method, path, body, expected per role)
+MATRIX = [
+    (
+        "get",
+        "/api/v1/customers/",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "post",
+        "/api/v1/customers/",
+        {"full_name": "Walk In"},
+        {"admin": 201, "dispatcher": 201, "driver": 403, "customer": 403},
+    ),
+    (
+        "get",
+        "/api/v1/customers/{customer}",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "get",
+        "/api/v1/customers/{customer}/addresses",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "get",
+        "/api/v1/orders/",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "get",
+        "/api/v1/orders/{order}",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "post",
+        "/api/v1/orders/quote",
+        "order",
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "post",
+        "/api/v1/orders/{order}/adjust-price",
+        {"amount": "-1", "reason": "x"},
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 403},
+    ),
+    (
+        "post",
+        "/api/v1/orders/{order}/payments",
+        "manual",
+        {"admin": 201, "dispatcher": 201, "driver": 403, "customer": 403},
+    ),
+    (
+        "post",
+        "/api/v1/orders/{order}/checkout",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "get",
+        "/api/v1/payments/",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "get",
+        "/api/v1/invoices/",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "get",
+        "/api/v1/invoices/ruc/20100070970",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+    (
+        "get",
+        "/api/v1/tariff",
+        None,
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 403},
+    ),
+    (
+        "put",
+        "/api/v1/tariff",
+        {"base_fare": "6.00"},
+        {"admin": 200, "dispatcher": 403, "driver": 403, "customer": 403},
+    ),
+    (
+        "post",
+        "/api/v1/orders/{order}/cancel",
+        {"reason": "x"},
+        {"admin": 200, "dispatcher": 200, "driver": 403, "customer": 200},
+    ),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _b, _e in MATRIX]
+)
+def test_role_endpoint_matrix(client_for, world, role, method, path, body, expected):
+    url = path.format(customer=world["customer"].pk, order=world["order"].pk)
+    if body == "order":
+        body = order_body()
+    elif body == "manual":
+        body = {"amount": str(world["order"].total)}
+    response = getattr(client_for(_caller(role, world)), method)(url, body or {}, format="json")
+    assert response.status_code == expected[role], response.content
+
+
+def test_a_webhook_without_mercadopago_configured_is_refused(api):
+    response = api.post(
+        "/api/v1/payments/webhooks/mercadopago?data.id=1&type=payment", {}, format="json"
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+
+
+def test_a_fully_discounted_order_is_settled_at_checkout(client_for, world):
+    staff = UserFactory(role_name="dispatcher")
+    order = world["order"]
+    services.order_adjust_price(order=order, amount=Decimal("-9999"), reason="Cortesía", by=staff)
+    body = client_for(world["user"]).post(f"/api/v1/orders/{order.pk}/checkout").json()
+    assert body["payment"]["status"] == "paid" and body["payment"]["amount"] == "0.00"
+    assert Order.objects.get(pk=order.pk).status == "pending"
+
+
+# --- Admin ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(role_name="admin"))
+    return client
+
+
+def test_the_admin_cancels_orders_through_the_service(admin_client, world):
+    order = world["order"]
+    form = admin_client.post(
+        "/admin/orders/order/", {"action": "cancel_orders", "_selected_action": [order.pk]}
+    )
+    assert form.status_code == 200 and b"reason" in form.content
+    done = admin_client.post(
+        "/admin/orders/order/",
+        {
+            "action": "cancel_orders",
+            "_selected_action": [order.pk],
+            "apply": "1",
+            "reason": "Cliente llamó",
+        },
+    )
+    assert done.status_code == 302
+    order.refresh_from_db()
+    assert order.status == "cancelled" and order.cancel_reason == "Cliente llamó"
+
+
+def test_a_refused_admin_action_is_a_message_not_a_crash(admin_client, world):
+    order = world["order"]
+    Order.objects.filter(pk=order.pk).update(status="delivered")
+    response = admin_client.post(
+        "/admin/orders/order/",
+        {"action": "cancel_orders", "_selected_action": [order.pk], "apply": "1", "reason": "x"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"cannot go from delivered" in response.content
+    assert Order.objects.get(pk=order.pk).status == "delivered"
+
+
+def test_the_admin_adjusts_a_price(admin_client, world):
+    order = world["order"]
+    admin_client.post(
+        "/admin/orders/order/",
+        {
+            "action": "adjust_price",
+            "_selected_action": [order.pk],
+            "apply": "1",
+            "reason": "Promo",
+            "amount": "-1.00",
+        },
+    )
+    order.refresh_from_db()
+    assert order.price_adjustment == Decimal("-1.00") and order.total == order.legs_total - 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/orders/order/",
+        "/admin/orders/customer/",
+        "/admin/orders/payment/",
+        "/admin/orders/invoice/",
+        "/admin/orders/rating/",
+    ],
+)
+def test_admin_lists_render(admin_client, world, path):
+    assert admin_client.get(path).status_code == 200
+
+
+def test_the_admin_order_page_renders_with_destinations(admin_client, world):
+    response = admin_client.get(f"/admin/orders/order/{world['order'].pk}/change/")
+    assert response.status_code == 200 and b"Av. Lambramani" in response.content
+
+
+def test_the_tariff_admin_edits_the_singleton(admin_client):
+    tariff = services.tariff_get()
+    assert admin_client.get("/admin/orders/tariff/").status_code == 302
+    page = admin_client.get(f"/admin/orders/tariff/{tariff.pk}/change/")
+    assert page.status_code == 200
+    assert Tariff.objects.count() == 1
+
+
+def test_a_dispatcher_cannot_edit_the_tariff_in_the_admin(client):
+    client.force_login(UserFactory(role_name="dispatcher"))
+    tariff = services.tariff_get()
+    response = client.post(f"/admin/orders/tariff/{tariff.pk}/change/", {"base_fare": "1.00"})
+    assert response.status_code == 403
+
+
+# --- Demo seed -----------------------------------------------------------------------------
+
+
+def test_the_demo_seed_is_idempotent_and_covers_the_states():
+    call_command("seed_demo", verbosity=0)
+    counts = (Customer.objects.count(), Order.objects.count(), Payment.objects.count())
+    call_command("seed_demo", verbosity=0)
+    assert (Customer.objects.count(), Order.objects.count(), Payment.objects.count()) == counts
+    states = set(Order.objects.values_list("status", flat=True))
+    assert {"pending_payment", "pending", "cancelled", "delivered"} <= states
+    call_command("seed_demo", "--reset", verbosity=0)
+    assert Order.objects.count() == counts[1]
