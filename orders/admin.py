@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from orders import services
@@ -108,6 +109,35 @@ class DestinationInline(admin.TabularInline):
         return False
 
 
+class NewDestinationInline(admin.TabularInline):
+    """Drop-offs typed in when staff create an order; priced by the service on save."""
+
+    model = Destination
+    extra = 2
+    min_num = 1
+    max_num = 20
+    can_delete = False
+    fields = [
+        "line",
+        "district",
+        "lat",
+        "lng",
+        "recipient_name",
+        "recipient_phone",
+        "weight_kg",
+        "length_cm",
+        "width_cm",
+        "height_cm",
+        "description",
+    ]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        # The service numbers the drop-offs; the form must not ask for the sequence.
+        formset.form.base_fields.pop("sequence", None)
+        return formset
+
+
 class PaymentInline(admin.TabularInline):
     model = Payment
     extra = 0
@@ -121,6 +151,37 @@ class PaymentInline(admin.TabularInline):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=300, label=_("Reason"))
+
+
+class OrderAddForm(forms.ModelForm):
+    """What the service would refuse, caught as form errors before anything is saved."""
+
+    class Meta:
+        model = Order
+        fields = [
+            "customer",
+            "service_level",
+            "scheduled_for",
+            "origin_line",
+            "origin_district",
+            "origin_lat",
+            "origin_lng",
+            "notes",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = Customer.objects.filter(is_active=True)
+
+    def clean_scheduled_for(self):
+        value = self.cleaned_data.get("scheduled_for")
+        if value is not None and value < timezone.now() - services.SCHEDULE_TOLERANCE:
+            raise forms.ValidationError(_("Must not be in the past."))
+        return value
+
+
+class PaymentReferenceForm(forms.Form):
+    reference = forms.CharField(max_length=200, label=_("Receipt or transfer reference"))
 
 
 class AdjustForm(ReasonForm):
@@ -143,7 +204,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ["customer"]
     date_hierarchy = "created_at"
     inlines = [DestinationInline, PaymentInline]
-    actions = ["cancel_orders", "adjust_price"]
+    actions = ["cancel_orders", "adjust_price", "record_payment"]
     readonly_fields = [
         "status",
         "legs_total",
@@ -188,14 +249,78 @@ class OrderAdmin(admin.ModelAdmin):
         invoice = Invoice.objects.filter(order=order).first()
         return invoice.number if invoice else "—"
 
-    def has_add_permission(self, request):
-        return False  # orders are created with their destinations through the API
+    add_fields = [
+        "customer",
+        "service_level",
+        "scheduled_for",
+        "origin_line",
+        "origin_district",
+        "origin_lat",
+        "origin_lng",
+        "notes",
+    ]
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = OrderAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_inlines(self, request, obj):
+        return [NewDestinationInline] if obj is None else self.inlines
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            return super().save_related(request, form, formsets, change)
+        # A new order is created whole by the service, with its priced drop-offs.
+        destinations = [
+            {
+                **{
+                    k: row[k]
+                    for k in ("line", "district", "lat", "lng", "recipient_name", "recipient_phone")
+                },
+                "package": {
+                    "weight_kg": row["weight_kg"],
+                    "length_cm": row.get("length_cm"),
+                    "width_cm": row.get("width_cm"),
+                    "height_cm": row.get("height_cm"),
+                    "description": row.get("description", ""),
+                },
+            }
+            for formset in formsets
+            for row in formset.cleaned_data
+            if row and not row.get("DELETE")
+        ]
+        data = form.cleaned_data
+        order = services.order_create(
+            by=request.user,
+            customer=data["customer"],
+            origin={
+                "line": data["origin_line"],
+                "district": data["origin_district"],
+                "lat": data["origin_lat"],
+                "lng": data["origin_lng"],
+            },
+            destinations=destinations,
+            service_level=data["service_level"],
+            scheduled_for=data.get("scheduled_for"),
+            notes=data.get("notes", ""),
+        )
+        form.instance.pk = order.pk
+        form.instance.id = order.pk
+        for formset in formsets:  # the change message reads what the formsets saved
+            formset.new_objects = list(order.destinations.all())
+            formset.changed_objects, formset.deleted_objects = [], []
 
     def has_delete_permission(self, request, obj=None):
         return False  # cancelled, never deleted
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and not obj.is_editable:
+        if obj is None:
+            return []
+        if not obj.is_editable:
             return list(self.fields)
         return [
             *self.readonly_fields,
@@ -207,6 +332,8 @@ class OrderAdmin(admin.ModelAdmin):
         ]
 
     def save_model(self, request, obj, form, change):
+        if not change:
+            return  # created in save_related, once the drop-offs are known
         editable = {"service_level", "scheduled_for", "notes"}
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in editable}
         if changes:
@@ -247,6 +374,20 @@ class OrderAdmin(admin.ModelAdmin):
             _("Cancel orders"),
             lambda order, data: services.order_cancel(
                 order=order, reason=data["reason"], by=request.user
+            ),
+        )
+
+    @admin.action(
+        description=_("Record payment of the exact total (cash, transfer)"), permissions=["change"]
+    )
+    def record_payment(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            PaymentReferenceForm,
+            _("Record payments"),
+            lambda order, data: services.payment_record_manual(
+                order=order, amount=order.total, reference=data["reference"], by=request.user
             ),
         )
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from identity.tests.factories import UserFactory
 from orders import services
 from orders.models import Customer, Order, Payment, Tariff
-from orders.tests.factories import customer_user, make_order, order_body
+from orders.tests.factories import CustomerFactory, customer_user, make_order, order_body
 
 pytestmark = pytest.mark.django_db
 
@@ -263,3 +263,58 @@ def test_the_demo_seed_is_idempotent_and_covers_the_states():
     assert {"pending_payment", "pending", "cancelled", "delivered"} <= states
     call_command("seed_demo", "--reset", verbosity=0)
     assert Order.objects.count() == counts[1]
+
+
+def test_staff_create_a_two_drop_order_in_the_admin_and_record_its_payment(admin_client):
+    customer = CustomerFactory(full_name="Panadería Misti")
+    row = {
+        "line": "Av. Lambramani 325",
+        "district": "Cercado",
+        "lat": "-16.421",
+        "lng": "-71.5217",
+        "recipient_name": "Marta",
+        "recipient_phone": "959111222",
+        "weight_kg": "2.5",
+    }
+    data = {
+        "customer": customer.pk,
+        "service_level": "express",
+        "origin_line": "Plaza de Armas",
+        "origin_district": "Cercado",
+        "origin_lat": "-16.3988",
+        "origin_lng": "-71.5369",
+        "notes": "",
+        "destinations-TOTAL_FORMS": "2",
+        "destinations-INITIAL_FORMS": "0",
+        "destinations-MIN_NUM_FORMS": "1",
+        "destinations-MAX_NUM_FORMS": "20",
+        **{f"destinations-0-{k}": v for k, v in row.items()},
+        **{
+            f"destinations-1-{k}": v
+            for k, v in {
+                **row,
+                "lat": "-16.3891",
+                "lng": "-71.5456",
+                "length_cm": "60",
+                "width_cm": "40",
+                "height_cm": "40",
+            }.items()
+        },
+    }
+    response = admin_client.post("/admin/orders/order/add/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    order = Order.objects.get(customer=customer)
+    assert order.status == "pending" and order.service_level == "express"
+    assert [d.sequence for d in order.destinations.all()] == [1, 2]
+    assert order.total == sum(d.subtotal for d in order.destinations.all()) > 0
+    paid = admin_client.post(
+        "/admin/orders/order/",
+        {
+            "action": "record_payment",
+            "_selected_action": [order.pk],
+            "apply": "1",
+            "reference": "Caja 7",
+        },
+    )
+    assert paid.status_code == 302
+    assert Payment.objects.get(order=order).status == "paid"
