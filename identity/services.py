@@ -223,7 +223,7 @@ def user_create(
     user.set_password(password)
     user.full_clean(exclude=["password", "email"])
     _save_user(user)
-    role_assigned.send(sender=User, user=user, previous_role=None)
+    role_assigned.send(sender=User, user=user, previous_role=None, by=by)
     return user
 
 
@@ -259,7 +259,7 @@ def user_update(*, user: User, by: User | None, **changes) -> User:
         # A new password ends every sign-in made with the old one.
         session_revoke_all(user=user, reason="password_changed")
     if user.role_id != previous_role.pk:
-        role_assigned.send(sender=User, user=user, previous_role=previous_role)
+        role_assigned.send(sender=User, user=user, previous_role=previous_role, by=by)
     if is_active is False and user.is_active:
         user = user_deactivate(user=user, by=by)
     elif is_active is True and not user.is_active:

@@ -1,7 +1,8 @@
 """Hooks other apps listen to, so identity never imports them (STYLE: who imports whom).
 
-- `role_assigned(user, previous_role)`: a user was created with, or moved to, a role;
-  orders links a customer record for `customer`, fleet a driver record for `driver`.
+- `role_assigned(user, previous_role, by)`: a user was created with, or moved to, a role,
+  by `by` (None: self-registration or the system); orders links a customer record for
+  `customer`, fleet a driver record for `driver`.
 - `user_deactivated(user)` / `user_reactivated(user)`: profiles follow their user."""
 
 from django.dispatch import Signal

@@ -28,8 +28,21 @@ def _run(modeladmin, request, label, fn):
     return True
 
 
+class AddressFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        primaries = [
+            f
+            for f in self.forms
+            if f.cleaned_data.get("is_primary") and not f.cleaned_data.get("DELETE")
+        ]
+        if len(primaries) > 1:
+            raise forms.ValidationError(_("A customer has one primary address."))
+
+
 class AddressInline(admin.TabularInline):
     model = Address
+    formset = AddressFormSet
     extra = 0
     fields = ["label", "line", "district", "lat", "lng", "is_primary"]
 
@@ -219,6 +232,7 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "invoice_number",
+        "load",
     ]
     fields = [
         "customer",
@@ -236,6 +250,7 @@ class OrderAdmin(admin.ModelAdmin):
         "adjusted_by",
         "total",
         "currency",
+        "load",
         "invoice_number",
         "cancel_reason",
         "cancelled_at",
@@ -243,6 +258,14 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    @admin.display(description=_("weight / chargeable / volume"))
+    def load(self, order):
+        destinations = list(order.destinations.all())
+        weight = sum(d.weight_kg for d in destinations)
+        chargeable = sum(d.chargeable_weight_kg for d in destinations)
+        volume = sum(d.volume_cm3 or 0 for d in destinations)
+        return f"{weight} kg / {chargeable} kg / {volume:.0f} cm³"
 
     @admin.display(description=_("invoice"))
     def invoice_number(self, order):
@@ -431,12 +454,19 @@ class PaymentAdmin(admin.ModelAdmin):
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
     list_display = ["number", "order", "ruc", "business_name", "amount", "currency", "issued_at"]
+    list_filter = ["issued_at", "currency"]
+    date_hierarchy = "issued_at"
     search_fields = ["number", "ruc", "business_name", "=order__id"]
     list_select_related = ["order"]
     readonly_fields = ["number", "order", "amount", "currency", "issued_at", "created_by"]
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        changes = {f: form.cleaned_data[f] for f in form.changed_data}
+        original = Invoice.objects.get(pk=obj.pk)
+        _run(self, request, obj, lambda: services.invoice_update(invoice=original, **changes))
 
 
 @admin.register(Rating)

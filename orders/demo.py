@@ -149,7 +149,16 @@ def seed(*, reset: bool, stdout) -> None:
     cancelled = _order("cancelled", lucia, lucia.user, [_destination(2, "3")])
     services.order_cancel(order=cancelled, reason="Cambio de planes", by=lucia.user)
 
-    # Delivered and rated (the run itself arrives with the fleet demo).
+    # Paid and moved along as a run would move them (the runs arrive with the fleet demo).
+    for key, states in [
+        ("assigned", [OrderStatus.ASSIGNED]),
+        ("in transit", [OrderStatus.ASSIGNED, OrderStatus.IN_TRANSIT]),
+    ]:
+        moving = _order(key, textiles, dispatcher, [_destination(3, "6"), _destination(0, "2")])
+        for state in states:
+            services.order_transition(order=Order.objects.get(pk=moving.pk), to=state)
+
+    # Delivered and rated.
     delivered = _order("delivered", lucia, lucia.user, [_destination(0, "1")])
     payment = services.payment_checkout(order=delivered, by=lucia.user)
     services.payment_simulate(payment=payment, outcome="approved")

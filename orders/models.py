@@ -11,6 +11,9 @@ from django.utils.translation import gettext_lazy as _
 ZERO = Decimal("0.00")
 LAT = [MinValueValidator(Decimal("-90")), MaxValueValidator(Decimal("90"))]
 LNG = [MinValueValidator(Decimal("-180")), MaxValueValidator(Decimal("180"))]
+MONEY_RATE = [MinValueValidator(Decimal("0"))]
+MULTIPLIER = [MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("20"))]
+FRACTION = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("5"))]
 
 
 def _coordinate(validators):
@@ -79,29 +82,49 @@ class Tariff(models.Model):
     SINGLETON_ID = 1
 
     currency = models.CharField(max_length=3, default="PEN")
-    base_fare = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("5.00"))
-    per_km = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("1.20"))
-    per_min = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.15"))
-    per_kg = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.50"))
-    minimum_fare = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("8.00"))
+    base_fare = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("5.00"), validators=MONEY_RATE
+    )
+    per_km = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("1.20"), validators=MONEY_RATE
+    )
+    per_min = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0.15"), validators=MONEY_RATE
+    )
+    per_kg = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0.50"), validators=MONEY_RATE
+    )
+    minimum_fare = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("8.00"), validators=MONEY_RATE
+    )
     volumetric_factor = models.PositiveIntegerField(
-        default=5000, help_text=_("cm³ per chargeable kg (l·w·h / factor)")
+        default=5000,
+        validators=[MinValueValidator(1000), MaxValueValidator(20000)],
+        help_text=_("cm³ per chargeable kg (l·w·h / factor)"),
     )
     multiplier_standard = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("1.00")
+        max_digits=5, decimal_places=2, default=Decimal("1.00"), validators=MULTIPLIER
     )
     multiplier_express = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("1.50")
+        max_digits=5, decimal_places=2, default=Decimal("1.50"), validators=MULTIPLIER
     )
-    multiplier_urgent = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("2.00"))
+    multiplier_urgent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("2.00"), validators=MULTIPLIER
+    )
     night_start = models.TimeField(default=time(22, 0))
     night_end = models.TimeField(default=time(6, 0))
-    night_surcharge = models.DecimalField(max_digits=5, decimal_places=4, default=Decimal("0.25"))
+    night_surcharge = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.25"), validators=FRACTION
+    )
     peak_windows = models.JSONField(
         default=list, blank=True, help_text=_('[{"start": "07:00", "end": "09:30"}, …] local time')
     )
-    peak_surcharge = models.DecimalField(max_digits=5, decimal_places=4, default=Decimal("0.15"))
-    weekend_surcharge = models.DecimalField(max_digits=5, decimal_places=4, default=Decimal("0.10"))
+    peak_surcharge = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.15"), validators=FRACTION
+    )
+    weekend_surcharge = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.10"), validators=FRACTION
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -110,7 +133,12 @@ class Tariff(models.Model):
     class Meta:
         verbose_name = _("tariff")
         verbose_name_plural = _("tariff")
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="tariff_singleton")]
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="tariff_singleton"),
+            models.CheckConstraint(
+                condition=Q(volumetric_factor__gte=1000), name="tariff_volumetric_factor_min"
+            ),
+        ]
 
     def __str__(self) -> str:
         return str(_("Tariff"))
@@ -265,6 +293,10 @@ class Payment(models.Model):
     checkout_url = models.URLField(max_length=500, blank=True)
     provider_payment_id = models.CharField(max_length=100, blank=True)
     reference = models.CharField(max_length=200, blank=True, help_text=_("manual payments"))
+    needs_refund = models.BooleanField(
+        default=False,
+        help_text=_("Money was received but could not settle the order: refund it."),
+    )
     paid_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

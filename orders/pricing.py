@@ -7,8 +7,8 @@
     leg = max(minimum, subtotal · level_multiplier · (1 + surcharge)), rounded half-up to 0.01
 
 Order total = Σ legs + staff adjustment, floored at 0. Distances and durations come from
-the routing provider; they are rounded (km to 0.001, minutes to 0.01) before pricing so a
-price can be recomputed from what is stored."""
+the routing provider. Only the leg is rounded; the distance, duration and chargeable
+weight shown beside it are rounded for display after pricing."""
 
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -99,7 +99,7 @@ def chargeable_weight(tariff, package: Package) -> Decimal:
             Decimal(dims[0]) * Decimal(dims[1]) * Decimal(dims[2]) / tariff.volumetric_factor
         )
         weight = max(weight, volumetric)
-    return weight.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    return weight
 
 
 def level_multiplier(tariff, service_level: str) -> Decimal:
@@ -138,17 +138,15 @@ def quote(
     legs = []
     for index, (point, package) in enumerate(destinations):
         route = router.leg(origin, point)
-        distance_km = (Decimal(str(route.distance_m)) / 1000).quantize(
-            Decimal("0.001"), ROUND_HALF_UP
-        )
-        duration_min = (Decimal(str(route.duration_s)) / 60).quantize(CENT, ROUND_HALF_UP)
+        distance_km = Decimal(str(route.distance_m)) / 1000
+        duration_min = Decimal(str(route.duration_s)) / 60
         chargeable = chargeable_weight(tariff, package)
         legs.append(
             LegPrice(
                 destination_index=index,
-                distance_km=distance_km,
-                duration_min=duration_min,
-                chargeable_weight_kg=chargeable,
+                distance_km=distance_km.quantize(Decimal("0.001"), ROUND_HALF_UP),
+                duration_min=duration_min.quantize(CENT, ROUND_HALF_UP),
+                chargeable_weight_kg=chargeable.quantize(Decimal("0.001"), ROUND_HALF_UP),
                 total=price_leg(
                     tariff,
                     distance_km=distance_km,

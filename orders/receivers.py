@@ -9,11 +9,14 @@ from orders.models import Customer
 
 
 @receiver(role_assigned)
-def link_customer_record(sender, user, previous_role, **kwargs):
+def link_customer_record(sender, user, previous_role, by=None, **kwargs):
     if user.role.name == catalogue.CUSTOMER:
         from orders import services  # at call time: services pull in the provider clients
 
-        services.customer_link_user(user=user)
+        # Only staff vouch that a login is the walk-in customer with the same email;
+        # a self-registration with that email gets a record of its own.
+        staff = by is not None and by.is_staff_member
+        services.customer_link_user(user=user, link_by_email=staff)
 
 
 @receiver(user_deactivated)

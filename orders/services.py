@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -96,11 +97,11 @@ def customer_deactivate(*, customer: Customer) -> Customer:
 
 
 @transaction.atomic
-def customer_link_user(*, user: User) -> Customer:
-    """Give a `customer` login its customer record: its own if it had one, an unlinked
-    record with the same email, or a new one."""
+def customer_link_user(*, user: User, link_by_email: bool = False) -> Customer:
+    """Give a `customer` login its customer record: its own if it had one, else (when
+    staff vouch for it) an unlinked record with the same email, else a new one."""
     customer = Customer.objects.filter(user=user).first()
-    if customer is None:
+    if customer is None and link_by_email:
         customer = (
             Customer.objects.select_for_update()
             .filter(user__isnull=True, email__iexact=user.email)
@@ -268,8 +269,17 @@ def _check_schedule(scheduled_for) -> None:
         raise ValidationError({"scheduled_for": [_("Must not be in the past.")]})
 
 
+def _close_open_checkouts(order: Order) -> None:
+    """The amount of an open checkout no longer holds once the price changes."""
+    order.payments.filter(status=PaymentStatus.PENDING).update(
+        status=PaymentStatus.FAILED, updated_at=timezone.now()
+    )
+
+
 def _reprice(order: Order) -> Order:
-    """Price every destination again (after any edit) and refresh the totals."""
+    """Price every destination again (after any edit) and refresh the totals; an open
+    checkout for the old amount is closed."""
+    _close_open_checkouts(order)
     destinations = list(order.destinations.order_by("sequence"))
     quote = pricing.quote(
         tariff=tariff_get(),
@@ -357,9 +367,12 @@ def order_create(
 
 
 def _editable(order: Order) -> Order:
+    """Lock an order that may still change price: not in a run, not yet paid."""
     order = _locked(order)
     if not order.is_editable:
         raise OrderNotEditableError(status=order.status)
+    if order.payments.filter(status=PaymentStatus.PAID).exists():
+        raise AlreadyPaidError(order_id=order.pk)
     return order
 
 
@@ -449,8 +462,7 @@ def order_adjust_price(*, order: Order, amount: Decimal, reason: str, by: User) 
     """Staff discount (negative) or surcharge, replacing any earlier adjustment; the
     total never drops below 0. Not once the order is paid and running."""
     order = _editable(order)
-    if order.payments.filter(status=PaymentStatus.PAID).exists():
-        raise AlreadyPaidError(order_id=order.pk)
+    _close_open_checkouts(order)
     order.price_adjustment = amount
     order.adjustment_reason = reason
     order.adjusted_by = by
@@ -542,28 +554,38 @@ def _notify_customer(order: Order, *, kind: str, title: str, body: str = "") -> 
 
 @transaction.atomic
 def payment_confirm(*, payment: Payment, provider_payment_id: str = "", paid_at=None) -> Payment:
-    """Mark paid exactly once, however often the provider tells us; releases the order
-    (`pending_payment → pending`) and tells the customer."""
+    """The provider says this payment went through. It settles the order (`paid`, order
+    `pending_payment → pending`, customer told) only if it is the order's open checkout
+    for exactly the order's current total; anything else (a stale checkout, an order
+    already paid or cancelled) is kept `failed` with `needs_refund`, for staff to return
+    the money. Idempotent: a second confirmation changes nothing."""
+    order = _locked(payment.order)  # order first, as checkout and cancel lock it
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
-    if payment.status == PaymentStatus.PAID:
+    if payment.status == PaymentStatus.PAID or payment.needs_refund:
         return payment
-    order = _locked(payment.order)
-    if order.payments.filter(status=PaymentStatus.PAID).exclude(pk=payment.pk).exists():
-        logger.error(
-            "second payment confirmed for an already paid order", extra={"payment_id": payment.pk}
-        )
-        raise AlreadyPaidError(order_id=order.pk)
-    payment.status = PaymentStatus.PAID
-    payment.paid_at = paid_at or timezone.now()
     payment.provider_payment_id = provider_payment_id or payment.provider_payment_id
-    payment.save(update_fields=["status", "paid_at", "provider_payment_id", "updated_at"])
-    if order.status == OrderStatus.PENDING_PAYMENT:
-        order_transition(order=order, to=OrderStatus.PENDING)
-    else:
-        # Paid after a cancellation: the money is in, the order stays as it is; staff refund.
-        logger.warning(
-            "payment confirmed for order in %s", order.status, extra={"order_id": order.pk}
+    payment.paid_at = paid_at or timezone.now()
+    settles = (
+        payment.status == PaymentStatus.PENDING
+        and order.status == OrderStatus.PENDING_PAYMENT
+        and payment.amount == order.total
+        and payment.currency == order.currency
+        and not order.payments.filter(status=PaymentStatus.PAID).exists()
+    )
+    if not settles:
+        payment.status = PaymentStatus.FAILED
+        payment.needs_refund = True
+        payment.save(
+            update_fields=["status", "needs_refund", "paid_at", "provider_payment_id", "updated_at"]
         )
+        logger.error(
+            "money received that does not settle its order; refund it",
+            extra={"payment_id": payment.pk, "order_id": order.pk},
+        )
+        return payment
+    payment.status = PaymentStatus.PAID
+    payment.save(update_fields=["status", "paid_at", "provider_payment_id", "updated_at"])
+    order_transition(order=order, to=OrderStatus.PENDING)
     _notify_customer(
         order,
         kind="payment.confirmed",
@@ -585,7 +607,7 @@ def payment_fail(*, payment: Payment) -> Payment:
 
 def payment_simulate(*, payment: Payment, outcome: str) -> Payment:
     """The simulated provider's "customer paid / card declined"."""
-    if payment.provider != "simulated":
+    if payment.provider != "simulated" or settings.PAYMENT_PROVIDER != "simulated":
         raise WrongProviderError(provider=payment.provider)
     target = PaymentStatus.PAID if outcome == "approved" else PaymentStatus.FAILED
     if payment.status == target:
@@ -614,6 +636,11 @@ def payment_apply_provider_state(*, provider_payment: ProviderPayment) -> Paymen
             provider_payment.amount != payment.amount
             or provider_payment.currency != payment.currency
         ):
+            # Not what we asked for: never settles the order (confirm would compare
+            # our own amount); flagged for a refund instead.
+            Payment.objects.filter(pk=payment.pk).update(
+                needs_refund=True, provider_payment_id=provider_payment.external_id
+            )
             logger.error("provider amount differs from ours", extra={"payment_id": payment.pk})
             return payment
         return payment_confirm(

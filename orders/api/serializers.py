@@ -8,6 +8,8 @@ from orders.models import Address, Customer, Invoice, Order, Payment, Rating, Se
 
 COORD = {"max_digits": 9, "decimal_places": 6, "coerce_to_string": False}
 MONEY = {"max_digits": 10, "decimal_places": 2}
+# The largest box a courier van carries; it also keeps volumetric weights in range.
+MAX_SIDE_CM = Decimal("400")
 
 
 class LatLngMixin(serializers.Serializer):
@@ -75,13 +77,28 @@ class PackageSerializer(serializers.Serializer):
         max_digits=8, decimal_places=3, min_value=Decimal("0.001"), max_value=Decimal("10000")
     )
     length_cm = serializers.DecimalField(
-        max_digits=7, decimal_places=1, min_value=Decimal("0.1"), required=False, allow_null=True
+        max_digits=7,
+        decimal_places=1,
+        min_value=Decimal("0.1"),
+        max_value=MAX_SIDE_CM,
+        required=False,
+        allow_null=True,
     )
     width_cm = serializers.DecimalField(
-        max_digits=7, decimal_places=1, min_value=Decimal("0.1"), required=False, allow_null=True
+        max_digits=7,
+        decimal_places=1,
+        min_value=Decimal("0.1"),
+        max_value=MAX_SIDE_CM,
+        required=False,
+        allow_null=True,
     )
     height_cm = serializers.DecimalField(
-        max_digits=7, decimal_places=1, min_value=Decimal("0.1"), required=False, allow_null=True
+        max_digits=7,
+        decimal_places=1,
+        min_value=Decimal("0.1"),
+        max_value=MAX_SIDE_CM,
+        required=False,
+        allow_null=True,
     )
     description = serializers.CharField(
         max_length=300, required=False, allow_blank=True, default=""
@@ -397,10 +414,10 @@ class TariffSerializer(serializers.ModelSerializer):
             "per_min": {"min_value": Decimal("0")},
             "per_kg": {"min_value": Decimal("0")},
             "minimum_fare": {"min_value": Decimal("0")},
-            "volumetric_factor": {"min_value": 1},
-            "multiplier_standard": {"min_value": Decimal("0")},
-            "multiplier_express": {"min_value": Decimal("0")},
-            "multiplier_urgent": {"min_value": Decimal("0")},
+            "volumetric_factor": {"min_value": 1000, "max_value": 20000},
+            "multiplier_standard": {"min_value": Decimal("0.1"), "max_value": Decimal("20")},
+            "multiplier_express": {"min_value": Decimal("0.1"), "max_value": Decimal("20")},
+            "multiplier_urgent": {"min_value": Decimal("0.1"), "max_value": Decimal("20")},
             "night_surcharge": {"min_value": Decimal("0"), "max_value": Decimal("5")},
             "peak_surcharge": {"min_value": Decimal("0"), "max_value": Decimal("5")},
             "weekend_surcharge": {"min_value": Decimal("0"), "max_value": Decimal("5")},

@@ -199,7 +199,7 @@ class OrderViewSet(
     filterset_class = OrderFilter
     ordering_fields = ["id", "created_at", "total", "status", "scheduled_for"]
     ordering = ["-created_at"]
-    permission_actions = {"quote": READ, "rating": WRITE}
+    permission_actions = {"quote": READ, "rating": "ratings:write"}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
@@ -440,6 +440,7 @@ class MercadoPagoWebhookView(APIView):
             409: CONFLICT,
         },
     ),
+    update=extend_schema(request=s.InvoiceUpdateInput, responses=s.InvoiceOutput),
     partial_update=extend_schema(request=s.InvoiceUpdateInput, responses=s.InvoiceOutput),
     destroy=extend_schema(responses={204: None}),
 )
@@ -455,7 +456,6 @@ class InvoiceViewSet(
     search_fields = ["number", "ruc", "business_name"]
     ordering_fields = ["id", "issued_at", "amount", "number"]
     ordering = ["-issued_at"]
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
@@ -476,6 +476,9 @@ class InvoiceViewSet(
             by=request.user,
         )
         return Response(s.InvoiceOutput(invoice).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk=pk)
 
     def partial_update(self, request, pk=None):
         _staff_only(request)

@@ -2,8 +2,9 @@
 (SPEC §2) and the request's action (`read`, `write`, `delete`) is derived from the HTTP
 method, or from `permission_actions[view.action]` for custom actions.
 
-A view whose `resource` is None needs only an authenticated user (own-inbox and
-own-session endpoints); public views set `permission_classes = [AllowAny]`."""
+A custom action may name another resource too (`"ratings:write"`). A view whose
+`resource` is None needs only an authenticated user (own-inbox and own-session
+endpoints); public views set `permission_classes = [AllowAny]`."""
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
@@ -41,4 +42,5 @@ class HasResourcePermission(BasePermission):
             )
         if view.resource is None:
             return True
-        return user.has_permission(view.resource, required_action(request, view))
+        resource, _sep, action = required_action(request, view).rpartition(":")
+        return user.has_permission(resource or view.resource, action)

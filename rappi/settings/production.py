@@ -1,6 +1,8 @@
 """Production settings: only tighten security. Refuses to start without SECRET_KEY and
 passes `manage.py check --deploy` with its defaults."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from rappi.settings.base import *  # noqa: F403
 from rappi.settings.base import SIMPLE_JWT
 from rappi.settings.env import env_bool, env_int, env_required, env_str
@@ -12,6 +14,17 @@ SIMPLE_JWT["SIGNING_KEY"] = env_str("JWT_SIGNING_KEY", "") or SECRET_KEY
 DEBUG = False
 env_required("DATABASE_URL", "production runs on PostgreSQL (postgres://user:pass@host:5432/db)")
 env_required("MONGODB_URI", "production runs on MongoDB (mongodb://host:27017/rappi)")
+
+# A simulated provider lets any customer mark its own order paid: never by accident.
+PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "mercadopago")
+if PAYMENT_PROVIDER == "simulated" and not env_bool("ALLOW_SIMULATED_PAYMENTS", False):
+    raise ImproperlyConfigured(
+        "PAYMENT_PROVIDER=simulated lets customers mark orders paid; set "
+        "ALLOW_SIMULATED_PAYMENTS=true only for a demo deployment."
+    )
+if PAYMENT_PROVIDER == "mercadopago":
+    env_required("MP_ACCESS_TOKEN", "MercadoPago Checkout Pro needs its access token")
+    env_required("MP_WEBHOOK_SECRET", "MercadoPago webhooks are verified with this secret")
 
 # TLS terminates at the proxy in front of gunicorn, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -272,6 +272,9 @@ FAILING_ANSWERS = {
     "json but not an object": (200, ["Ok"]),
     "ok without data": (200, {"code": "Ok"}),
     "no content": (204, b""),
+    # Well-formed data that must still be refused for its status or its code.
+    "non-authoritative": (203, {**ROUTE_ANSWER, **TABLE_ANSWER}),
+    "code not ok": (200, {**ROUTE_ANSWER, **TABLE_ANSWER, "code": "NoSegment"}),
 }
 CALLS = {
     "leg": lambda router: router.leg(PLAZA_DE_ARMAS, YANAHUARA),

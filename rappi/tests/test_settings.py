@@ -12,7 +12,9 @@ def _manage(*args, **env):
     base = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "DATABASE_URL", "MONGODB_URI"}
+        if k
+        not in {"SECRET_KEY", "DATABASE_URL", "MONGODB_URI", "PAYMENT_PROVIDER", "MP_ACCESS_TOKEN"}
+        and k not in {"MP_WEBHOOK_SECRET", "ALLOW_SIMULATED_PAYMENTS"}
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -29,7 +31,18 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://rappi@db.invalid:5432/rappi",
     "MONGODB_URI": "mongodb://mongo.invalid:27017/rappi",
     "ALLOWED_HOSTS": "rappi.example",
+    "MP_ACCESS_TOKEN": "placeholder",
+    "MP_WEBHOOK_SECRET": "placeholder",
 }
+
+
+def test_production_refuses_simulated_payments_unless_allowed():
+    refused = _manage("check", **PRODUCTION_ENV, PAYMENT_PROVIDER="simulated")
+    assert refused.returncode != 0 and "ALLOW_SIMULATED_PAYMENTS" in refused.stderr
+    allowed = _manage(
+        "check", **PRODUCTION_ENV, PAYMENT_PROVIDER="simulated", ALLOW_SIMULATED_PAYMENTS="true"
+    )
+    assert allowed.returncode == 0, allowed.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key():
