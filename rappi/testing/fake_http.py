@@ -74,7 +74,7 @@ class FakeHttpServer:
                 else:
                     result = (404, {"message": "no fake route"})
                 status, body, *rest = result
-                headers = rest[0] if rest else {}
+                headers = dict(rest[0]) if rest else {}  # a copy: handlers may reuse theirs
                 raw = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
