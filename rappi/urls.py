@@ -8,6 +8,7 @@ from rappi.api import views as api_views
 api_v1 = [
     path("", include("identity.api.urls")),
     path("", include("orders.api.urls")),
+    path("", include("fleet.api.urls")),
 ]
 
 urlpatterns = [

@@ -185,7 +185,14 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "PREPROCESSING_HOOKS": ["rappi.api.schema.spec_spelled_paths"],
-    "ENUM_NAME_OVERRIDES": {},
+    # Several models have a `status`; each choice set gets its own, stable schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "DestinationStatusEnum": "orders.models.DestinationStatus",
+        "PaymentStatusEnum": "orders.models.PaymentStatus",
+        "VehicleStatusEnum": "fleet.models.VehicleStatus",
+        "DriverAvailabilityEnum": "fleet.models.Availability",
+    },
 }
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])

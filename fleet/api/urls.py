@@ -1,0 +1,8 @@
+from fleet.api import views
+from rappi.api.routers import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+router.register("vehicles", views.VehicleViewSet, basename="vehicles")
+router.register("drivers", views.DriverViewSet, basename="drivers")
+
+urlpatterns = router.urls

@@ -1,0 +1,173 @@
+import django_filters
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from fleet import selectors, services
+from fleet.api import serializers as s
+from fleet.models import Availability, Driver, Vehicle, VehicleStatus, VehicleType
+from rappi.api.filters import StrictBooleanFilter
+from rappi.api.permissions import READ, WRITE
+from rappi.errors import NotFoundError, PermissionDeniedError
+
+CONFLICT = OpenApiResponse(description="`vehicle_unavailable`, `user_inactive`, …")
+
+
+def _staff_only(request) -> None:
+    if not request.user.is_staff_member:
+        raise PermissionDeniedError()
+
+
+class VehicleFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=VehicleStatus.choices)
+    type = django_filters.ChoiceFilter(choices=VehicleType.choices)
+    is_active = StrictBooleanFilter()
+
+    class Meta:
+        model = Vehicle
+        fields = ["status", "type", "is_active"]
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.VehicleOutput(many=True)),
+    retrieve=extend_schema(responses=s.VehicleOutput),
+    create=extend_schema(request=s.VehicleInput, responses={201: s.VehicleOutput}),
+    update=extend_schema(request=s.VehicleUpdateInput, responses=s.VehicleOutput),
+    partial_update=extend_schema(request=s.VehicleUpdateInput, responses=s.VehicleOutput),
+    destroy=extend_schema(responses={204: None}, summary="Deactivate a vehicle (soft delete)"),
+)
+class VehicleViewSet(viewsets.ModelViewSet):
+    resource = "vehicles"
+    serializer_class = s.VehicleOutput
+    lookup_value_regex = "[0-9]+"
+    filterset_class = VehicleFilter
+    search_fields = ["plate"]
+    ordering_fields = ["id", "plate", "capacity_kg", "created_at"]
+    ordering = ["plate"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Vehicle.objects.none()
+        return selectors.vehicle_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.vehicle_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def create(self, request):
+        data = s.VehicleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        vehicle = services.vehicle_create(**data.validated_data)
+        return Response(s.VehicleOutput(vehicle).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        vehicle = self.get_object()
+        data = s.VehicleUpdateInput(data=request.data, partial=True, context={"instance": vehicle})
+        data.is_valid(raise_exception=True)
+        return Response(
+            s.VehicleOutput(services.vehicle_update(vehicle=vehicle, **data.validated_data)).data
+        )
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        services.vehicle_deactivate(vehicle=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DriverFilter(django_filters.FilterSet):
+    availability = django_filters.ChoiceFilter(choices=Availability.choices)
+    is_active = StrictBooleanFilter()
+    vehicle_id = django_filters.NumberFilter()
+
+    class Meta:
+        model = Driver
+        fields = ["availability", "is_active", "vehicle_id"]
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.DriverOutput(many=True)),
+    retrieve=extend_schema(responses=s.DriverOutput),
+    create=extend_schema(
+        request=s.DriverCreateInput, responses={201: s.DriverOutput, 409: CONFLICT}
+    ),
+    update=extend_schema(
+        request=s.DriverUpdateInput, responses={200: s.DriverOutput, 409: CONFLICT}
+    ),
+    partial_update=extend_schema(
+        request=s.DriverUpdateInput, responses={200: s.DriverOutput, 409: CONFLICT}
+    ),
+    destroy=extend_schema(responses={204: None}, summary="Deactivate a driver and its login"),
+)
+class DriverViewSet(viewsets.ModelViewSet):
+    """Staff manage couriers; a driver sees its own record (`GET /drivers/me`)."""
+
+    resource = "drivers"
+    serializer_class = s.DriverOutput
+    lookup_value_regex = "[0-9]+"
+    filterset_class = DriverFilter
+    search_fields = ["user__full_name", "user__email", "licence_number", "phone"]
+    ordering_fields = ["id", "created_at", "availability"]
+    ordering = ["id"]
+    permission_actions = {"me": READ, "set_vehicle": WRITE, "ratings": "ratings:read"}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Driver.objects.none()
+        return selectors.driver_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.driver_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def create(self, request):
+        _staff_only(request)
+        data = s.DriverCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        driver = services.driver_create(by=request.user, **data.validated_data)
+        return Response(s.DriverOutput(driver).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        _staff_only(request)
+        driver = self.get_object()
+        data = s.DriverUpdateInput(data=request.data, partial=True, context={"instance": driver})
+        data.is_valid(raise_exception=True)
+        return Response(
+            s.DriverOutput(services.driver_update(driver=driver, **data.validated_data)).data
+        )
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        _staff_only(request)
+        services.driver_deactivate(driver=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=s.DriverVehicleInput, responses={200: s.DriverOutput, 409: CONFLICT})
+    @action(detail=True, methods=["put"], url_path="vehicle")
+    def set_vehicle(self, request, pk=None):
+        _staff_only(request)
+        driver = self.get_object()
+        data = s.DriverVehicleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        driver = services.driver_set_vehicle(driver=driver, vehicle=data.validated_data["vehicle"])
+        return Response(s.DriverOutput(driver).data)
+
+    @extend_schema(
+        responses={200: s.DriverOutput, 404: OpenApiResponse(description="No driver profile")}
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def me(self, request):
+        driver = Driver.objects.select_related("user").filter(user=request.user).first()
+        if driver is None:
+            raise NotFoundError(_("You have no driver profile."))
+        return Response(s.DriverOutput(driver).data)
+
+    @extend_schema(responses=s.DriverRatingsOutput)
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def ratings(self, request, pk=None):
+        return Response(
+            s.DriverRatingsOutput(selectors.driver_ratings(driver=self.get_object())).data
+        )

@@ -1,0 +1,107 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+PLATE_VALIDATOR = RegexValidator(
+    r"^[A-Z0-9]{3}-[0-9]{3}$", _("Peruvian plate: three letters or digits, a dash, three digits.")
+)
+POSITIVE = [MinValueValidator(Decimal("0.1"))]
+
+
+class VehicleStatus(models.TextChoices):
+    OPERATIONAL = "operational", _("Operational")
+    MAINTENANCE = "maintenance", _("Maintenance")
+    INACTIVE = "inactive", _("Inactive")
+
+
+class VehicleType(models.TextChoices):
+    MOTORCYCLE = "motorcycle", _("Motorcycle")
+    CAR = "car", _("Car")
+    VAN = "van", _("Van")
+    TRUCK = "truck", _("Truck")
+
+
+class Vehicle(models.Model):
+    rbac_resource = "vehicles"
+    Status = VehicleStatus
+
+    plate = models.CharField(_("plate"), max_length=7, unique=True, validators=[PLATE_VALIDATOR])
+    type = models.CharField(max_length=12, choices=VehicleType.choices, default=VehicleType.VAN)
+    capacity_kg = models.DecimalField(max_digits=8, decimal_places=1, validators=POSITIVE)
+    length_cm = models.DecimalField(max_digits=6, decimal_places=1, validators=POSITIVE)
+    width_cm = models.DecimalField(max_digits=6, decimal_places=1, validators=POSITIVE)
+    height_cm = models.DecimalField(max_digits=6, decimal_places=1, validators=POSITIVE)
+    status = models.CharField(
+        max_length=12, choices=VehicleStatus.choices, default=VehicleStatus.OPERATIONAL
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["plate"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=VehicleStatus.values), name="vehicle_known_status"
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity_kg__gt=0, length_cm__gt=0, width_cm__gt=0, height_cm__gt=0),
+                name="vehicle_positive_dimensions",
+            ),
+        ]
+        verbose_name = _("vehicle")
+        verbose_name_plural = _("vehicles")
+
+    def __str__(self) -> str:
+        return self.plate
+
+    @property
+    def is_usable(self) -> bool:
+        return self.is_active and self.status == VehicleStatus.OPERATIONAL
+
+
+class Availability(models.TextChoices):
+    AVAILABLE = "available", _("Available")
+    BUSY = "busy", _("Busy")
+    INACTIVE = "inactive", _("Inactive")
+
+
+class Driver(models.Model):
+    """A courier: the `driver` login's profile, its licence and default vehicle."""
+
+    rbac_resource = "drivers"
+    Availability = Availability
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="driver_profile"
+    )
+    # Empty until staff record it (a login can become a driver before its papers are in).
+    licence_number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    phone = models.CharField(max_length=30, blank=True)
+    availability = models.CharField(
+        max_length=10, choices=Availability.choices, default=Availability.AVAILABLE
+    )
+    vehicle = models.ForeignKey(
+        Vehicle, null=True, blank=True, on_delete=models.SET_NULL, related_name="default_drivers"
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user__full_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(availability__in=Availability.values), name="driver_known_availability"
+            )
+        ]
+        verbose_name = _("driver")
+        verbose_name_plural = _("drivers")
+
+    def __str__(self) -> str:
+        return self.user.full_name

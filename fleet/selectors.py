@@ -1,0 +1,44 @@
+"""Fleet reads, narrowed to the caller: staff see all; a driver its own record."""
+
+from django.db.models import Avg, Count, QuerySet
+
+from fleet.models import Driver, Vehicle
+from identity.models import User
+from identity.scoping import scoped
+from orders.models import Rating
+from rappi.errors import NotFoundError
+
+
+def _get(queryset: QuerySet, pk):
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise NotFoundError()
+    return found
+
+
+def vehicle_list_for(*, user: User) -> QuerySet[Vehicle]:
+    # A driver sees the vehicle it drives by default.
+    return scoped(Vehicle.objects.all(), user=user, driver_lookup="default_drivers__user")
+
+
+def vehicle_get_for(*, user: User, pk) -> Vehicle:
+    return _get(vehicle_list_for(user=user), pk)
+
+
+def driver_list_for(*, user: User) -> QuerySet[Driver]:
+    return scoped(Driver.objects.select_related("user"), user=user, driver_lookup="user")
+
+
+def driver_get_for(*, user: User, pk) -> Driver:
+    return _get(driver_list_for(user=user), pk)
+
+
+def driver_ratings(*, driver: Driver, latest: int = 10) -> dict:
+    ratings = Rating.objects.filter(driver_id=driver.pk)
+    summary = ratings.aggregate(average=Avg("score"), count=Count("id"))
+    return {
+        "driver_id": driver.pk,
+        "average": round(summary["average"], 2) if summary["average"] is not None else None,
+        "count": summary["count"],
+        "latest": list(ratings.order_by("-created_at")[:latest]),
+    }
