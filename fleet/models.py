@@ -105,3 +105,46 @@ class Driver(models.Model):
 
     def __str__(self) -> str:
         return self.user.full_name
+
+
+class AssignmentStatus(models.TextChoices):
+    ASSIGNED = "assigned", _("Assigned")
+    IN_PROGRESS = "in_progress", _("In progress")
+    FINISHED = "finished", _("Finished")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Assignment(models.Model):
+    """A run: one driver and one vehicle carrying one or more orders."""
+
+    rbac_resource = "assignments"
+    Status = AssignmentStatus
+    ACTIVE = (AssignmentStatus.ASSIGNED, AssignmentStatus.IN_PROGRESS)
+
+    driver = models.ForeignKey(Driver, related_name="assignments", on_delete=models.PROTECT)
+    vehicle = models.ForeignKey(Vehicle, related_name="assignments", on_delete=models.PROTECT)
+    orders = models.ManyToManyField("orders.Order", related_name="assignments")
+    status = models.CharField(
+        max_length=12, choices=AssignmentStatus.choices, default=AssignmentStatus.ASSIGNED
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=AssignmentStatus.values), name="assignment_known_status"
+            )
+        ]
+        verbose_name = _("run")
+        verbose_name_plural = _("runs")
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} ({self.get_status_display()})"

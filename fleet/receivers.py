@@ -7,6 +7,7 @@ from django.utils import timezone
 from fleet.models import Availability, Driver
 from identity import catalogue
 from identity.signals import role_assigned, user_deactivated, user_reactivated
+from orders.signals import order_cancelled
 
 
 @receiver(role_assigned)
@@ -29,3 +30,10 @@ def reactivate_driver_record(sender, user, **kwargs):
     Driver.objects.filter(user=user, is_active=False).update(
         is_active=True, availability=Availability.AVAILABLE, updated_at=timezone.now()
     )
+
+
+@receiver(order_cancelled)
+def close_emptied_run(sender, order, **kwargs):
+    from fleet import services
+
+    services.assignment_order_cancelled(order=order)

@@ -2,7 +2,7 @@
 
 from django.db.models import Avg, Count, QuerySet
 
-from fleet.models import Driver, Vehicle
+from fleet.models import Assignment, Driver, Vehicle
 from identity.models import User
 from identity.scoping import scoped
 from orders.models import Rating
@@ -42,3 +42,13 @@ def driver_ratings(*, driver: Driver, latest: int = 10) -> dict:
         "count": summary["count"],
         "latest": list(ratings.order_by("-created_at")[:latest]),
     }
+
+
+def assignment_list_for(*, user: User) -> QuerySet[Assignment]:
+    return scoped(
+        Assignment.objects.prefetch_related("orders"), user=user, driver_lookup="driver__user"
+    )
+
+
+def assignment_get_for(*, user: User, pk) -> Assignment:
+    return _get(assignment_list_for(user=user), pk)

@@ -1,13 +1,35 @@
 """Fleet writes: vehicles and drivers (runs, routes and proofs build on these)."""
 
-from django.db import transaction
-from django.utils import timezone
+from decimal import Decimal
 
-from fleet.errors import InactiveUserError, VehicleUnavailableError
-from fleet.models import Availability, Driver, Vehicle, VehicleStatus
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fleet.errors import (
+    AssignmentInProgressError,
+    CapacityExceededError,
+    DoesNotFitError,
+    DriverUnavailableError,
+    InactiveUserError,
+    OrdersNotPendingError,
+    VehicleUnavailableError,
+)
+from fleet.models import (
+    Assignment,
+    AssignmentStatus,
+    Availability,
+    Driver,
+    Vehicle,
+    VehicleStatus,
+)
 from identity import catalogue
 from identity import services as identity_services
 from identity.models import User
+from orders import services as order_services
+from orders.models import Destination, Order, OrderStatus
+from rappi.errors import IllegalTransitionError
 
 # --- Vehicles ------------------------------------------------------------------------------
 
@@ -143,3 +165,175 @@ def driver_reactivate(*, driver: Driver) -> Driver:
     )
     driver.is_active, driver.availability = True, Availability.AVAILABLE
     return driver
+
+
+# --- Runs (assignments) ----------------------------------------------------------------------
+
+
+def _box(*dims) -> list[Decimal]:
+    return sorted(Decimal(d) for d in dims)
+
+
+def _check_fit(vehicle: Vehicle, destinations) -> None:
+    """Every package with all three sides fits the cargo box in some orientation: sorted
+    sides against sorted sides is the test for axis-aligned rotations."""
+    box = _box(vehicle.length_cm, vehicle.width_cm, vehicle.height_cm)
+    for destination in destinations:
+        sides = (destination.length_cm, destination.width_cm, destination.height_cm)
+        if any(side is None for side in sides):
+            continue
+        if any(p > b for p, b in zip(_box(*sides), box, strict=True)):
+            raise DoesNotFitError(
+                destination_id=destination.pk,
+                package_cm=[str(s) for s in sides],
+                box_cm=[str(vehicle.length_cm), str(vehicle.width_cm), str(vehicle.height_cm)],
+            )
+
+
+def _active_load_kg(vehicle: Vehicle) -> Decimal:
+    total = Destination.objects.filter(
+        order__assignments__vehicle=vehicle,
+        order__assignments__status__in=Assignment.ACTIVE,
+        status=Destination.Status.PENDING,
+    ).aggregate(total=Sum("chargeable_weight_kg"))["total"]
+    return total or Decimal("0")
+
+
+@transaction.atomic
+def assignment_create(
+    *, orders: list[Order], driver: Driver, vehicle: Vehicle, by: User
+) -> Assignment:
+    """Put pending orders in a run for an available driver and a usable vehicle. Orders,
+    driver and vehicle rows are locked (in id order, so two dispatchers cannot deadlock or
+    double-book); capacity counts what the vehicle already carries on its active runs."""
+    order_ids = sorted({o.pk for o in orders})
+    locked_orders = list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk"))
+    driver = Driver.objects.select_for_update().select_related("user").get(pk=driver.pk)
+    vehicle = Vehicle.objects.select_for_update().get(pk=vehicle.pk)
+    not_pending = [o.pk for o in locked_orders if o.status != OrderStatus.PENDING]
+    if not_pending or len(locked_orders) != len(order_ids):
+        raise OrdersNotPendingError(order_ids=not_pending)
+    if not driver.is_active or driver.availability != Availability.AVAILABLE:
+        raise DriverUnavailableError(driver_id=driver.pk, availability=driver.availability)
+    if not vehicle.is_usable:
+        raise VehicleUnavailableError(vehicle_id=vehicle.pk, status=vehicle.status)
+    destinations = list(Destination.objects.filter(order_id__in=order_ids))
+    requested = sum((d.chargeable_weight_kg for d in destinations), Decimal("0"))
+    current = _active_load_kg(vehicle)
+    if current + requested > vehicle.capacity_kg:
+        raise CapacityExceededError(
+            capacity_kg=str(vehicle.capacity_kg),
+            current_load_kg=str(current),
+            requested_kg=str(requested),
+        )
+    _check_fit(vehicle, destinations)
+    assignment = Assignment.objects.create(driver=driver, vehicle=vehicle, created_by=by)
+    assignment.orders.set(locked_orders)
+    for order in locked_orders:
+        order_services.order_transition(order=order, to=OrderStatus.ASSIGNED)
+    driver.availability = Availability.BUSY
+    driver.save(update_fields=["availability", "updated_at"])
+    identity_services.notification_send(
+        recipient_user_id=driver.user_id,
+        kind="run.assigned",
+        title=_("New run"),
+        body=_("Run #%(id)s: %(count)d order(s).")
+        % {"id": assignment.pk, "count": len(locked_orders)},
+        data={"assignment_id": assignment.pk},
+    )
+    return assignment
+
+
+def _locked_run(assignment: Assignment) -> Assignment:
+    return Assignment.objects.select_for_update().get(pk=assignment.pk)
+
+
+def _free_driver(driver_id: int) -> None:
+    Driver.objects.filter(pk=driver_id, availability=Availability.BUSY).update(
+        availability=Availability.AVAILABLE, updated_at=timezone.now()
+    )
+
+
+def _refuse(assignment: Assignment, target: str, allowed: list[str]) -> None:
+    raise IllegalTransitionError(
+        _("A run cannot go from %(current)s to %(target)s.")
+        % {"current": assignment.status, "target": target},
+        current=assignment.status,
+        target=target,
+        allowed=allowed,
+    )
+
+
+@transaction.atomic
+def assignment_start(*, assignment: Assignment, by: User) -> Assignment:
+    """The run's driver (or staff) sets off: its orders are in transit, customers told."""
+    assignment = _locked_run(assignment)
+    if assignment.status != AssignmentStatus.ASSIGNED:
+        _refuse(assignment, AssignmentStatus.IN_PROGRESS, [])
+    assignment.status = AssignmentStatus.IN_PROGRESS
+    assignment.started_at = timezone.now()
+    assignment.save(update_fields=["status", "started_at", "updated_at"])
+    for order in (
+        Order.objects.select_for_update().filter(assignments=assignment).select_related("customer")
+    ):
+        if order.status == OrderStatus.ASSIGNED:
+            order_services.order_transition(order=order, to=OrderStatus.IN_TRANSIT)
+            if order.customer.user_id:
+                identity_services.notification_send(
+                    recipient_user_id=order.customer.user_id,
+                    kind="run.started",
+                    title=_("Your order is on its way"),
+                    data={"order_id": order.pk, "assignment_id": assignment.pk},
+                )
+    return assignment
+
+
+def _release_orders(assignment: Assignment) -> None:
+    for order in Order.objects.select_for_update().filter(
+        assignments=assignment, status=OrderStatus.ASSIGNED
+    ):
+        order_services.order_transition(order=order, to=OrderStatus.PENDING)
+
+
+@transaction.atomic
+def assignment_cancel(*, assignment: Assignment, reason: str = "") -> Assignment:
+    """Before it starts: its orders go back to pending and the driver is free again."""
+    assignment = _locked_run(assignment)
+    if assignment.status != AssignmentStatus.ASSIGNED:
+        _refuse(assignment, AssignmentStatus.CANCELLED, [])
+    _release_orders(assignment)
+    assignment.status = AssignmentStatus.CANCELLED
+    assignment.cancel_reason = reason
+    assignment.finished_at = timezone.now()
+    assignment.save(update_fields=["status", "cancel_reason", "finished_at", "updated_at"])
+    _free_driver(assignment.driver_id)
+    return assignment
+
+
+@transaction.atomic
+def assignment_delete(*, assignment: Assignment) -> None:
+    """Not while in progress; its orders go back to pending and the driver is freed."""
+    assignment = _locked_run(assignment)
+    if assignment.status == AssignmentStatus.IN_PROGRESS:
+        raise AssignmentInProgressError(assignment_id=assignment.pk)
+    _release_orders(assignment)
+    if assignment.status == AssignmentStatus.ASSIGNED:
+        _free_driver(assignment.driver_id)
+    assignment.delete()
+
+
+@transaction.atomic
+def assignment_order_cancelled(*, order: Order) -> None:
+    """An order in a run was cancelled: a run left with no live order is cancelled and
+    its driver freed (SPEC §5)."""
+    for assignment in Assignment.objects.select_for_update().filter(
+        orders=order, status__in=Assignment.ACTIVE
+    ):
+        live = assignment.orders.exclude(status__in=[OrderStatus.CANCELLED, OrderStatus.DELIVERED])
+        if live.exists():
+            continue
+        assignment.status = AssignmentStatus.CANCELLED
+        assignment.cancel_reason = "orders cancelled"
+        assignment.finished_at = timezone.now()
+        assignment.save(update_fields=["status", "cancel_reason", "finished_at", "updated_at"])
+        _free_driver(assignment.driver_id)

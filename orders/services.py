@@ -43,6 +43,7 @@ from orders.models import (
 )
 from orders.payment_providers import ProviderPayment, WebhookSignatureError, get_provider
 from orders.ruc import InvalidRucError, RucNotRegisteredError, ruc_lookup
+from orders.signals import order_cancelled
 from rappi.errors import IllegalTransitionError, PermissionDeniedError
 from rappi.routing import Point, get_router
 
@@ -454,6 +455,7 @@ def order_cancel(*, order: Order, reason: str, by: User) -> Order:
         status=Destination.Status.FAILED, failure_reason=reason[:300]
     )
     order.payments.filter(status=PaymentStatus.PENDING).update(status=PaymentStatus.FAILED)
+    order_cancelled.send(sender=Order, order=order)
     return order
 
 

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from fleet.models import Availability, Driver, Vehicle, VehicleStatus, VehicleType
+from fleet.models import Assignment, Availability, Driver, Vehicle, VehicleStatus, VehicleType
 from orders.api.serializers import RatingOutput
 
 SIDE = {"max_digits": 6, "decimal_places": 1, "min_value": Decimal("0.1")}
@@ -130,3 +130,48 @@ class DriverRatingsOutput(serializers.Serializer):
     average = serializers.FloatField(allow_null=True)
     count = serializers.IntegerField()
     latest = RatingOutput(many=True)
+
+
+class AssignmentOutput(serializers.ModelSerializer):
+    driver_id = serializers.IntegerField()
+    vehicle_id = serializers.IntegerField()
+    order_ids = serializers.SerializerMethodField()
+    route_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "id",
+            "status",
+            "driver_id",
+            "vehicle_id",
+            "order_ids",
+            "route_id",
+            "started_at",
+            "finished_at",
+            "cancel_reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_order_ids(self, assignment) -> list[int]:
+        return sorted(order.pk for order in assignment.orders.all())
+
+    def get_route_id(self, assignment) -> int | None:
+        return None  # routes arrive with route planning
+
+
+class AssignmentCreateInput(serializers.Serializer):
+    order_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        min_length=1,
+        max_length=50,
+    )
+    driver_id = serializers.PrimaryKeyRelatedField(queryset=Driver.objects.all(), source="driver")
+    vehicle_id = serializers.PrimaryKeyRelatedField(
+        queryset=Vehicle.objects.all(), source="vehicle"
+    )
+
+
+class AssignmentCancelInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")

@@ -4,5 +4,6 @@ from rappi.api.routers import OptionalSlashRouter
 router = OptionalSlashRouter()
 router.register("vehicles", views.VehicleViewSet, basename="vehicles")
 router.register("drivers", views.DriverViewSet, basename="drivers")
+router.register("assignments", views.AssignmentViewSet, basename="assignments")
 
 urlpatterns = router.urls

@@ -1,13 +1,22 @@
 import django_filters
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from fleet import selectors, services
 from fleet.api import serializers as s
-from fleet.models import Availability, Driver, Vehicle, VehicleStatus, VehicleType
+from fleet.models import (
+    Assignment,
+    AssignmentStatus,
+    Availability,
+    Driver,
+    Vehicle,
+    VehicleStatus,
+    VehicleType,
+)
+from orders.models import Order
 from rappi.api.filters import StrictBooleanFilter
 from rappi.api.permissions import READ, WRITE
 from rappi.errors import NotFoundError, PermissionDeniedError
@@ -171,3 +180,97 @@ class DriverViewSet(viewsets.ModelViewSet):
         return Response(
             s.DriverRatingsOutput(selectors.driver_ratings(driver=self.get_object())).data
         )
+
+
+class AssignmentFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=AssignmentStatus.choices)
+    driver_id = django_filters.NumberFilter()
+    vehicle_id = django_filters.NumberFilter()
+    order_id = django_filters.NumberFilter(field_name="orders__id")
+
+    class Meta:
+        model = Assignment
+        fields = ["status", "driver_id", "vehicle_id", "order_id"]
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.AssignmentOutput(many=True)),
+    retrieve=extend_schema(responses=s.AssignmentOutput),
+    create=extend_schema(
+        request=s.AssignmentCreateInput,
+        responses={
+            201: s.AssignmentOutput,
+            409: OpenApiResponse(
+                description="`orders_not_pending`, `driver_unavailable`, `vehicle_unavailable`, "
+                "`capacity_exceeded`, `does_not_fit`"
+            ),
+        },
+    ),
+    destroy=extend_schema(responses={204: None, 409: CONFLICT}),
+)
+class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Runs. Staff see and manage all; a driver sees its own and starts them."""
+
+    resource = "assignments"
+    serializer_class = s.AssignmentOutput
+    lookup_value_regex = "[0-9]+"
+    filterset_class = AssignmentFilter
+    ordering_fields = ["id", "created_at", "started_at", "status"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Assignment.objects.none()
+        return selectors.assignment_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.assignment_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def _output(self, assignment):
+        return s.AssignmentOutput(
+            selectors.assignment_get_for(user=self.request.user, pk=assignment.pk)
+        ).data
+
+    def create(self, request):
+        _staff_only(request)
+        data = s.AssignmentCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = data.validated_data["order_ids"]
+        orders = list(Order.objects.filter(pk__in=ids))
+        missing = sorted(set(ids) - {o.pk for o in orders})
+        if missing:
+            raise NotFoundError(_("No such order(s)."), order_ids=missing)
+        assignment = services.assignment_create(
+            orders=orders,
+            driver=data.validated_data["driver"],
+            vehicle=data.validated_data["vehicle"],
+            by=request.user,
+        )
+        return Response(self._output(assignment), status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        _staff_only(request)
+        services.assignment_delete(assignment=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: s.AssignmentOutput, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        assignment = self.get_object()  # a driver only reaches its own runs
+        return Response(
+            self._output(services.assignment_start(assignment=assignment, by=request.user))
+        )
+
+    @extend_schema(
+        request=s.AssignmentCancelInput, responses={200: s.AssignmentOutput, 409: CONFLICT}
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        _staff_only(request)
+        assignment = self.get_object()
+        data = s.AssignmentCancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = services.assignment_cancel(
+            assignment=assignment, reason=data.validated_data["reason"]
+        )
+        return Response(self._output(assignment))

@@ -1,0 +1,311 @@
+"""Runs: every creation check accepting and refusing, the double-booking race, start,
+cancel, delete, an order cancelled inside a run, driver scope and list cost."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from fleet.models import Assignment, Driver
+from fleet.tests.factories import VehicleFactory, driver_user
+from identity.documents import Notification
+from identity.tests.factories import UserFactory
+from orders.models import Order
+from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_user():
+    return UserFactory(role_name="dispatcher")
+
+
+@pytest.fixture
+def staff(client_for, staff_user):
+    return client_for(staff_user)
+
+
+def pending_order(by, **drop_kwargs):
+    return make_order(customer=CustomerFactory(), by=by, drops=[drop(**drop_kwargs)])
+
+
+def run_body(orders, driver, vehicle):
+    return {"order_ids": [o.pk for o in orders], "driver_id": driver.pk, "vehicle_id": vehicle.pk}
+
+
+def test_a_run_puts_orders_in_assigned_and_the_driver_busy(
+    staff, staff_user, django_capture_on_commit_callbacks
+):
+    user, driver = driver_user()
+    vehicle = VehicleFactory()
+    orders = [pending_order(staff_user), pending_order(staff_user)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(
+            "/api/v1/assignments/", run_body(orders, driver, vehicle), format="json"
+        )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "assigned" and body["order_ids"] == sorted(o.pk for o in orders)
+    assert set(Order.objects.filter(pk__in=body["order_ids"]).values_list("status", flat=True)) == {
+        "assigned"
+    }
+    assert Driver.objects.get(pk=driver.pk).availability == "busy"
+    assert Notification.objects(recipient_user_id=user.pk, kind="run.assigned").count() == 1
+
+
+def test_only_pending_orders(staff, staff_user):
+    _user, driver = driver_user()
+    order = pending_order(staff_user)
+    Order.objects.filter(pk=order.pk).update(status="pending_payment")
+    response = staff.post(
+        "/api/v1/assignments/", run_body([order], driver, VehicleFactory()), format="json"
+    )
+    assert response.status_code == 409 and response.json()["error"]["code"] == "orders_not_pending"
+
+
+def test_an_unavailable_driver_is_refused(staff, staff_user):
+    _user, driver = driver_user()
+    Driver.objects.filter(pk=driver.pk).update(availability="busy")
+    response = staff.post(
+        "/api/v1/assignments/",
+        run_body([pending_order(staff_user)], driver, VehicleFactory()),
+        format="json",
+    )
+    assert response.status_code == 409 and response.json()["error"]["code"] == "driver_unavailable"
+
+
+@pytest.mark.parametrize("state", [{"status": "maintenance"}, {"is_active": False}])
+def test_an_unusable_vehicle_is_refused(staff, staff_user, state):
+    _user, driver = driver_user()
+    response = staff.post(
+        "/api/v1/assignments/",
+        run_body([pending_order(staff_user)], driver, VehicleFactory(**state)),
+        format="json",
+    )
+    assert response.status_code == 409 and response.json()["error"]["code"] == "vehicle_unavailable"
+
+
+def test_capacity_counts_the_load_already_on_the_vehicle(staff, staff_user):
+    vehicle = VehicleFactory(capacity_kg=Decimal("50"))
+    _u1, first_driver = driver_user()
+    _u2, second_driver = driver_user()
+    heavy = pending_order(staff_user, weight="30")
+    assert (
+        staff.post(
+            "/api/v1/assignments/", run_body([heavy], first_driver, vehicle), format="json"
+        ).status_code
+        == 201
+    )
+    response = staff.post(
+        "/api/v1/assignments/",
+        run_body([pending_order(staff_user, weight="25")], second_driver, vehicle),
+        format="json",
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "capacity_exceeded"
+    assert error["details"] == {
+        "capacity_kg": "50.0",
+        "current_load_kg": "30.000",
+        "requested_kg": "25.000",
+    }
+    fits = staff.post(
+        "/api/v1/assignments/",
+        run_body([pending_order(staff_user, weight="20")], second_driver, vehicle),
+        format="json",
+    )
+    assert fits.status_code == 201
+
+
+def test_a_package_fits_when_turned(staff, staff_user):
+    _user, driver = driver_user()
+    vehicle = VehicleFactory(
+        length_cm=Decimal("250"), width_cm=Decimal("150"), height_cm=Decimal("100")
+    )
+    # 140 x 240 x 90 only fits once turned (240 along the 250 side).
+    turned = pending_order(
+        staff_user, length_cm=Decimal("140"), width_cm=Decimal("240"), height_cm=Decimal("90")
+    )
+    assert (
+        staff.post(
+            "/api/v1/assignments/", run_body([turned], driver, vehicle), format="json"
+        ).status_code
+        == 201
+    )
+
+
+def test_a_package_too_big_in_any_orientation_is_refused(staff, staff_user):
+    _user, driver = driver_user()
+    vehicle = VehicleFactory(
+        length_cm=Decimal("250"), width_cm=Decimal("150"), height_cm=Decimal("100")
+    )
+    big = pending_order(
+        staff_user,
+        weight="1",
+        length_cm=Decimal("120"),
+        width_cm=Decimal("120"),
+        height_cm=Decimal("120"),
+    )
+    response = staff.post("/api/v1/assignments/", run_body([big], driver, vehicle), format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "does_not_fit"
+    assert Order.objects.get(pk=big.pk).status == "pending"
+
+
+def test_unknown_orders_are_404(staff):
+    _user, driver = driver_user()
+    response = staff.post(
+        "/api/v1/assignments/",
+        {"order_ids": [999999], "driver_id": driver.pk, "vehicle_id": VehicleFactory().pk},
+        format="json",
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_racing_for_one_driver_book_it_once():
+    from identity import services as identity_services
+    from identity.tests.factories import signed_in_client
+
+    identity_services.roles_seed()
+    by = UserFactory(role_name="dispatcher")
+    _user, driver = driver_user()
+    vehicle = VehicleFactory(capacity_kg=Decimal("5000"))
+    orders = [pending_order(by), pending_order(by)]
+    statuses, start = [], threading.Barrier(2)
+
+    def book(order):
+        client = signed_in_client(UserFactory(role_name="dispatcher"))
+        start.wait()
+        try:
+            statuses.append(
+                client.post(
+                    "/api/v1/assignments/", run_body([order], driver, vehicle), format="json"
+                ).status_code
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=book, args=(order,)) for order in orders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201, 409]
+    assert Assignment.objects.filter(driver=driver).count() == 1
+
+
+def test_start_cancel_and_delete(staff, staff_user, client_for):
+    user, driver = driver_user()
+    vehicle = VehicleFactory()
+    order = pending_order(staff_user)
+    run = staff.post(
+        "/api/v1/assignments/", run_body([order], driver, vehicle), format="json"
+    ).json()
+    cancelled = staff.post(
+        f"/api/v1/assignments/{run['id']}/cancel", {"reason": "Lluvia"}, format="json"
+    )
+    assert cancelled.json()["status"] == "cancelled"
+    assert Order.objects.get(pk=order.pk).status == "pending"
+    assert Driver.objects.get(pk=driver.pk).availability == "available"
+
+    run = staff.post(
+        "/api/v1/assignments/", run_body([order], driver, vehicle), format="json"
+    ).json()
+    started = client_for(user).post(f"/api/v1/assignments/{run['id']}/start")
+    assert started.status_code == 200 and started.json()["status"] == "in_progress"
+    assert Order.objects.get(pk=order.pk).status == "in_transit"
+    assert (
+        staff.delete(f"/api/v1/assignments/{run['id']}").json()["error"]["code"]
+        == "assignment_in_progress"
+    )
+    refused = staff.post(f"/api/v1/assignments/{run['id']}/cancel", {}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "illegal_transition"
+
+
+def test_deleting_a_run_before_start_reverts_orders_and_driver(staff, staff_user):
+    _user, driver = driver_user()
+    order = pending_order(staff_user)
+    run = staff.post(
+        "/api/v1/assignments/", run_body([order], driver, VehicleFactory()), format="json"
+    ).json()
+    assert staff.delete(f"/api/v1/assignments/{run['id']}").status_code == 204
+    assert Order.objects.get(pk=order.pk).status == "pending"
+    assert Driver.objects.get(pk=driver.pk).availability == "available"
+    assert not Assignment.objects.exists()
+
+
+def test_cancelling_the_last_order_of_a_run_cancels_it_and_frees_the_driver(staff, staff_user):
+    _user, driver = driver_user()
+    first, second = pending_order(staff_user), pending_order(staff_user)
+    run = staff.post(
+        "/api/v1/assignments/", run_body([first, second], driver, VehicleFactory()), format="json"
+    ).json()
+    staff.post(f"/api/v1/orders/{first.pk}/cancel", {"reason": "x"}, format="json")
+    assert Assignment.objects.get(pk=run["id"]).status == "assigned"
+    staff.post(f"/api/v1/orders/{second.pk}/cancel", {"reason": "x"}, format="json")
+    assert Assignment.objects.get(pk=run["id"]).status == "cancelled"
+    assert Driver.objects.get(pk=driver.pk).availability == "available"
+    assert {d.status for d in Order.objects.get(pk=second.pk).destinations.all()} == {"failed"}
+
+
+def test_drivers_see_and_start_only_their_own_runs(staff, staff_user, client_for):
+    user, driver = driver_user()
+    _other_user, other = driver_user()
+    mine = staff.post(
+        "/api/v1/assignments/",
+        run_body([pending_order(staff_user)], driver, VehicleFactory()),
+        format="json",
+    ).json()
+    theirs = staff.post(
+        "/api/v1/assignments/",
+        run_body([pending_order(staff_user)], other, VehicleFactory()),
+        format="json",
+    ).json()
+    own = client_for(user)
+    assert [r["id"] for r in own.get("/api/v1/assignments/").json()["results"]] == [mine["id"]]
+    assert own.post(f"/api/v1/assignments/{theirs['id']}/start").status_code == 404
+    assert (
+        own.post(f"/api/v1/assignments/{mine['id']}/cancel", {}, format="json").status_code == 403
+    )
+    assert own.post("/api/v1/assignments/", {}, format="json").status_code in (400, 403)
+
+
+def test_customers_see_no_runs(client_for):
+    user, _customer = customer_user()
+    assert client_for(user).get("/api/v1/assignments/").status_code == 403
+
+
+def test_run_filters(staff, staff_user):
+    _user, driver = driver_user()
+    order = pending_order(staff_user)
+    run = staff.post(
+        "/api/v1/assignments/", run_body([order], driver, VehicleFactory()), format="json"
+    ).json()
+    assert [
+        r["id"] for r in staff.get(f"/api/v1/assignments/?order_id={order.pk}").json()["results"]
+    ] == [run["id"]]
+    assert (
+        staff.get(f"/api/v1/assignments/?driver_id={driver.pk}&status=assigned").json()["count"]
+        == 1
+    )
+    assert staff.get("/api/v1/assignments/?status=flying").status_code == 400
+
+
+@pytest.mark.parametrize("size", [1, 20])
+def test_the_run_list_costs_constant_queries(
+    staff, staff_user, django_assert_max_num_queries, size
+):
+    vehicle = VehicleFactory(capacity_kg=Decimal("100000"))
+    for _ in range(size):
+        _user, driver = driver_user()
+        staff.post(
+            "/api/v1/assignments/",
+            run_body([pending_order(staff_user), pending_order(staff_user)], driver, vehicle),
+            format="json",
+        )
+    with django_assert_max_num_queries(6):
+        response = staff.get("/api/v1/assignments/?page_size=200")
+    assert response.json()["count"] == size
+    assert all(len(r["order_ids"]) == 2 for r in response.json()["results"])
