@@ -148,3 +148,75 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"Run #{self.pk} ({self.get_status_display()})"
+
+
+class IncidentType(models.TextChoices):
+    TRAFFIC = "traffic", _("Traffic")
+    WEATHER = "weather", _("Weather")
+    WRONG_ADDRESS = "wrong_address", _("Wrong address")
+    CUSTOMER_ABSENT = "customer_absent", _("Customer absent")
+    DAMAGED_PACKAGE = "damaged_package", _("Damaged package")
+    ROUTE_DEVIATION = "route_deviation", _("Route deviation")
+    FORCED_FINISH = "forced_finish", _("Forced finish")
+    FAILED_DELIVERY = "failed_delivery", _("Failed delivery")
+    OTHER = "other", _("Other")
+
+
+# What a person may report; forced finishes are recorded by the finish command itself.
+REPORTABLE_INCIDENT_TYPES = [c for c in IncidentType.choices if c[0] != IncidentType.FORCED_FINISH]
+
+
+class IncidentOrigin(models.TextChoices):
+    DRIVER = "driver", _("Driver")
+    STAFF = "staff", _("Staff")
+    SYSTEM = "system", _("System")
+
+
+class Incident(models.Model):
+    """Something that went wrong on a run."""
+
+    rbac_resource = "incidents"
+    Type = IncidentType
+    Origin = IncidentOrigin
+    # SPEC §6; forced finishes and failed deliveries are as serious as an absent customer.
+    DEFAULT_SEVERITY = {
+        IncidentType.TRAFFIC: 2,
+        IncidentType.WEATHER: 2,
+        IncidentType.WRONG_ADDRESS: 3,
+        IncidentType.CUSTOMER_ABSENT: 3,
+        IncidentType.DAMAGED_PACKAGE: 4,
+        IncidentType.ROUTE_DEVIATION: 4,
+        IncidentType.FORCED_FINISH: 3,
+        IncidentType.FAILED_DELIVERY: 3,
+        IncidentType.OTHER: 3,
+    }
+
+    assignment = models.ForeignKey(Assignment, related_name="incidents", on_delete=models.CASCADE)
+    type = models.CharField(max_length=20, choices=IncidentType.choices)
+    severity = models.PositiveSmallIntegerField()
+    origin = models.CharField(max_length=10, choices=IncidentOrigin.choices)
+    notes = models.CharField(max_length=2000, blank=True)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(severity__gte=1, severity__lte=5), name="incident_severity_1_to_5"
+            ),
+            models.CheckConstraint(
+                condition=Q(type__in=IncidentType.values), name="incident_known_type"
+            ),
+            models.CheckConstraint(
+                condition=Q(origin__in=IncidentOrigin.values), name="incident_known_origin"
+            ),
+        ]
+        verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} on run #{self.assignment_id}"

@@ -2,7 +2,7 @@
 
 from django.db.models import Avg, Count, QuerySet
 
-from fleet.models import Assignment, Driver, Vehicle
+from fleet.models import Assignment, Driver, Incident, Vehicle
 from identity.models import User
 from identity.scoping import scoped
 from orders.models import Rating
@@ -52,3 +52,12 @@ def assignment_list_for(*, user: User) -> QuerySet[Assignment]:
 
 def assignment_get_for(*, user: User, pk) -> Assignment:
     return _get(assignment_list_for(user=user), pk)
+
+
+def incident_list_for(*, user: User) -> QuerySet[Incident]:
+    # Customers are not shown incidents (docs/decisions.md); drivers see their runs'.
+    return scoped(Incident.objects.all(), user=user, driver_lookup="assignment__driver__user")
+
+
+def incident_get_for(*, user: User, pk) -> Incident:
+    return _get(incident_list_for(user=user), pk)

@@ -21,6 +21,9 @@ from fleet.models import (
     AssignmentStatus,
     Availability,
     Driver,
+    Incident,
+    IncidentOrigin,
+    IncidentType,
     Vehicle,
     VehicleStatus,
 )
@@ -337,3 +340,132 @@ def assignment_order_cancelled(*, order: Order) -> None:
         assignment.finished_at = timezone.now()
         assignment.save(update_fields=["status", "cancel_reason", "finished_at", "updated_at"])
         _free_driver(assignment.driver_id)
+
+
+# --- Incidents, finishing and reopening --------------------------------------------------------
+
+
+def _notify_dispatchers(*, kind: str, title: str, body: str = "", data: dict) -> None:
+    for user_id in User.objects.filter(role__name=catalogue.DISPATCHER, is_active=True).values_list(
+        "pk", flat=True
+    ):
+        identity_services.notification_send(
+            recipient_user_id=user_id, kind=kind, title=title, body=body, data=data
+        )
+
+
+@transaction.atomic
+def incident_report(
+    *,
+    assignment: Assignment,
+    type: str,
+    notes: str = "",
+    by: User | None,
+    origin: str | None = None,
+    severity: int | None = None,
+) -> Incident:
+    """Record an incident; severity follows from its type unless staff set it; the
+    dispatchers are told."""
+    if origin is None:
+        origin = (
+            IncidentOrigin.DRIVER
+            if by is not None and not by.is_staff_member
+            else IncidentOrigin.STAFF
+        )
+    incident = Incident.objects.create(
+        assignment=assignment,
+        type=type,
+        severity=severity or Incident.DEFAULT_SEVERITY[type],
+        origin=origin,
+        notes=notes,
+        reported_by=by,
+    )
+    _notify_dispatchers(
+        kind="incident.reported",
+        title=_("Incident on run #%(id)s") % {"id": assignment.pk},
+        body=incident.get_type_display(),
+        data={"incident_id": incident.pk, "assignment_id": assignment.pk},
+    )
+    return incident
+
+
+@transaction.atomic
+def incident_update(*, incident: Incident, **changes) -> Incident:
+    for field, value in changes.items():
+        setattr(incident, field, value)
+    incident.full_clean()
+    incident.save()
+    return incident
+
+
+def order_close_if_done(*, order: Order) -> Order:
+    """An order whose drop-offs are all delivered or failed closes: `delivered` if any was
+    delivered, else `cancelled` (SPEC §5)."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    statuses = set(order.destinations.values_list("status", flat=True))
+    if order.status != OrderStatus.IN_TRANSIT or Destination.Status.PENDING in statuses:
+        return order
+    target = (
+        OrderStatus.DELIVERED if Destination.Status.DELIVERED in statuses else OrderStatus.CANCELLED
+    )
+    return order_services.order_transition(order=order, to=target)
+
+
+def _close_run(assignment: Assignment) -> Assignment:
+    assignment.status = AssignmentStatus.FINISHED
+    assignment.finished_at = timezone.now()
+    assignment.save(update_fields=["status", "finished_at", "updated_at"])
+    _free_driver(assignment.driver_id)
+    return assignment
+
+
+@transaction.atomic
+def assignment_finish(*, assignment: Assignment, reason: str, by: User) -> Assignment:
+    """Staff close a run in progress now: pending drop-offs fail with the reason, orders
+    close, the driver is free, and the forced finish is recorded as an incident."""
+    assignment = _locked_run(assignment)
+    if assignment.status != AssignmentStatus.IN_PROGRESS:
+        _refuse(assignment, AssignmentStatus.FINISHED, [])
+    orders = list(Order.objects.select_for_update().filter(assignments=assignment))
+    Destination.objects.filter(order__in=orders, status=Destination.Status.PENDING).update(
+        status=Destination.Status.FAILED, failure_reason=reason[:300]
+    )
+    for order in orders:
+        order_close_if_done(order=order)
+    incident_report(
+        assignment=assignment,
+        type=IncidentType.FORCED_FINISH,
+        notes=reason,
+        by=by,
+        origin=IncidentOrigin.STAFF,
+    )
+    return _close_run(assignment)
+
+
+@transaction.atomic
+def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False) -> Assignment:
+    """Staff put a finished run back in progress: its failed drop-offs (and, if asked,
+    delivered ones) are pending again and its orders in transit; the driver must be free."""
+    assignment = _locked_run(assignment)
+    if assignment.status != AssignmentStatus.FINISHED:
+        _refuse(assignment, AssignmentStatus.IN_PROGRESS, [])
+    driver = Driver.objects.select_for_update().get(pk=assignment.driver_id)
+    if not driver.is_active or driver.availability != Availability.AVAILABLE:
+        raise DriverUnavailableError(driver_id=driver.pk, availability=driver.availability)
+    reopened = [Destination.Status.FAILED]
+    if include_delivered:
+        reopened.append(Destination.Status.DELIVERED)
+    orders = list(Order.objects.select_for_update().filter(assignments=assignment))
+    Destination.objects.filter(order__in=orders, status__in=reopened).update(
+        status=Destination.Status.PENDING, failure_reason="", delivered_at=None, received_by=""
+    )
+    for order in orders:
+        still_open = order.destinations.filter(status=Destination.Status.PENDING).exists()
+        if order.status in (OrderStatus.DELIVERED, OrderStatus.CANCELLED) and still_open:
+            order_services.order_transition(order=order, to=OrderStatus.IN_TRANSIT)
+    assignment.status = AssignmentStatus.IN_PROGRESS
+    assignment.finished_at = None
+    assignment.save(update_fields=["status", "finished_at", "updated_at"])
+    driver.availability = Availability.BUSY
+    driver.save(update_fields=["availability", "updated_at"])
+    return assignment

@@ -2,7 +2,17 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from fleet.models import Assignment, Availability, Driver, Vehicle, VehicleStatus, VehicleType
+from fleet.models import (
+    REPORTABLE_INCIDENT_TYPES,
+    Assignment,
+    Availability,
+    Driver,
+    Incident,
+    IncidentType,
+    Vehicle,
+    VehicleStatus,
+    VehicleType,
+)
 from orders.api.serializers import RatingOutput
 
 SIDE = {"max_digits": 6, "decimal_places": 1, "min_value": Decimal("0.1")}
@@ -175,3 +185,42 @@ class AssignmentCreateInput(serializers.Serializer):
 
 class AssignmentCancelInput(serializers.Serializer):
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class AssignmentFinishInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=300)
+
+
+class AssignmentReopenInput(serializers.Serializer):
+    include_delivered = serializers.BooleanField(required=False, default=False)
+
+
+class IncidentOutput(serializers.ModelSerializer):
+    assignment_id = serializers.IntegerField()
+    reported_by = serializers.IntegerField(source="reported_by_id", allow_null=True)
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "assignment_id",
+            "type",
+            "severity",
+            "origin",
+            "notes",
+            "reported_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class IncidentCreateInput(serializers.Serializer):
+    assignment_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    type = serializers.ChoiceField(choices=REPORTABLE_INCIDENT_TYPES)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class IncidentUpdateInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=IncidentType.choices, required=False)
+    severity = serializers.IntegerField(min_value=1, max_value=5, required=False)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)

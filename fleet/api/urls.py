@@ -5,5 +5,6 @@ router = OptionalSlashRouter()
 router.register("vehicles", views.VehicleViewSet, basename="vehicles")
 router.register("drivers", views.DriverViewSet, basename="drivers")
 router.register("assignments", views.AssignmentViewSet, basename="assignments")
+router.register("incidents", views.IncidentViewSet, basename="incidents")
 
 urlpatterns = router.urls

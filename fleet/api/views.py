@@ -12,6 +12,9 @@ from fleet.models import (
     AssignmentStatus,
     Availability,
     Driver,
+    Incident,
+    IncidentOrigin,
+    IncidentType,
     Vehicle,
     VehicleStatus,
     VehicleType,
@@ -262,6 +265,32 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         )
 
     @extend_schema(
+        request=s.AssignmentFinishInput, responses={200: s.AssignmentOutput, 409: CONFLICT}
+    )
+    @action(detail=True, methods=["post"])
+    def finish(self, request, pk=None):
+        _staff_only(request)
+        assignment = self.get_object()
+        data = s.AssignmentFinishInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = services.assignment_finish(
+            assignment=assignment, reason=data.validated_data["reason"], by=request.user
+        )
+        return Response(self._output(assignment))
+
+    @extend_schema(
+        request=s.AssignmentReopenInput, responses={200: s.AssignmentOutput, 409: CONFLICT}
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        _staff_only(request)
+        assignment = self.get_object()
+        data = s.AssignmentReopenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = services.assignment_reopen(assignment=assignment, **data.validated_data)
+        return Response(self._output(assignment))
+
+    @extend_schema(
         request=s.AssignmentCancelInput, responses={200: s.AssignmentOutput, 409: CONFLICT}
     )
     @action(detail=True, methods=["post"])
@@ -274,3 +303,76 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             assignment=assignment, reason=data.validated_data["reason"]
         )
         return Response(self._output(assignment))
+
+
+class IncidentFilter(django_filters.FilterSet):
+    assignment_id = django_filters.NumberFilter()
+    type = django_filters.ChoiceFilter(choices=IncidentType.choices)
+    origin = django_filters.ChoiceFilter(choices=IncidentOrigin.choices)
+    severity = django_filters.NumberFilter()
+    severity_min = django_filters.NumberFilter(field_name="severity", lookup_expr="gte")
+
+    class Meta:
+        model = Incident
+        fields = ["assignment_id", "type", "origin", "severity"]
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.IncidentOutput(many=True)),
+    retrieve=extend_schema(responses=s.IncidentOutput),
+    create=extend_schema(
+        request=s.IncidentCreateInput,
+        responses={201: s.IncidentOutput, 404: OpenApiResponse(description="Not the caller's run")},
+    ),
+    update=extend_schema(request=s.IncidentUpdateInput, responses=s.IncidentOutput),
+    partial_update=extend_schema(request=s.IncidentUpdateInput, responses=s.IncidentOutput),
+    destroy=extend_schema(responses={204: None}),
+)
+class IncidentViewSet(viewsets.ModelViewSet):
+    """Staff see every incident; a driver those of its own runs, and reports on them."""
+
+    resource = "incidents"
+    serializer_class = s.IncidentOutput
+    lookup_value_regex = "[0-9]+"
+    filterset_class = IncidentFilter
+    search_fields = ["notes"]
+    ordering_fields = ["id", "created_at", "severity"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Incident.objects.none()
+        return selectors.incident_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.incident_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def create(self, request):
+        data = s.IncidentCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = selectors.assignment_get_for(
+            user=request.user, pk=data.validated_data["assignment_id"]
+        )
+        incident = services.incident_report(
+            assignment=assignment,
+            type=data.validated_data["type"],
+            notes=data.validated_data["notes"],
+            by=request.user,
+        )
+        return Response(s.IncidentOutput(incident).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        _staff_only(request)
+        incident = self.get_object()
+        data = s.IncidentUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        incident = services.incident_update(incident=incident, **data.validated_data)
+        return Response(s.IncidentOutput(incident).data)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        _staff_only(request)
+        self.get_object().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

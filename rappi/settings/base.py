@@ -192,6 +192,9 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "orders.models.PaymentStatus",
         "VehicleStatusEnum": "fleet.models.VehicleStatus",
         "DriverAvailabilityEnum": "fleet.models.Availability",
+        "VehicleTypeEnum": "fleet.models.VehicleType",
+        "IncidentTypeEnum": "fleet.models.IncidentType",
+        "ReportableIncidentTypeEnum": "fleet.models.REPORTABLE_INCIDENT_TYPES",
     },
 }
 

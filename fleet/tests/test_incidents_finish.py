@@ -1,0 +1,181 @@
+"""Incidents (severity from type, origin, driver scope) and closing runs: forced finish
+and reopen."""
+
+from decimal import Decimal
+
+import pytest
+
+from fleet import services
+from fleet.models import Assignment, Driver, Incident
+from fleet.tests.factories import VehicleFactory, driver_user
+from identity.documents import Notification
+from identity.tests.factories import UserFactory
+from orders.models import Destination, Order
+from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_user():
+    return UserFactory(role_name="dispatcher")
+
+
+@pytest.fixture
+def staff(client_for, staff_user):
+    return client_for(staff_user)
+
+
+@pytest.fixture
+def run(staff_user):
+    """A run in progress with two orders, one of them with two drops."""
+    user, driver = driver_user()
+    first = make_order(customer=CustomerFactory(), by=staff_user, drops=[drop(), drop(weight="3")])
+    second = make_order(customer=CustomerFactory(), by=staff_user)
+    assignment = services.assignment_create(
+        orders=[first, second],
+        driver=driver,
+        vehicle=VehicleFactory(capacity_kg=Decimal("500")),
+        by=staff_user,
+    )
+    services.assignment_start(assignment=assignment, by=staff_user)
+    return {"assignment": assignment, "driver": driver, "user": user, "orders": [first, second]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "severity"),
+    [
+        ("traffic", 2),
+        ("weather", 2),
+        ("wrong_address", 3),
+        ("customer_absent", 3),
+        ("damaged_package", 4),
+        ("route_deviation", 4),
+        ("other", 3),
+    ],
+)
+def test_severity_follows_the_type(client_for, run, kind, severity):
+    response = client_for(run["user"]).post(
+        "/api/v1/incidents/",
+        {"assignment_id": run["assignment"].pk, "type": kind, "notes": "n"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["severity"] == severity and response.json()["origin"] == "driver"
+
+
+def test_staff_reports_and_reclassify(staff, run, django_capture_on_commit_callbacks, staff_user):
+    with django_capture_on_commit_callbacks(execute=True):
+        created = staff.post(
+            "/api/v1/incidents/",
+            {"assignment_id": run["assignment"].pk, "type": "traffic"},
+            format="json",
+        ).json()
+    assert created["origin"] == "staff"
+    assert (
+        Notification.objects(recipient_user_id=staff_user.pk, kind="incident.reported").count() == 1
+    )
+    edited = staff.patch(f"/api/v1/incidents/{created['id']}", {"severity": 5}, format="json")
+    assert edited.json()["severity"] == 5
+    assert (
+        staff.patch(
+            f"/api/v1/incidents/{created['id']}", {"severity": 9}, format="json"
+        ).status_code
+        == 400
+    )
+
+
+def test_drivers_report_only_on_their_own_runs_and_cannot_reclassify(client_for, run):
+    other_user, _other = driver_user()
+    other = client_for(other_user)
+    refused = other.post(
+        "/api/v1/incidents/",
+        {"assignment_id": run["assignment"].pk, "type": "traffic"},
+        format="json",
+    )
+    assert refused.status_code == 404
+    own = client_for(run["user"])
+    incident = own.post(
+        "/api/v1/incidents/",
+        {"assignment_id": run["assignment"].pk, "type": "traffic"},
+        format="json",
+    ).json()
+    assert other.get(f"/api/v1/incidents/{incident['id']}").status_code == 404
+    assert (
+        own.patch(f"/api/v1/incidents/{incident['id']}", {"severity": 1}, format="json").status_code
+        == 403
+    )
+    assert [i["id"] for i in own.get("/api/v1/incidents/").json()["results"]] == [incident["id"]]
+
+
+def test_customers_see_no_incidents(client_for, run):
+    user, _customer = customer_user()
+    assert client_for(user).get("/api/v1/incidents/").status_code == 403
+
+
+def test_a_forced_finish_fails_pending_drops_closes_orders_and_records_an_incident(staff, run):
+    assignment = run["assignment"]
+    first, second = run["orders"]
+    delivered = first.destinations.order_by("sequence").first()
+    Destination.objects.filter(pk=delivered.pk).update(status="delivered")
+    response = staff.post(
+        f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "Camión averiado"}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["status"] == "finished"
+    assert Order.objects.get(pk=first.pk).status == "delivered"  # one of its drops arrived
+    assert Order.objects.get(pk=second.pk).status == "cancelled"  # none of its drops did
+    assert (
+        Destination.objects.filter(
+            order=second, status="failed", failure_reason="Camión averiado"
+        ).count()
+        == 1
+    )
+    incident = Incident.objects.get(assignment=assignment)
+    assert incident.type == "forced_finish" and incident.origin == "staff"
+    assert Driver.objects.get(pk=run["driver"].pk).availability == "available"
+
+
+def test_a_forced_finish_needs_a_reason_and_a_run_in_progress(staff, run):
+    assignment = run["assignment"]
+    assert (
+        staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {}, format="json").status_code
+        == 400
+    )
+    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
+    again = staff.post(
+        f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json"
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
+
+
+@pytest.mark.parametrize("include_delivered", [False, True])
+def test_reopen_puts_failed_drops_back_and_orders_in_transit(staff, run, include_delivered):
+    assignment = run["assignment"]
+    first, second = run["orders"]
+    Destination.objects.filter(pk=first.destinations.order_by("sequence").first().pk).update(
+        status="delivered"
+    )
+    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
+    response = staff.post(
+        f"/api/v1/assignments/{assignment.pk}/reopen",
+        {"include_delivered": include_delivered},
+        format="json",
+    )
+    assert response.status_code == 200 and response.json()["status"] == "in_progress"
+    assert Order.objects.get(pk=second.pk).status == "in_transit"
+    assert Order.objects.get(pk=first.pk).status == "in_transit"  # its failed drop is pending again
+    delivered_left = Destination.objects.filter(order=first, status="delivered").count()
+    assert delivered_left == (0 if include_delivered else 1)
+    assert Driver.objects.get(pk=run["driver"].pk).availability == "busy"
+
+
+def test_reopen_needs_the_driver_free(staff, run, staff_user):
+    assignment = run["assignment"]
+    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
+    other_order = make_order(customer=CustomerFactory(), by=staff_user)
+    services.assignment_create(
+        orders=[other_order], driver=run["driver"], vehicle=VehicleFactory(), by=staff_user
+    )
+    response = staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "driver_unavailable"
+    assert Assignment.objects.get(pk=assignment.pk).status == "finished"
