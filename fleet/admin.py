@@ -1,11 +1,13 @@
 """Vehicles and drivers in the Django admin, changed through fleet.services."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from fleet import services
-from fleet.models import Driver, Vehicle
+from fleet.models import Assignment, Driver, Incident, Vehicle
 from rappi.errors import DomainError
 
 
@@ -81,3 +83,126 @@ class DriverAdmin(admin.ModelAdmin):
         fields = {f: form.cleaned_data[f] for f in form.changed_data}
         original = Driver.objects.select_related("user").get(pk=obj.pk)
         _run(self, request, obj, lambda: services.driver_update(driver=original, **fields))
+
+
+class IncidentInline(admin.TabularInline):
+    model = Incident
+    extra = 0
+    can_delete = False
+    fields = ["type", "severity", "origin", "notes", "reported_by", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class FinishForm(forms.Form):
+    reason = forms.CharField(max_length=300, label=_("Reason"))
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "driver",
+        "vehicle",
+        "status",
+        "order_list",
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "created_at"]
+    search_fields = ["=id", "driver__user__full_name", "vehicle__plate", "=orders__id"]
+    list_select_related = ["driver__user", "vehicle"]
+    readonly_fields = [
+        "driver",
+        "vehicle",
+        "order_list",
+        "status",
+        "started_at",
+        "finished_at",
+        "cancel_reason",
+        "created_by",
+        "created_at",
+    ]
+    fields = readonly_fields
+    inlines = [IncidentInline]
+    actions = ["start_runs", "cancel_runs", "finish_runs"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("orders")
+
+    @admin.display(description=_("orders"))
+    def order_list(self, assignment):
+        return ", ".join(f"#{order.pk}" for order in assignment.orders.all())
+
+    def has_add_permission(self, request):
+        return False  # runs are planned through the API (checks need the whole picture)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Start selected runs"), permissions=["change"])
+    def start_runs(self, request, queryset):
+        for run in queryset:
+            _run(
+                self,
+                request,
+                run,
+                lambda r=run: services.assignment_start(assignment=r, by=request.user),
+            )
+
+    @admin.action(description=_("Cancel selected runs (before start)"), permissions=["change"])
+    def cancel_runs(self, request, queryset):
+        for run in queryset:
+            _run(
+                self,
+                request,
+                run,
+                lambda r=run: services.assignment_cancel(assignment=r, reason="admin"),
+            )
+
+    @admin.action(
+        description=_("Finish selected runs now (reason required)"), permissions=["change"]
+    )
+    def finish_runs(self, request, queryset):
+        if "apply" in request.POST:
+            form = FinishForm(request.POST)
+            if form.is_valid():
+                for run in queryset:
+                    _run(
+                        self,
+                        request,
+                        run,
+                        lambda r=run: services.assignment_finish(
+                            assignment=r, reason=form.cleaned_data["reason"], by=request.user
+                        ),
+                    )
+                return None
+        else:
+            form = FinishForm()
+        return render(
+            request,
+            "admin/orders/order/action_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Finish runs"),
+                "form": form,
+                "orders": queryset,
+                "action": request.POST.get("action"),
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "severity", "origin", "reported_by", "created_at"]
+    list_filter = ["type", "severity", "origin", "created_at"]
+    search_fields = ["notes", "=assignment__id"]
+    list_select_related = ["assignment", "reported_by"]
+    readonly_fields = ["assignment", "origin", "reported_by", "created_at"]
+    fields = ["assignment", "type", "severity", "origin", "notes", "reported_by", "created_at"]
+
+    def has_add_permission(self, request):
+        return False

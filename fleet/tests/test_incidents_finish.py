@@ -179,3 +179,16 @@ def test_reopen_needs_the_driver_free(staff, run, staff_user):
     response = staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
     assert response.status_code == 409 and response.json()["error"]["code"] == "driver_unavailable"
     assert Assignment.objects.get(pk=assignment.pk).status == "finished"
+
+
+def test_the_admin_lists_runs_and_finishes_one_with_a_reason(client, run):
+    client.force_login(UserFactory(role_name="admin"))
+    assert client.get("/admin/fleet/assignment/").status_code == 200
+    assert client.get(f"/admin/fleet/assignment/{run['assignment'].pk}/change/").status_code == 200
+    assert client.get("/admin/fleet/incident/").status_code == 200
+    client.post(
+        "/admin/fleet/assignment/",
+        {"action": "finish_runs", "_selected_action": [run["assignment"].pk], "apply": "1", "reason": "Fin de turno"},
+    )
+    assert Assignment.objects.get(pk=run["assignment"].pk).status == "finished"
+    assert Incident.objects.filter(assignment=run["assignment"], type="forced_finish").exists()
