@@ -188,7 +188,12 @@ def test_the_admin_lists_runs_and_finishes_one_with_a_reason(client, run):
     assert client.get("/admin/fleet/incident/").status_code == 200
     client.post(
         "/admin/fleet/assignment/",
-        {"action": "finish_runs", "_selected_action": [run["assignment"].pk], "apply": "1", "reason": "Fin de turno"},
+        {
+            "action": "finish_runs",
+            "_selected_action": [run["assignment"].pk],
+            "apply": "1",
+            "reason": "Fin de turno",
+        },
     )
     assert Assignment.objects.get(pk=run["assignment"].pk).status == "finished"
     assert Incident.objects.filter(assignment=run["assignment"], type="forced_finish").exists()
