@@ -220,3 +220,72 @@ class Incident(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} on run #{self.assignment_id}"
+
+
+class Route(models.Model):
+    """The planned path of a run: its stops in order, the geometry, distance and time."""
+
+    rbac_resource = "routes"
+
+    assignment = models.OneToOneField(
+        Assignment, related_name="route", on_delete=models.CASCADE, null=True, blank=True
+    )
+    geometry = models.JSONField(help_text=_("GeoJSON LineString, [lng, lat] positions"))
+    distance_m = models.FloatField()
+    duration_s = models.FloatField()
+    provider = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("route")
+        verbose_name_plural = _("routes")
+
+    def __str__(self) -> str:
+        return f"Route #{self.pk}"
+
+
+class StopKind(models.TextChoices):
+    PICKUP = "pickup", _("Pickup")
+    DELIVERY = "delivery", _("Delivery")
+
+
+class StopStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    VISITED = "visited", _("Visited")
+    SKIPPED = "skipped", _("Skipped")
+
+
+class Stop(models.Model):
+    rbac_resource = "routes"
+    Kind = StopKind
+    Status = StopStatus
+
+    route = models.ForeignKey(Route, related_name="stops", on_delete=models.CASCADE)
+    sequence = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=10, choices=StopKind.choices)
+    lat = models.DecimalField(max_digits=9, decimal_places=6)
+    lng = models.DecimalField(max_digits=9, decimal_places=6)
+    status = models.CharField(max_length=10, choices=StopStatus.choices, default=StopStatus.PENDING)
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    destination = models.ForeignKey(
+        "orders.Destination", null=True, blank=True, on_delete=models.CASCADE, related_name="stops"
+    )
+    eta = models.DateTimeField(null=True, blank=True)
+    visited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["route_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["route", "sequence"], name="stop_unique_sequence"),
+            models.CheckConstraint(
+                condition=Q(status__in=StopStatus.values), name="stop_known_status"
+            ),
+        ]
+        verbose_name = _("stop")
+        verbose_name_plural = _("stops")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.sequence} of route #{self.route_id}"

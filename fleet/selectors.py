@@ -2,7 +2,7 @@
 
 from django.db.models import Avg, Count, QuerySet
 
-from fleet.models import Assignment, Driver, Incident, Vehicle
+from fleet.models import Assignment, Driver, Incident, Route, Vehicle
 from identity.models import User
 from identity.scoping import scoped
 from orders.models import Rating
@@ -46,7 +46,9 @@ def driver_ratings(*, driver: Driver, latest: int = 10) -> dict:
 
 def assignment_list_for(*, user: User) -> QuerySet[Assignment]:
     return scoped(
-        Assignment.objects.prefetch_related("orders"), user=user, driver_lookup="driver__user"
+        Assignment.objects.select_related("route").prefetch_related("orders"),
+        user=user,
+        driver_lookup="driver__user",
     )
 
 
@@ -61,3 +63,13 @@ def incident_list_for(*, user: User) -> QuerySet[Incident]:
 
 def incident_get_for(*, user: User, pk) -> Incident:
     return _get(incident_list_for(user=user), pk)
+
+
+def route_list_for(*, user: User) -> QuerySet[Route]:
+    return scoped(
+        Route.objects.prefetch_related("stops"), user=user, driver_lookup="assignment__driver__user"
+    )
+
+
+def route_get_for(*, user: User, pk) -> Route:
+    return _get(route_list_for(user=user), pk)

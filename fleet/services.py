@@ -1,5 +1,6 @@
 """Fleet writes: vehicles and drivers (runs, routes and proofs build on these)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -24,6 +25,10 @@ from fleet.models import (
     Incident,
     IncidentOrigin,
     IncidentType,
+    Route,
+    Stop,
+    StopKind,
+    StopStatus,
     Vehicle,
     VehicleStatus,
 )
@@ -33,6 +38,7 @@ from identity.models import User
 from orders import services as order_services
 from orders.models import Destination, Order, OrderStatus
 from rappi.errors import IllegalTransitionError
+from rappi.routing import Point, get_router, optimise_order
 
 # --- Vehicles ------------------------------------------------------------------------------
 
@@ -236,6 +242,7 @@ def assignment_create(
         order_services.order_transition(order=order, to=OrderStatus.ASSIGNED)
     driver.availability = Availability.BUSY
     driver.save(update_fields=["availability", "updated_at"])
+    route_plan(assignment=assignment)
     identity_services.notification_send(
         recipient_user_id=driver.user_id,
         kind="run.assigned",
@@ -469,3 +476,113 @@ def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False
     driver.availability = Availability.BUSY
     driver.save(update_fields=["availability", "updated_at"])
     return assignment
+
+
+# --- Routes and stops --------------------------------------------------------------------------
+
+
+def _point(lat, lng) -> Point:
+    return Point(lat=float(lat), lng=float(lng))
+
+
+def _write_route(*, assignment: Assignment, stops: list[dict], started) -> Route:
+    """Store a route through `stops` (dicts with kind, lat, lng, order, destination, status)
+    in that order, with geometry, totals and an ETA for every stop."""
+    router = get_router()
+    Route.objects.filter(assignment=assignment).delete()
+    if len(stops) >= 2:
+        planned = router.route([_point(s["lat"], s["lng"]) for s in stops])
+        geometry, distance, duration, legs = (
+            planned.geometry,
+            planned.distance_m,
+            planned.duration_s,
+            planned.legs,
+        )
+    else:
+        geometry = {"type": "LineString", "coordinates": []}
+        distance = duration = 0.0
+        legs = []
+    route = Route.objects.create(
+        assignment=assignment,
+        geometry=geometry,
+        distance_m=distance,
+        duration_s=duration,
+        provider=router.name,
+    )
+    clock = started
+    for index, stop in enumerate(stops):
+        if index > 0:
+            clock = clock + timedelta(seconds=legs[index - 1].duration_s)
+        Stop.objects.create(route=route, sequence=index + 1, eta=clock, **stop)
+    return route
+
+
+def _delivery_order(start: dict, deliveries: list[dict]) -> list[dict]:
+    """Deliveries ordered by the optimiser, starting from `start`."""
+    if not deliveries:
+        return []
+    points = [_point(start["lat"], start["lng"])] + [_point(d["lat"], d["lng"]) for d in deliveries]
+    visit = optimise_order(points, start=0, router=get_router())
+    return [deliveries[i - 1] for i in visit if i != 0]
+
+
+_STOP_FOR_DESTINATION = {
+    Destination.Status.PENDING: StopStatus.PENDING,
+    Destination.Status.DELIVERED: StopStatus.VISITED,
+    Destination.Status.FAILED: StopStatus.SKIPPED,
+}
+
+
+@transaction.atomic
+def route_plan(*, assignment: Assignment) -> Route:
+    """Plan (or re-plan) a run's route: its pickups first, in the order the orders came,
+    then its drop-offs in the optimiser's order (nearest neighbour + 2-opt over the routing
+    provider's distances). Already visited stops keep their place and their state."""
+    assignment = _locked_run(assignment)
+    orders = list(Order.objects.filter(assignments=assignment).order_by("pk"))
+    pickups, seen = [], set()
+    for order in orders:
+        key = (order.origin_lat, order.origin_lng)
+        if key not in seen:
+            seen.add(key)
+            pickups.append(
+                {
+                    "kind": StopKind.PICKUP,
+                    "lat": order.origin_lat,
+                    "lng": order.origin_lng,
+                    "order": order,
+                    "destination": None,
+                    "status": StopStatus.PENDING,
+                }
+            )
+    by_id = {order.pk: order for order in orders}
+    deliveries = [
+        {
+            "kind": StopKind.DELIVERY,
+            "lat": d.lat,
+            "lng": d.lng,
+            "order": by_id[d.order_id],
+            "destination": d,
+            "status": _STOP_FOR_DESTINATION[d.status],
+        }
+        for d in Destination.objects.filter(order__in=orders).order_by("order_id", "sequence")
+    ]
+    if assignment.status == AssignmentStatus.IN_PROGRESS:
+        for pickup in pickups:
+            pickup["status"] = StopStatus.VISITED  # a run under way has collected its loads
+    done = [d for d in deliveries if d["status"] != StopStatus.PENDING]
+    pending = [d for d in deliveries if d["status"] == StopStatus.PENDING]
+    anchor = (done or pickups)[-1] if (done or pickups) else None
+    ordered = _delivery_order(anchor, pending) if anchor else pending
+    started = assignment.started_at or timezone.now()
+    return _write_route(assignment=assignment, stops=pickups + done + ordered, started=started)
+
+
+@transaction.atomic
+def stop_visit(*, stop: Stop) -> Stop:
+    stop = Stop.objects.select_for_update().get(pk=stop.pk)
+    if stop.status == StopStatus.PENDING:
+        stop.status = StopStatus.VISITED
+        stop.visited_at = timezone.now()
+        stop.save(update_fields=["status", "visited_at"])
+    return stop

@@ -9,6 +9,8 @@ from fleet.models import (
     Driver,
     Incident,
     IncidentType,
+    Route,
+    Stop,
     Vehicle,
     VehicleStatus,
     VehicleType,
@@ -168,7 +170,8 @@ class AssignmentOutput(serializers.ModelSerializer):
         return sorted(order.pk for order in assignment.orders.all())
 
     def get_route_id(self, assignment) -> int | None:
-        return None  # routes arrive with route planning
+        route = getattr(assignment, "route", None)
+        return route.pk if route is not None else None
 
 
 class AssignmentCreateInput(serializers.Serializer):
@@ -224,3 +227,49 @@ class IncidentUpdateInput(serializers.Serializer):
     type = serializers.ChoiceField(choices=IncidentType.choices, required=False)
     severity = serializers.IntegerField(min_value=1, max_value=5, required=False)
     notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class StopOutput(serializers.ModelSerializer):
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+    destination_id = serializers.IntegerField(allow_null=True)
+    order_id = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = Stop
+        fields = [
+            "id",
+            "sequence",
+            "kind",
+            "lat",
+            "lng",
+            "status",
+            "order_id",
+            "destination_id",
+            "eta",
+            "visited_at",
+        ]
+        read_only_fields = fields
+
+
+class RouteOutput(serializers.ModelSerializer):
+    assignment_id = serializers.IntegerField(allow_null=True)
+    stops = StopOutput(many=True)
+
+    class Meta:
+        model = Route
+        fields = [
+            "id",
+            "assignment_id",
+            "geometry",
+            "distance_m",
+            "duration_s",
+            "provider",
+            "stops",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RoutePlanInput(serializers.Serializer):
+    assignment_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -15,6 +15,7 @@ from fleet.models import (
     Incident,
     IncidentOrigin,
     IncidentType,
+    Route,
     Vehicle,
     VehicleStatus,
     VehicleType,
@@ -290,6 +291,13 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         assignment = services.assignment_reopen(assignment=assignment, **data.validated_data)
         return Response(self._output(assignment))
 
+    @extend_schema(request=None, responses={200: s.RouteOutput, 409: CONFLICT})
+    @action(detail=True, methods=["post"], url_path="regenerate-route")
+    def regenerate_route(self, request, pk=None):
+        _staff_only(request)
+        route = services.route_plan(assignment=self.get_object())
+        return Response(s.RouteOutput(selectors.route_get_for(user=request.user, pk=route.pk)).data)
+
     @extend_schema(
         request=s.AssignmentCancelInput, responses={200: s.AssignmentOutput, 409: CONFLICT}
     )
@@ -376,3 +384,49 @@ class IncidentViewSet(viewsets.ModelViewSet):
         _staff_only(request)
         self.get_object().delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.RouteOutput(many=True)),
+    retrieve=extend_schema(responses=s.RouteOutput),
+)
+class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Planned routes of runs; a driver sees its own runs' routes and marks stops visited."""
+
+    resource = "routes"
+    serializer_class = s.RouteOutput
+    lookup_value_regex = "[0-9]+"
+    filter_backends = []
+    permission_actions = {"plan": WRITE, "visit": WRITE}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Route.objects.none()
+        return selectors.route_list_for(user=self.request.user)
+
+    def get_object(self):
+        return selectors.route_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=s.RoutePlanInput, responses={201: s.RouteOutput, 404: OpenApiResponse()})
+    @action(detail=False, methods=["post"])
+    def plan(self, request):
+        _staff_only(request)
+        data = s.RoutePlanInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = selectors.assignment_get_for(
+            user=request.user, pk=data.validated_data["assignment_id"]
+        )
+        route = services.route_plan(assignment=assignment)
+        return Response(
+            s.RouteOutput(selectors.route_get_for(user=request.user, pk=route.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=None, responses=s.StopOutput)
+    @action(detail=True, methods=["post"], url_path=r"stops/(?P<stop_id>[0-9]+)/visit")
+    def visit(self, request, pk=None, stop_id=None):
+        route = self.get_object()
+        stop = route.stops.filter(pk=stop_id).first()
+        if stop is None:
+            raise NotFoundError()
+        return Response(s.StopOutput(services.stop_visit(stop=stop)).data)

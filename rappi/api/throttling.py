@@ -2,7 +2,6 @@
 them, and whose increments are atomic (one upsert), so parallel requests cannot slip
 past the limit. A rate of "off" (or empty) disables a scope."""
 
-import random
 import time
 
 from django.db import connection
@@ -39,14 +38,12 @@ def counter_hit(key: str, period: int, now: float | None = None) -> tuple[int, f
             [key, window_start, expires_at],
         )
         hits = cursor.fetchone()[0]
-    # Expired windows are dead weight; sweeping on ~1% of hits keeps the table small
-    # without a scheduler.
-    if random.random() < 0.01:  # noqa: S311 - not security sensitive
-        purge_expired_counters(now)
     return hits, expires_at - now
 
 
 def purge_expired_counters(now: float | None = None) -> int:
+    """Expired windows are dead weight; `manage.py purge_expired` (daily) calls this, so
+    no request ever pays for the sweep."""
     now = time.time() if now is None else now
     deleted, _ = RateCounter.objects.filter(expires_at__lt=now).delete()
     return deleted
