@@ -1,13 +1,15 @@
-"""Arequipa fleet demo: vehicles with local plates and the demo drivers' records. Runs,
-routes and proofs come with the dispatch work. Idempotent."""
+"""Arequipa fleet demo: vehicles with local plates, the demo drivers' records, and two
+runs with their routes (one assigned, one under way) for the orders demo's orders tagged
+"for run". Idempotent."""
 
 from decimal import Decimal
 
 from django.db import transaction
 
 from fleet import services
-from fleet.models import Driver, Vehicle, VehicleStatus
+from fleet.models import Assignment, Driver, Vehicle, VehicleStatus
 from identity.models import User
+from orders.models import Order, OrderStatus
 
 VEHICLES = [
     ("V1A-123", "van", "900", "250", "150", "140", VehicleStatus.OPERATIONAL),
@@ -23,6 +25,13 @@ DRIVERS = [
 
 @transaction.atomic
 def seed(*, reset: bool, stdout) -> None:
+    if reset:
+        # The orders demo has just deleted its orders: their runs go too.
+        for run in Assignment.objects.filter(orders__isnull=True):
+            run.delete()
+        Driver.objects.filter(user__email__in=[e for e, *_ in DRIVERS]).update(
+            availability="available"
+        )
     for plate, kind, capacity, length, width, height, status in VEHICLES:
         if not Vehicle.objects.filter(plate=plate).exists():
             services.vehicle_create(
@@ -40,4 +49,26 @@ def seed(*, reset: bool, stdout) -> None:
             services.driver_update(
                 driver=driver, licence_number=licence, vehicle=Vehicle.objects.get(plate=plate)
             )
-    stdout.write(f"fleet: {Vehicle.objects.count()} vehicles, {Driver.objects.count()} drivers")
+    _seed_runs()
+    stdout.write(
+        f"fleet: {Vehicle.objects.count()} vehicles, {Driver.objects.count()} drivers, "
+        f"{Assignment.objects.count()} runs"
+    )
+
+
+def _seed_runs() -> None:
+    dispatcher = User.objects.get(email="dispatcher@rappi.pe")
+    plans = [
+        ("[demo] for run assigned", "driver2@rappi.pe", "M3C-781", False),
+        ("[demo] for run in progress", "driver1@rappi.pe", "V1A-123", True),
+    ]
+    for notes, email, plate, start in plans:
+        order = Order.objects.filter(notes=notes, status=OrderStatus.PENDING).first()
+        driver = Driver.objects.get(user__email=email)
+        if order is None or driver.availability != "available":
+            continue  # already in a run (seeded before)
+        run = services.assignment_create(
+            orders=[order], driver=driver, vehicle=Vehicle.objects.get(plate=plate), by=dispatcher
+        )
+        if start:
+            services.assignment_start(assignment=run, by=dispatcher)

@@ -1,6 +1,7 @@
 """Arequipa demo: customers with addresses and orders in the states this app reaches on
 its own (pending payment, pending, paid by each route, invoiced, cancelled, delivered and
-rated). Runs (assigned, in transit) come with the fleet demo. Idempotent: demo orders are
+rated). The fleet demo puts two of its pending orders in runs (assigned, in
+transit). Idempotent: demo orders are
 tagged in their notes; `--reset` deletes and recreates them."""
 
 from datetime import timedelta
@@ -149,14 +150,9 @@ def seed(*, reset: bool, stdout) -> None:
     cancelled = _order("cancelled", lucia, lucia.user, [_destination(2, "3")])
     services.order_cancel(order=cancelled, reason="Cambio de planes", by=lucia.user)
 
-    # Paid and moved along as a run would move them (the runs arrive with the fleet demo).
-    for key, states in [
-        ("assigned", [OrderStatus.ASSIGNED]),
-        ("in transit", [OrderStatus.ASSIGNED, OrderStatus.IN_TRANSIT]),
-    ]:
-        moving = _order(key, textiles, dispatcher, [_destination(3, "6"), _destination(0, "2")])
-        for state in states:
-            services.order_transition(order=Order.objects.get(pk=moving.pk), to=state)
+    # Ready for dispatch: the fleet demo puts these in runs (one assigned, one under way).
+    for key in ("for run assigned", "for run in progress"):
+        _order(key, textiles, dispatcher, [_destination(3, "6"), _destination(0, "2")])
 
     # Delivered and rated.
     delivered = _order("delivered", lucia, lucia.user, [_destination(0, "1")])

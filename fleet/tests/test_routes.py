@@ -136,3 +136,22 @@ def test_the_route_list_costs_constant_queries(
     with django_assert_max_num_queries(8):
         response = client_for(staff_user).get("/api/v1/routes/?page_size=200")
     assert response.json()["count"] == size
+
+
+def test_the_demo_seed_has_an_assigned_and_a_running_run_and_resets_cleanly():
+    from django.core.management import call_command
+
+    from fleet.models import Assignment
+
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", verbosity=0)
+    assert sorted(Assignment.objects.values_list("status", flat=True)) == [
+        "assigned",
+        "in_progress",
+    ]
+    assert all(Route.objects.filter(assignment=a).exists() for a in Assignment.objects.all())
+    call_command("seed_demo", "--reset", verbosity=0)
+    assert sorted(Assignment.objects.values_list("status", flat=True)) == [
+        "assigned",
+        "in_progress",
+    ]
