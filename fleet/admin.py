@@ -1,26 +1,13 @@
 """Vehicles and drivers in the Django admin, changed through fleet.services."""
 
 from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib import admin
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from fleet import services
 from fleet.models import Assignment, Driver, Incident, Vehicle
-from rappi.errors import DomainError
-
-
-def _run(modeladmin, request, label, fn) -> bool:
-    try:
-        fn()
-    except DomainError as exc:
-        modeladmin.message_user(request, f"{label}: {exc.message}", messages.ERROR)
-        return False
-    except ValidationError as exc:
-        modeladmin.message_user(request, f"{label}: {'; '.join(exc.messages)}", messages.ERROR)
-        return False
-    return True
+from rappi.admin import call_service
 
 
 @admin.register(Vehicle)
@@ -35,7 +22,9 @@ class VehicleAdmin(admin.ModelAdmin):
         fields = {f: form.cleaned_data[f] for f in form.changed_data}
         if change:
             original = Vehicle.objects.get(pk=obj.pk)
-            _run(self, request, obj, lambda: services.vehicle_update(vehicle=original, **fields))
+            call_service(
+                self, request, obj, lambda: services.vehicle_update(vehicle=original, **fields)
+            )
         else:
             fields.pop("plate", None)
             created = services.vehicle_create(plate=obj.plate, **fields)
@@ -44,7 +33,9 @@ class VehicleAdmin(admin.ModelAdmin):
     @admin.action(description=_("Deactivate selected vehicles"), permissions=["change"])
     def deactivate(self, request, queryset):
         for vehicle in queryset:
-            _run(self, request, vehicle, lambda v=vehicle: services.vehicle_deactivate(vehicle=v))
+            call_service(
+                self, request, vehicle, lambda v=vehicle: services.vehicle_deactivate(vehicle=v)
+            )
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivated, never deleted: runs refer to them
@@ -82,7 +73,7 @@ class DriverAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         fields = {f: form.cleaned_data[f] for f in form.changed_data}
         original = Driver.objects.select_related("user").get(pk=obj.pk)
-        _run(self, request, obj, lambda: services.driver_update(driver=original, **fields))
+        call_service(self, request, obj, lambda: services.driver_update(driver=original, **fields))
 
 
 class IncidentInline(admin.TabularInline):
@@ -145,7 +136,7 @@ class AssignmentAdmin(admin.ModelAdmin):
     @admin.action(description=_("Start selected runs"), permissions=["change"])
     def start_runs(self, request, queryset):
         for run in queryset:
-            _run(
+            call_service(
                 self,
                 request,
                 run,
@@ -155,7 +146,7 @@ class AssignmentAdmin(admin.ModelAdmin):
     @admin.action(description=_("Cancel selected runs (before start)"), permissions=["change"])
     def cancel_runs(self, request, queryset):
         for run in queryset:
-            _run(
+            call_service(
                 self,
                 request,
                 run,
@@ -170,7 +161,7 @@ class AssignmentAdmin(admin.ModelAdmin):
             form = FinishForm(request.POST)
             if form.is_valid():
                 for run in queryset:
-                    _run(
+                    call_service(
                         self,
                         request,
                         run,

@@ -6,14 +6,7 @@ from fleet.models import Assignment, Driver, Incident, Route, Vehicle
 from identity.models import User
 from identity.scoping import scoped
 from orders.models import Rating
-from rappi.errors import NotFoundError
-
-
-def _get(queryset: QuerySet, pk):
-    found = queryset.filter(pk=pk).first()
-    if found is None:
-        raise NotFoundError()
-    return found
+from rappi.selectors import get_or_404
 
 
 def vehicle_list_for(*, user: User) -> QuerySet[Vehicle]:
@@ -22,7 +15,7 @@ def vehicle_list_for(*, user: User) -> QuerySet[Vehicle]:
 
 
 def vehicle_get_for(*, user: User, pk) -> Vehicle:
-    return _get(vehicle_list_for(user=user), pk)
+    return get_or_404(vehicle_list_for(user=user), pk)
 
 
 def driver_list_for(*, user: User) -> QuerySet[Driver]:
@@ -30,7 +23,7 @@ def driver_list_for(*, user: User) -> QuerySet[Driver]:
 
 
 def driver_get_for(*, user: User, pk) -> Driver:
-    return _get(driver_list_for(user=user), pk)
+    return get_or_404(driver_list_for(user=user), pk)
 
 
 def driver_ratings(*, driver: Driver, latest: int = 10) -> dict:
@@ -53,7 +46,7 @@ def assignment_list_for(*, user: User) -> QuerySet[Assignment]:
 
 
 def assignment_get_for(*, user: User, pk) -> Assignment:
-    return _get(assignment_list_for(user=user), pk)
+    return get_or_404(assignment_list_for(user=user), pk)
 
 
 def incident_list_for(*, user: User) -> QuerySet[Incident]:
@@ -62,7 +55,7 @@ def incident_list_for(*, user: User) -> QuerySet[Incident]:
 
 
 def incident_get_for(*, user: User, pk) -> Incident:
-    return _get(incident_list_for(user=user), pk)
+    return get_or_404(incident_list_for(user=user), pk)
 
 
 def route_list_for(*, user: User) -> QuerySet[Route]:
@@ -72,4 +65,4 @@ def route_list_for(*, user: User) -> QuerySet[Route]:
 
 
 def route_get_for(*, user: User, pk) -> Route:
-    return _get(route_list_for(user=user), pk)
+    return get_or_404(route_list_for(user=user), pk)

@@ -3,8 +3,7 @@ of state goes through orders.services, so the rules hold here as in the API; a r
 change shows as a message."""
 
 from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib import admin
 from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -12,20 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from orders import services
 from orders.models import Address, Customer, Destination, Invoice, Order, Payment, Rating, Tariff
-from rappi.errors import DomainError
-
-
-def _run(modeladmin, request, label, fn):
-    """Call a service for the admin: success or the domain error as a message."""
-    try:
-        fn()
-    except DomainError as exc:
-        modeladmin.message_user(request, f"{label}: {exc.message}", messages.ERROR)
-        return False
-    except ValidationError as exc:
-        modeladmin.message_user(request, f"{label}: {'; '.join(exc.messages)}", messages.ERROR)
-        return False
-    return True
+from rappi.admin import call_service
 
 
 class AddressFormSet(forms.BaseInlineFormSet):
@@ -74,7 +60,9 @@ class CustomerAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             changes = {f: form.cleaned_data[f] for f in form.changed_data}
-            _run(self, request, obj, lambda: services.customer_update(customer=obj, **changes))
+            call_service(
+                self, request, obj, lambda: services.customer_update(customer=obj, **changes)
+            )
         else:
             super().save_model(request, obj, form, change)
 
@@ -83,7 +71,7 @@ class CustomerAdmin(admin.ModelAdmin):
     )
     def deactivate(self, request, queryset):
         for customer in queryset:
-            _run(
+            call_service(
                 self, request, customer, lambda c=customer: services.customer_deactivate(customer=c)
             )
 
@@ -361,14 +349,18 @@ class OrderAdmin(admin.ModelAdmin):
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in editable}
         if changes:
             original = Order.objects.get(pk=obj.pk)
-            _run(self, request, obj, lambda: services.order_update(order=original, **changes))
+            call_service(
+                self, request, obj, lambda: services.order_update(order=original, **changes)
+            )
 
     def _with_form(self, request, queryset, form_class, title, apply):
         if "apply" in request.POST:
             form = form_class(request.POST)
             if form.is_valid():
                 done = sum(
-                    _run(self, request, f"#{order.pk}", lambda o=order: apply(o, form.cleaned_data))
+                    call_service(
+                        self, request, f"#{order.pk}", lambda o=order: apply(o, form.cleaned_data)
+                    )
                     for order in queryset
                 )
                 self.message_user(request, _("%(count)d order(s) updated.") % {"count": done})
@@ -466,7 +458,9 @@ class InvoiceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         changes = {f: form.cleaned_data[f] for f in form.changed_data}
         original = Invoice.objects.get(pk=obj.pk)
-        _run(self, request, obj, lambda: services.invoice_update(invoice=original, **changes))
+        call_service(
+            self, request, obj, lambda: services.invoice_update(invoice=original, **changes)
+        )
 
 
 @admin.register(Rating)
@@ -515,4 +509,4 @@ class TariffAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         changes = {f: form.cleaned_data[f] for f in form.changed_data}
-        _run(self, request, obj, lambda: services.tariff_update(by=request.user, **changes))
+        call_service(self, request, obj, lambda: services.tariff_update(by=request.user, **changes))

@@ -6,14 +6,7 @@ from django.db.models import Prefetch, QuerySet
 from identity.models import User
 from identity.scoping import scoped
 from orders.models import Address, Customer, Destination, Invoice, Order, Payment, Rating
-from rappi.errors import NotFoundError
-
-
-def _get(queryset: QuerySet, pk):
-    found = queryset.filter(pk=pk).first()
-    if found is None:
-        raise NotFoundError()
-    return found
+from rappi.selectors import get_or_404
 
 
 def customer_list_for(*, user: User) -> QuerySet[Customer]:
@@ -21,7 +14,7 @@ def customer_list_for(*, user: User) -> QuerySet[Customer]:
 
 
 def customer_get_for(*, user: User, pk) -> Customer:
-    return _get(customer_list_for(user=user), pk)
+    return get_or_404(customer_list_for(user=user), pk)
 
 
 def address_list_for(*, user: User, customer: Customer) -> QuerySet[Address]:
@@ -39,7 +32,7 @@ def order_list_for(*, user: User) -> QuerySet[Order]:
 
 
 def order_get_for(*, user: User, pk) -> Order:
-    return _get(order_list_for(user=user), pk)
+    return get_or_404(order_list_for(user=user), pk)
 
 
 def payment_list_for(*, user: User) -> QuerySet[Payment]:
@@ -47,7 +40,7 @@ def payment_list_for(*, user: User) -> QuerySet[Payment]:
 
 
 def payment_get_for(*, user: User, pk) -> Payment:
-    return _get(payment_list_for(user=user), pk)
+    return get_or_404(payment_list_for(user=user), pk)
 
 
 def invoice_list_for(*, user: User) -> QuerySet[Invoice]:
@@ -55,7 +48,7 @@ def invoice_list_for(*, user: User) -> QuerySet[Invoice]:
 
 
 def invoice_get_for(*, user: User, pk) -> Invoice:
-    return _get(invoice_list_for(user=user), pk)
+    return get_or_404(invoice_list_for(user=user), pk)
 
 
 def rating_list_for(*, user: User) -> QuerySet[Rating]:

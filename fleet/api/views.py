@@ -22,15 +22,10 @@ from fleet.models import (
 )
 from orders.models import Order
 from rappi.api.filters import StrictBooleanFilter
-from rappi.api.permissions import READ, WRITE
-from rappi.errors import NotFoundError, PermissionDeniedError
+from rappi.api.permissions import READ, WRITE, require_staff
+from rappi.errors import NotFoundError
 
 CONFLICT = OpenApiResponse(description="`vehicle_unavailable`, `user_inactive`, …")
-
-
-def _staff_only(request) -> None:
-    if not request.user.is_staff_member:
-        raise PermissionDeniedError()
 
 
 class VehicleFilter(django_filters.FilterSet):
@@ -135,14 +130,14 @@ class DriverViewSet(viewsets.ModelViewSet):
         return selectors.driver_get_for(user=self.request.user, pk=self.kwargs["pk"])
 
     def create(self, request):
-        _staff_only(request)
+        require_staff(request)
         data = s.DriverCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         driver = services.driver_create(by=request.user, **data.validated_data)
         return Response(s.DriverOutput(driver).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
-        _staff_only(request)
+        require_staff(request)
         driver = self.get_object()
         data = s.DriverUpdateInput(data=request.data, partial=True, context={"instance": driver})
         data.is_valid(raise_exception=True)
@@ -154,14 +149,14 @@ class DriverViewSet(viewsets.ModelViewSet):
         return self.update(request, pk=pk, partial=True)
 
     def destroy(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         services.driver_deactivate(driver=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=s.DriverVehicleInput, responses={200: s.DriverOutput, 409: CONFLICT})
     @action(detail=True, methods=["put"], url_path="vehicle")
     def set_vehicle(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         driver = self.get_object()
         data = s.DriverVehicleInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -236,7 +231,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         ).data
 
     def create(self, request):
-        _staff_only(request)
+        require_staff(request)
         data = s.AssignmentCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         ids = data.validated_data["order_ids"]
@@ -253,7 +248,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(self._output(assignment), status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         services.assignment_delete(assignment=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -270,7 +265,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     )
     @action(detail=True, methods=["post"])
     def finish(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         assignment = self.get_object()
         data = s.AssignmentFinishInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -284,7 +279,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     )
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         assignment = self.get_object()
         data = s.AssignmentReopenInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -294,7 +289,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @extend_schema(request=None, responses={200: s.RouteOutput, 409: CONFLICT})
     @action(detail=True, methods=["post"], url_path="regenerate-route")
     def regenerate_route(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         route = services.route_plan(assignment=self.get_object())
         return Response(s.RouteOutput(selectors.route_get_for(user=request.user, pk=route.pk)).data)
 
@@ -303,7 +298,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         assignment = self.get_object()
         data = s.AssignmentCancelInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -370,7 +365,7 @@ class IncidentViewSet(viewsets.ModelViewSet):
         return Response(s.IncidentOutput(incident).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
-        _staff_only(request)
+        require_staff(request)
         incident = self.get_object()
         data = s.IncidentUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -381,7 +376,7 @@ class IncidentViewSet(viewsets.ModelViewSet):
         return self.update(request, pk=pk, partial=True)
 
     def destroy(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         self.get_object().delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -410,7 +405,7 @@ class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=s.RoutePlanInput, responses={201: s.RouteOutput, 404: OpenApiResponse()})
     @action(detail=False, methods=["post"])
     def plan(self, request):
-        _staff_only(request)
+        require_staff(request)
         data = s.RoutePlanInput(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = selectors.assignment_get_for(

@@ -15,17 +15,13 @@ from orders.models import Customer, Invoice, Order, Payment, ServiceLevel
 from orders.ruc import ruc_lookup, ruc_validation_error
 from rappi.api.filters import CreatedRangeFilterSet, StrictBooleanFilter
 from rappi.api.idempotency import idempotent
-from rappi.api.permissions import READ, WRITE
+from rappi.api.permissions import READ, WRITE, require_staff
 from rappi.errors import PermissionDeniedError
+from rappi.selectors import get_or_404
 
 CONFLICT = OpenApiResponse(
     description="State conflict (`illegal_transition`, `order_not_editable`, …)"
 )
-
-
-def _staff_only(request) -> None:
-    if not request.user.is_staff_member:
-        raise PermissionDeniedError()
 
 
 # --- Customers and addresses -------------------------------------------------------------
@@ -67,7 +63,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
         return selectors.customer_get_for(user=self.request.user, pk=self.kwargs["pk"])
 
     def create(self, request):
-        _staff_only(request)  # customers come into being by registering
+        require_staff(request)  # customers come into being by registering
         data = s.CustomerInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = {k: v for k, v in data.validated_data.items() if k != "is_active"}
@@ -88,7 +84,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
         return self.update(request, pk=pk, partial=True)
 
     def destroy(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         services.customer_deactivate(customer=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -114,7 +110,7 @@ class AddressViewSet(viewsets.ModelViewSet):
         return selectors.address_list_for(user=self.request.user, customer=self._customer())
 
     def get_object(self):
-        return selectors._get(self.get_queryset(), self.kwargs["pk"])
+        return get_or_404(self.get_queryset(), self.kwargs["pk"])
 
     def create(self, request, customer_pk=None):
         customer = self._customer()
@@ -265,7 +261,7 @@ class OrderViewSet(
     @extend_schema(request=s.AdjustPriceInput, responses={200: s.OrderOutput, 409: CONFLICT})
     @action(detail=True, methods=["post"], url_path="adjust-price")
     def adjust_price(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         order = self.get_object()
         data = s.AdjustPriceInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -284,7 +280,7 @@ class OrderViewSet(
     @extend_schema(request=s.ManualPaymentInput, responses={201: s.PaymentOutput, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def payments(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         order = self.get_object()
         data = s.ManualPaymentInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -331,7 +327,7 @@ class DestinationViewSet(viewsets.GenericViewSet):
         return selectors.order_get_for(user=self.request.user, pk=self.kwargs["order_pk"])
 
     def _destination(self, order):
-        return selectors._get(order.destinations.all(), self.kwargs["pk"])
+        return get_or_404(order.destinations.all(), self.kwargs["pk"])
 
     def create(self, request, order_pk=None):
         order = self._order()
@@ -481,7 +477,7 @@ class InvoiceViewSet(
         return self.partial_update(request, pk=pk)
 
     def partial_update(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         invoice = self.get_object()
         data = s.InvoiceUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -490,7 +486,7 @@ class InvoiceViewSet(
         )
 
     def destroy(self, request, pk=None):
-        _staff_only(request)
+        require_staff(request)
         self.get_object().delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
