@@ -1,0 +1,348 @@
+"""Evidence files (photos, signatures, documents): checked, cleaned and stored in the GridFS
+bucket `evidence`, described by `Evidence` documents.
+
+Uploads are trusted by their bytes only: the type is sniffed from magic bytes, images are
+decoded and re-encoded as JPEG (orientation applied, every metadata block dropped, longest
+side at most MAX_IMAGE_SIDE), PDFs are kept as sent. Access checks belong to the callers,
+which know the owner row (incident, or destination of a run) and the user's scope."""
+
+import hashlib
+import io
+import logging
+import re
+import struct
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bson import ObjectId
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from gridfs import GridFSBucket, GridOut
+from gridfs.errors import NoFile
+from PIL import Image, ImageOps
+from pymongo.errors import PyMongoError
+
+from rappi.errors import DomainError, NotFoundError
+from rappi.mongo import get_db
+from tracking.documents import Evidence, StoredFile
+
+logger = logging.getLogger(__name__)
+
+BUCKET_NAME = "evidence"
+MAX_FILE_BYTES = 10 * 1024 * 1024  # settings.EVIDENCE_MAX_FILE_BYTES wins when set
+MAX_REQUEST_BYTES = 25 * 1024 * 1024  # settings.EVIDENCE_MAX_REQUEST_BYTES wins when set
+MAX_IMAGE_SIDE = 1600
+# Checked from the header before decoding: a small compressed file can expand to gigabytes
+# of pixels. 64 MP still admits full-resolution 48/50 MP phone photos.
+MAX_IMAGE_PIXELS = 64_000_000
+JPEG_QUALITY = 85
+MAX_FILENAME_CHARS = 120
+IN_BATCH = 400  # $in lists stay this short (mongoeco's SQLite engine rejects ~500+)
+
+PDF = "application/pdf"
+JPEG = "image/jpeg"
+HEIC = "image/heic"
+_HEIF_BRANDS = (b"heic", b"heix", b"mif1")
+# The Pillow plugin allowed to decode each sniffed type; None lets any registered plugin
+# (pillow-heif, if installed) try HEIC.
+_PILLOW_FORMATS: dict[str, list[str] | None] = {
+    JPEG: ["JPEG"],
+    "image/png": ["PNG"],
+    "image/webp": ["WEBP"],
+    HEIC: None,
+}
+_EXTENSIONS = {JPEG: ".jpg", PDF: ".pdf"}
+# What Pillow raises on malformed input: its plugins are not consistent about it.
+_DECODE_ERRORS = (
+    OSError,  # includes UnidentifiedImageError and truncated data
+    SyntaxError,
+    ValueError,
+    TypeError,
+    IndexError,
+    EOFError,
+    struct.error,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,  # raised, not warned, when warnings are errors
+)
+
+
+class UploadTooLargeError(DomainError):
+    code, http_status = "payload_too_large", 413
+    default_message = _("The upload is larger than allowed.")
+
+
+class UnsupportedFileTypeError(DomainError):
+    code, http_status = "unsupported_file_type", 415
+    default_message = _("This file type is not accepted: send a JPEG, PNG, WebP, HEIC or PDF.")
+
+
+class FileNotFoundInStoreError(NotFoundError):
+    default_message = _("File not found.")
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    """A checked upload, ready to store; `sha256` is of `data`, the bytes stored."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    sha256: str
+
+
+def max_file_bytes() -> int:
+    return getattr(settings, "EVIDENCE_MAX_FILE_BYTES", MAX_FILE_BYTES)
+
+
+def max_request_bytes() -> int:
+    return getattr(settings, "EVIDENCE_MAX_REQUEST_BYTES", MAX_REQUEST_BYTES)
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    """The content type named by the first bytes of a file (16 are enough), or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return HEIC
+    if head.startswith(b"%PDF-"):
+        return PDF
+    return None
+
+
+def clean_filename(filename: str, *, extension: str | None = None) -> str:
+    """`filename` safe to store and show: the last path component, without control or
+    bidi-override characters, at most MAX_FILENAME_CHARS; `extension` (".jpg") replaces
+    the one sent, so a name never contradicts the stored type."""
+    name = re.split(r"[\\/]", filename or "")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().strip(".")  # no hidden files, no Windows-invalid trailing dot
+    if extension is None:
+        stem, ext = name, ""
+        if "." in name:
+            stem, dot_ext = name.rsplit(".", 1)
+            ext = "." + dot_ext[:10]
+    else:
+        stem, ext = (name.rsplit(".", 1)[0] if "." in name else name), extension
+    stem = stem.strip()[: MAX_FILENAME_CHARS - len(ext)].strip() or "file"
+    return stem + ext
+
+
+def prepare_upload(*, filename: str, data: bytes) -> PreparedFile:
+    """Check one upload and turn it into the bytes to store.
+
+    Raises UploadTooLargeError over the per-file limit, UnsupportedFileTypeError when the
+    bytes are not a JPEG, PNG, WebP, HEIC (decodable here) or PDF, or do not decode.
+    Images come back as a metadata-free JPEG named `<stem>.jpg`."""
+    limit = max_file_bytes()
+    if len(data) > limit:
+        raise UploadTooLargeError(filename=clean_filename(filename), limit_bytes=limit)
+    detected = sniff_content_type(data[:16])
+    if detected is None:
+        raise UnsupportedFileTypeError(filename=clean_filename(filename), detected=None)
+    if detected == PDF:
+        stored = data
+    else:
+        stored = _reencode_image(data, filename=filename, detected=detected)
+    content_type = PDF if detected == PDF else JPEG
+    return PreparedFile(
+        filename=clean_filename(filename, extension=_EXTENSIONS[content_type]),
+        content_type=content_type,
+        data=stored,
+        sha256=hashlib.sha256(stored).hexdigest(),
+    )
+
+
+def _reencode_image(data: bytes, *, filename: str, detected: str) -> bytes:
+    try:
+        with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[detected]) as source:
+            width, height = source.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(f"{width}x{height} pixels")
+            # JPEGs decode at 1/2..1/8 scale when that still leaves room to downscale well.
+            source.draft("RGB", _draft_size(source.size))
+            image = ImageOps.exif_transpose(source)
+            image = _flatten_to_rgb(image)
+            image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
+            # A fresh image carries no info dict: Pillow would otherwise copy the JPEG
+            # comment across, and EXIF (GPS), XMP or ICC must never reach the file.
+            clean = Image.new("RGB", image.size)
+            clean.paste(image)
+            out = io.BytesIO()
+            clean.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedFileTypeError(
+            filename=clean_filename(filename), detected=detected
+        ) from exc
+    return out.getvalue()
+
+
+def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
+    # Twice the final size, as Image.thumbnail asks of draft(), keeps the downscale sharp.
+    ratio = max(size) / MAX_IMAGE_SIDE
+    if ratio <= 1:
+        return size
+    return (max(1, int(size[0] / ratio * 2)), max(1, int(size[1] / ratio * 2)))
+
+
+def _flatten_to_rgb(image: Image.Image) -> Image.Image:
+    # JPEG has no alpha: transparent areas (signature pads) become white, not black.
+    if image.has_transparency_data:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _bucket() -> GridFSBucket:
+    return GridFSBucket(get_db(), bucket_name=BUCKET_NAME)
+
+
+def evidence_store(
+    *,
+    kind: str,
+    uploads: list[tuple[str, bytes]],
+    uploaded_by: int,
+    incident_id: int | None = None,
+    destination_id: int | None = None,
+    assignment_id: int | None = None,
+    order_id: int | None = None,
+    note: str = "",
+) -> Evidence:
+    """Store `uploads` ([(filename, bytes)]) as one evidence record of `kind`.
+
+    The owner is an incident (give its run's `assignment_id` too, so the evidence is
+    purged with the run) or a destination with its `assignment_id`. Every file is checked
+    before anything is written, and files already written are removed if a later step
+    fails, so a refused request leaves nothing behind. Raises UploadTooLargeError
+    (per file or in total), UnsupportedFileTypeError; ValueError without uploads and
+    mongoengine's ValidationError for an invalid kind or owner (caller bugs)."""
+    if not uploads:
+        raise ValueError("evidence_store needs at least one upload.")
+    limit, total = max_request_bytes(), 0
+    for filename, data in uploads:
+        total += len(data)
+        if total > limit:
+            raise UploadTooLargeError(filename=clean_filename(filename), limit_bytes=limit)
+    evidence = Evidence(
+        kind=kind,
+        uploaded_by=uploaded_by,
+        incident_id=incident_id,
+        destination_id=destination_id,
+        assignment_id=assignment_id,
+        order_id=order_id,
+        note=note,
+    )
+    evidence.validate()
+    prepared = [prepare_upload(filename=filename, data=data) for filename, data in uploads]
+
+    bucket = _bucket()
+    written: list[ObjectId] = []
+    try:
+        for item in prepared:
+            file_id = bucket.upload_from_stream(
+                item.filename,
+                item.data,
+                metadata={"sha256": item.sha256, "content_type": item.content_type},
+            )
+            written.append(file_id)
+            evidence.files.append(
+                StoredFile(
+                    file_id=file_id,
+                    filename=item.filename,
+                    content_type=item.content_type,
+                    size=len(item.data),
+                    sha256=item.sha256,
+                )
+            )
+        evidence.save()
+    except Exception:
+        _discard_files(written)
+        raise
+    return evidence
+
+
+def evidence_open(file_id: str | ObjectId) -> tuple[StoredFile, Evidence, GridOut]:
+    """The stored file `file_id`, the evidence record that lists it and a stream of its
+    bytes (close it when done). No access check here: the caller checks the scope of
+    the record's owner. Raises FileNotFoundInStoreError for a malformed or unknown id."""
+    if isinstance(file_id, ObjectId):
+        oid = file_id
+    elif isinstance(file_id, str) and ObjectId.is_valid(file_id):
+        oid = ObjectId(file_id)
+    else:
+        raise FileNotFoundInStoreError()
+    evidence = Evidence.objects(files__file_id=oid).first()
+    if evidence is None:
+        raise FileNotFoundInStoreError()
+    stored = next(item for item in evidence.files if item.file_id == oid)
+    try:
+        stream = _bucket().open_download_stream(oid)
+    except NoFile:
+        raise FileNotFoundInStoreError() from None
+    return stored, evidence, stream
+
+
+def evidence_list(
+    *,
+    incident_id: int | None = None,
+    assignment_id: int | None = None,
+    destination_id: int | None = None,
+) -> list[Evidence]:
+    """Evidence records matching every filter given, oldest first. At least one filter is
+    required (ValueError otherwise): an unfiltered list would be the whole collection."""
+    filters = {
+        name: value
+        for name, value in (
+            ("incident_id", incident_id),
+            ("assignment_id", assignment_id),
+            ("destination_id", destination_id),
+        )
+        if value is not None
+    }
+    if not filters:
+        raise ValueError("evidence_list needs incident_id, assignment_id or destination_id.")
+    return list(Evidence.objects(**filters).order_by("created_at", "id"))
+
+
+def evidence_delete(*, evidence: Evidence) -> None:
+    """Delete the record's files, then the record (a crash in between leaves a record
+    whose files answer not found, never unreachable bytes)."""
+    _delete_files([item.file_id for item in evidence.files])
+    evidence.delete()
+
+
+def evidence_delete_for(*, assignment_id: int) -> int:
+    """Delete every evidence record of a run and its files; returns how many records."""
+    records = list(Evidence.objects(assignment_id=assignment_id))
+    _delete_files([item.file_id for record in records for item in record.files])
+    # By id, not by assignment_id: a record stored meanwhile keeps its files and itself.
+    for batch in _batches([record.pk for record in records]):
+        Evidence.objects(pk__in=batch).delete()
+    return len(records)
+
+
+def _delete_files(file_ids: list[ObjectId]) -> None:
+    # Bulk deletes on the bucket's two collections (GridFS layout): GridFSBucket.delete
+    # costs two round trips per file.
+    db = get_db()
+    for batch in _batches(file_ids):
+        db[f"{BUCKET_NAME}.files"].delete_many({"_id": {"$in": batch}})
+        db[f"{BUCKET_NAME}.chunks"].delete_many({"files_id": {"$in": batch}})
+
+
+def _discard_files(file_ids: list[ObjectId]) -> None:
+    # Cleanup after a failed store must not mask the error that caused it.
+    try:
+        _delete_files(file_ids)
+    except PyMongoError:
+        logger.exception("Could not remove %d evidence files of a failed upload", len(file_ids))
+
+
+def _batches(items: list, size: int = IN_BATCH) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
