@@ -12,3 +12,18 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    # The audit writer starts with the worker, so a spool left by an earlier process is
+    # replayed at once rather than on the first request.
+    from audit import writer
+
+    writer.start()
+
+
+def worker_exit(server, worker):
+    # Records still queued are written (or spooled) before the worker goes.
+    from audit import writer
+
+    writer.shutdown(timeout=max(1, graceful_timeout - 5))

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import audit_record
 from identity import catalogue
 from identity.documents import Notification
 from identity.errors import (
@@ -224,6 +225,10 @@ def user_create(
     user.full_clean(exclude=["password", "email"])
     _save_user(user)
     role_assigned.send(sender=User, user=user, previous_role=None, by=by)
+    if by is not None:  # staff handing out a role; self sign-up is always `customer`
+        audit_record(
+            action="user.create", target=user, changes={"role": (None, role.name)}, actor=by
+        )
     return user
 
 
@@ -260,6 +265,12 @@ def user_update(*, user: User, by: User | None, **changes) -> User:
         session_revoke_all(user=user, reason="password_changed")
     if user.role_id != previous_role.pk:
         role_assigned.send(sender=User, user=user, previous_role=previous_role, by=by)
+        audit_record(
+            action="user.role_change",
+            target=user,
+            changes={"role": (previous_role.name, user.role.name)},
+            actor=by,
+        )
     if is_active is False and user.is_active:
         user = user_deactivate(user=user, by=by)
     elif is_active is True and not user.is_active:
@@ -277,6 +288,9 @@ def user_deactivate(*, user: User, by: User | None) -> User:
     user.is_active = False
     session_revoke_all(user=user, reason="deactivated")
     user_deactivated.send(sender=User, user=user)
+    audit_record(
+        action="user.deactivate", target=user, changes={"is_active": (True, False)}, actor=by
+    )
     return user
 
 
@@ -285,6 +299,7 @@ def user_reactivate(*, user: User) -> User:
     User.objects.filter(pk=user.pk).update(is_active=True, updated_at=timezone.now())
     user.is_active = True
     user_reactivated.send(sender=User, user=user)
+    audit_record(action="user.reactivate", target=user, changes={"is_active": (False, True)})
     return user
 
 
@@ -302,6 +317,7 @@ def role_create(
     role = Role(name=name, description=description)
     role.full_clean()
     role.save()
+    audit_record(action="role.create", target=role, changes={"name": (None, name)}, actor=by)
     if permissions:
         role_set_permissions(role=role, permissions=permissions, by=by)
     return role
@@ -313,10 +329,14 @@ def role_update(*, role: Role, by: User | None, **changes) -> Role:
     if role.is_system and changes.get("name", role.name) != role.name:
         raise ProtectedRoleError(role=role.name)
     _check_may_manage_role(by, role)
+    before = {field: getattr(role, field) for field in changes}
     for field, value in changes.items():
         setattr(role, field, value)
     role.full_clean()
     role.save()
+    changed = {f: (before[f], v) for f, v in changes.items() if before[f] != v}
+    if changed:
+        audit_record(action="role.update", target=role, changes=changed, actor=by)
     return role
 
 
@@ -329,11 +349,17 @@ def role_set_permissions(*, role: Role, permissions: list[str], by: User | None)
         raise ProtectedRoleError(role=role.name)
     _check_may_manage_role(by, role)
     _check_may_grant(by, grants)
+    before = _role_grants(role)
     RolePermission.objects.filter(role=role).delete()
     RolePermission.objects.bulk_create(
         RolePermission(role=role, resource=resource, action=action) for resource, action in grants
     )
     Role.objects.filter(pk=role.pk).update(updated_at=timezone.now())
+    if before != grants:
+        codes = [sorted(f"{r}:{a}" for r, a in each) for each in (before, grants)]
+        audit_record(
+            action="role.permissions_set", target=role, changes={"permissions": codes}, actor=by
+        )
     return role
 
 
@@ -344,6 +370,7 @@ def role_delete(*, role: Role, by: User | None) -> None:
     _check_may_manage_role(by, role)
     if role.users.exists():
         raise RoleInUseError(role=role.name, users=role.users.count())
+    audit_record(action="role.delete", target=role, changes={"name": (role.name, None)}, actor=by)
     role.delete()
 
 

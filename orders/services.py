@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import audit_record
 from identity import services as identity_services
 from identity.models import User
 from orders import pricing
@@ -216,6 +217,8 @@ def tariff_update(*, by: User, **changes) -> Tariff:
     tariff.save()
     changed = {f: [str(before[f]), str(v)] for f, v in changes.items() if before[f] != v}
     logger.info("tariff changed", extra={"user_id": by.pk, "changes": changed})
+    if changed:
+        audit_record(action="tariff.update", target=tariff, changes=changed, actor=by)
     return tariff
 
 
@@ -465,6 +468,11 @@ def order_adjust_price(*, order: Order, amount: Decimal, reason: str, by: User) 
     total never drops below 0. Not once the order is paid and running."""
     order = _editable(order)
     _close_open_checkouts(order)
+    before = {
+        "price_adjustment": order.price_adjustment,
+        "adjustment_reason": order.adjustment_reason,
+        "total": order.total,
+    }
     order.price_adjustment = amount
     order.adjustment_reason = reason
     order.adjusted_by = by
@@ -481,6 +489,12 @@ def order_adjust_price(*, order: Order, amount: Decimal, reason: str, by: User) 
     logger.info(
         "order price adjusted",
         extra={"order_id": order.pk, "user_id": by.pk, "amount": str(amount), "reason": reason},
+    )
+    audit_record(
+        action="order.price_adjust",
+        target=order,
+        changes={field: (old, getattr(order, field)) for field, old in before.items()},
+        actor=by,
     )
     return order
 
@@ -701,6 +715,17 @@ def payment_record_manual(*, order: Order, amount: Decimal, reference: str, by: 
     if order.status == OrderStatus.PENDING_PAYMENT:
         order_transition(order=order, to=OrderStatus.PENDING)
     logger.info("manual payment", extra={"order_id": order.pk, "user_id": by.pk})
+    audit_record(
+        action="payment.manual",
+        target=payment,
+        changes={
+            "order_id": (None, order.pk),
+            "amount": (None, amount),
+            "reference": (None, reference),
+            "status": (None, payment.status),
+        },
+        actor=by,
+    )
     return payment
 
 

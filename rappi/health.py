@@ -2,6 +2,7 @@
 
 import time
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -39,6 +40,17 @@ def readyz(request):
     }
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks},
+        {"status": "ok" if ready else "unavailable", "checks": checks, "audit": _audit_state()},
         status=200 if ready else 503,
     )
+
+
+def _audit_state() -> dict:
+    """Reported, not part of readiness: with MongoDB away, records wait in the spool and
+    the app keeps serving. Counts are this worker's; the spool is the host's."""
+    from audit import writer
+
+    try:
+        return {"enabled": settings.AUDIT_ENABLED, **writer.status()}
+    except Exception as exc:  # a report, never a reason to fail the probe
+        return {"enabled": settings.AUDIT_ENABLED, "error": exc.__class__.__name__}

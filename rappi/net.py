@@ -1,26 +1,58 @@
-"""The client's address. X-Forwarded-For is believed only for the number of proxies
-configured in NUM_PROXIES (counted from the right), so a client cannot forge it."""
+"""The client's address. `X-Forwarded-For` is believed only when the socket peer is one of
+the proxies listed in TRUSTED_PROXIES (addresses or networks), and then only up to the
+first hop, walking from the right, that is not itself a trusted proxy: what a client
+writes into the header itself sits further left and is never taken. With no trusted
+proxy, or a peer outside them, the socket address counts."""
 
 import ipaddress
+from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def client_ip(request) -> str | None:
     remote = request.META.get("REMOTE_ADDR") or None
-    proxies = settings.NUM_PROXIES
+    networks = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
+    if not networks or not _is_trusted(_parse(remote), networks):
+        return remote
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            candidate = hops[-min(proxies, len(hops))]
-            return candidate if _is_ip(candidate) else remote
-    return remote
+    client = remote
+    for hop in reversed([hop.strip() for hop in forwarded.split(",") if hop.strip()]):
+        address = _parse(hop)
+        if address is None:
+            # A hop that is no address: nothing left of it can be trusted.
+            return client
+        client = str(address)
+        if not _is_trusted(address, networks):
+            return client
+    # Every hop is one of ours (an internal call): the leftmost is the origin.
+    return client
 
 
-def _is_ip(value: str) -> bool:
+def _parse(value: str | None) -> _Address | None:
     try:
-        ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value or "")
     except ValueError:
-        return False
-    return True
+        return None
+    # An IPv4 peer seen on a dual-stack socket as ::ffff:a.b.c.d is that IPv4 address.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_trusted(address: _Address | None, networks: tuple[_Network, ...]) -> bool:
+    return address is not None and any(address in network for network in networks)
+
+
+@lru_cache(maxsize=8)
+def _trusted_networks(entries: tuple[str, ...]) -> tuple[_Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES must list IP addresses or networks (CIDR): {exc}"
+        ) from None

@@ -357,7 +357,7 @@ def test_the_account_limit_ignores_case_and_spaces(api):
 
 
 def test_a_forged_forwarded_for_does_not_escape_the_ip_limit(api):
-    """With no trusted proxy (NUM_PROXIES=0) the socket address counts, whatever the
+    """With no trusted proxy (TRUSTED_PROXIES empty) the socket address counts, whatever the
     client claims in X-Forwarded-For."""
     for attempt in range(20):
         login(
@@ -373,7 +373,7 @@ def test_a_forged_forwarded_for_does_not_escape_the_ip_limit(api):
     assert blocked.status_code == 429
 
 
-@override_settings(NUM_PROXIES=1)
+@override_settings(TRUSTED_PROXIES=["10.0.0.1"])
 def test_behind_a_trusted_proxy_the_forwarded_client_is_counted_and_recorded(api):
     user = UserFactory(email="proxied@example.pe")
     response = login(

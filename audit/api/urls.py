@@ -1,0 +1,8 @@
+from django.urls import re_path
+
+from audit.api import views
+
+urlpatterns = [
+    re_path(r"^audit/events/?$", views.AuditEventListView.as_view(), name="audit-events"),
+    re_path(r"^audit/summary/?$", views.AuditSummaryView.as_view(), name="audit-summary"),
+]

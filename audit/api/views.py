@@ -1,0 +1,89 @@
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit import selectors
+from audit.api import serializers as s
+from rappi.api.schema import ErrorSerializer
+
+SUMMARY_DEFAULT_RANGE = timedelta(hours=24)
+_MONGO_DOWN = OpenApiResponse(
+    ErrorSerializer, description="MongoDB unreachable (`service_unavailable`)"
+)
+_RANGE = [
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="Inclusive (ISO 8601)"),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Exclusive (ISO 8601)"),
+]
+
+
+@extend_schema(
+    tags=["audit"],
+    summary="Audit records, newest first",
+    parameters=[
+        OpenApiParameter("user_id", OpenApiTypes.INT),
+        OpenApiParameter("path", OpenApiTypes.STR, description="Path prefix"),
+        OpenApiParameter("method", OpenApiTypes.STR, enum=s.HTTP_METHODS),
+        OpenApiParameter(
+            "status_code",
+            OpenApiTypes.STR,
+            description='A status ("404") or a status class ("5xx")',
+            pattern=s.STATUS_PATTERN,
+        ),
+        *_RANGE,
+        OpenApiParameter("kind", OpenApiTypes.STR, enum=("request", "domain")),
+        OpenApiParameter("action", OpenApiTypes.STR, description='e.g. "tariff.update"'),
+        OpenApiParameter("target_type", OpenApiTypes.STR, description='e.g. "order"'),
+        OpenApiParameter("target_id", OpenApiTypes.STR),
+        OpenApiParameter("request_id", OpenApiTypes.STR),
+    ],
+    responses={200: s.AuditEventOutput(many=True), 503: _MONGO_DOWN},
+)
+class AuditEventListView(generics.ListAPIView):
+    """Every request and domain record (SPEC §8), for holders of `audit:read`."""
+
+    resource = "audit"
+    serializer_class = s.AuditEventOutput
+    filter_backends = []  # the filters below are the whole contract
+
+    def get_queryset(self):
+        params = s.AuditEventFilterInput(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return selectors.audit_event_list(filters=params.validated_data)
+
+
+class AuditSummaryView(APIView):
+    resource = "audit"
+
+    @extend_schema(
+        tags=["audit"],
+        summary="Request figures over a time range (default: the last 24 hours)",
+        parameters=_RANGE,
+        responses={
+            200: s.AuditSummaryOutput,
+            400: OpenApiResponse(ErrorSerializer, description="Invalid range (`invalid`)"),
+            503: _MONGO_DOWN,
+        },
+    )
+    def get(self, request):
+        params = s.AuditSummaryInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        until = params.validated_data.get("until") or timezone.now()
+        since = params.validated_data.get("since") or _before(until, SUMMARY_DEFAULT_RANGE)
+        if since >= until:
+            raise ValidationError({"since": [_("Must be before `until` (default: now).")]})
+        summary = selectors.audit_summary(since=since, until=until)
+        return Response(s.AuditSummaryOutput(summary).data)
+
+
+def _before(moment: datetime, span: timedelta) -> datetime:
+    try:
+        return moment - span
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)

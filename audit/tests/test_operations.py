@@ -1,0 +1,85 @@
+"""Operations: the spool command, the readiness report and the retention index."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from pymongo import MongoClient
+
+from audit import writer as audit_writer
+from audit.documents import COLLECTION, TTL_INDEX, AuditEvent, ensure_retention
+from audit.tests.conftest import dead_uri, make_record
+from audit.writer import AuditWriter
+
+pytestmark = pytest.mark.django_db
+
+
+def spool_two(directory) -> list[dict]:
+    records = [make_record(1), make_record(2)]
+    spooler = AuditWriter(uri=dead_uri(), db_name="x", spool_dir=directory, background=False)
+    spooler.spool.append(records)
+    spooler.spool.close()
+    return records
+
+
+def test_the_spool_command_reports_and_replays(settings, tmp_path, own_mongo, capsys):
+    settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
+    settings.MONGODB_URI = own_mongo.uri.replace("/?", "/audit_cmd?")
+    records = spool_two(settings.AUDIT_SPOOL_DIR)
+    call_command("audit_spool")
+    assert "1 segment(s)" in capsys.readouterr().out
+    call_command("audit_spool", "--replay")
+    out = capsys.readouterr().out
+    assert "Replayed 2 record(s)" in out and "0 segment(s)" in out
+    with MongoClient(own_mongo.uri) as client:
+        assert [r["_id"] for r in client["audit_cmd"][COLLECTION].find()] == [
+            r["_id"] for r in records
+        ]
+
+
+def test_the_spool_command_keeps_the_spool_while_mongodb_is_away(settings, tmp_path):
+    settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
+    settings.MONGODB_URI = dead_uri()
+    settings.AUDIT_MONGODB_TIMEOUT_MS = 100
+    spool_two(settings.AUDIT_SPOOL_DIR)
+    with pytest.raises(CommandError, match="spool kept"):
+        call_command("audit_spool", "--replay")
+    assert len(list(settings.AUDIT_SPOOL_DIR.iterdir())) == 1
+
+
+def test_readiness_reports_the_audit_spool_without_depending_on_it(api, settings, tmp_path):
+    settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
+    spool_two(settings.AUDIT_SPOOL_DIR)
+    writer = AuditWriter(
+        uri=dead_uri(),
+        db_name="x",
+        spool_dir=settings.AUDIT_SPOOL_DIR,
+        queue_size=1,
+        background=False,
+    )
+    writer.submit(make_record(3))
+    writer.submit(make_record(4))  # over the queue bound
+    previous = audit_writer.install(writer)
+    try:
+        response = api.get("/readyz")
+    finally:
+        audit_writer.install(previous)
+    assert response.status_code == 200
+    audit = response.json()["audit"]
+    assert audit["spool_segments"] == 1 and audit["spool_bytes"] > 0
+    assert (audit["queued"], audit["dropped_queue_full"]) == (1, 1)
+
+
+def test_retention_follows_the_setting(settings):
+    collection = AuditEvent._get_collection()
+
+    def ttl():
+        index = next((i for i in collection.list_indexes() if i["name"] == TTL_INDEX), None)
+        return index and index["expireAfterSeconds"]
+
+    ensure_retention(collection, days=90)
+    assert ttl() == 90 * 86400
+    ensure_retention(collection, days=30)
+    assert ttl() == 30 * 86400
+    ensure_retention(collection, days=0)
+    assert ttl() is None
+    AuditEvent.ensure_indexes()  # as the session set it up
+    assert ttl() == settings.AUDIT_RETENTION_DAYS * 86400
