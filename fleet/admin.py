@@ -1,13 +1,19 @@
-"""Vehicles and drivers in the Django admin, changed through fleet.services."""
+"""Vehicles, drivers, runs with their routes and proofs, and incidents in the Django admin,
+changed through fleet.services."""
 
 from django import forms
 from django.contrib import admin
+from django.http import FileResponse, Http404
 from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from fleet import services
-from fleet.models import Assignment, Driver, Incident, Vehicle
+from fleet import selectors, services
+from fleet.models import Assignment, Driver, Incident, Route, Stop, Vehicle
 from rappi.admin import call_service
+from rappi.errors import NotFoundError
 
 
 @admin.register(Vehicle)
@@ -76,6 +82,10 @@ class DriverAdmin(admin.ModelAdmin):
         call_service(self, request, obj, lambda: services.driver_update(driver=original, **fields))
 
 
+def evidence_file_url(file_id) -> str:
+    return reverse("admin:fleet_evidence_file", args=[str(file_id)])
+
+
 class IncidentInline(admin.TabularInline):
     model = Incident
     extra = 0
@@ -115,6 +125,8 @@ class AssignmentAdmin(admin.ModelAdmin):
         "cancel_reason",
         "created_by",
         "created_at",
+        "route_link",
+        "proof_links",
     ]
     fields = readonly_fields
     inlines = [IncidentInline]
@@ -126,6 +138,48 @@ class AssignmentAdmin(admin.ModelAdmin):
     @admin.display(description=_("orders"))
     def order_list(self, assignment):
         return ", ".join(f"#{order.pk}" for order in assignment.orders.all())
+
+    @admin.display(description=_("route"))
+    def route_link(self, assignment):
+        route = getattr(assignment, "route", None)
+        if route is None:
+            return "-"
+        url = reverse("admin:fleet_route_change", args=[route.pk])
+        return format_html('<a href="{}">{} ({} stops)</a>', url, route, route.stops.count())
+
+    @admin.display(description=_("proofs"))
+    def proof_links(self, assignment):
+        links = [
+            (
+                evidence_file_url(stored.file_id),
+                f"{record.kind}: {stored.filename}",
+                record.destination_id,
+            )
+            for record in selectors.proofs_for_run(assignment=assignment)
+            for stored in record.files
+        ]
+        if not links:
+            return "-"
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> (drop-off #{})', links)
+
+    def get_urls(self):
+        download = self.admin_site.admin_view(self.download_evidence)
+        return [
+            path("evidence/<str:file_id>/", download, name="fleet_evidence_file"),
+            *super().get_urls(),
+        ]
+
+    def download_evidence(self, request, file_id):
+        """Evidence bytes for staff in the admin (the API authenticates by token)."""
+        try:
+            stored, _record, stream = selectors.evidence_file_for(
+                user=request.user, file_id=file_id
+            )
+        except NotFoundError:
+            raise Http404() from None
+        return FileResponse(
+            stream, as_attachment=True, filename=stored.filename, content_type=stored.content_type
+        )
 
     def has_add_permission(self, request):
         return False  # runs are planned through the API (checks need the whole picture)
@@ -192,8 +246,72 @@ class IncidentAdmin(admin.ModelAdmin):
     list_filter = ["type", "severity", "origin", "created_at"]
     search_fields = ["notes", "=assignment__id"]
     list_select_related = ["assignment", "reported_by"]
-    readonly_fields = ["assignment", "origin", "reported_by", "created_at"]
-    fields = ["assignment", "type", "severity", "origin", "notes", "reported_by", "created_at"]
+    readonly_fields = ["assignment", "origin", "reported_by", "created_at", "evidence_links"]
+    fields = [
+        "assignment",
+        "type",
+        "severity",
+        "origin",
+        "notes",
+        "reported_by",
+        "created_at",
+        "evidence_links",
+    ]
+
+    @admin.display(description=_("evidence"))
+    def evidence_links(self, incident):
+        links = [
+            (evidence_file_url(stored.file_id), stored.filename)
+            for record in selectors.evidence_for_incident(incident=incident)
+            for stored in record.files
+        ]
+        if not links:
+            return "-"
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a>', links)
 
     def has_add_permission(self, request):
+        return False
+
+
+class StopInline(admin.TabularInline):
+    model = Stop
+    extra = 0
+    can_delete = False
+    fields = [
+        "sequence",
+        "kind",
+        "status",
+        "lat",
+        "lng",
+        "order",
+        "destination",
+        "eta",
+        "visited_at",
+    ]
+    readonly_fields = fields
+    ordering = ["sequence"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Route)
+class RouteAdmin(admin.ModelAdmin):
+    """Routes are planned by the services (API or a run's start); here they are read."""
+
+    list_display = ["__str__", "assignment", "distance_m", "duration_s", "provider", "created_at"]
+    list_filter = ["provider", "created_at"]
+    search_fields = ["=id", "=assignment__id"]
+    list_select_related = ["assignment"]
+    fields = ["assignment", "distance_m", "duration_s", "provider", "geometry", "created_at"]
+    readonly_fields = fields
+    inlines = [StopInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext_lazy as _
 
-from rappi.errors import ConflictError
+from rappi.errors import ConflictError, DomainError
 
 
 class VehicleUnavailableError(ConflictError):
@@ -36,3 +36,44 @@ class OrdersNotPendingError(ConflictError):
 class AssignmentInProgressError(ConflictError):
     code = "assignment_in_progress"
     default_message = _("A run in progress cannot be deleted.")
+
+
+class AssignmentNotInProgressError(ConflictError):
+    code = "assignment_not_in_progress"
+    default_message = _("Deliveries are recorded only on a run in progress.")
+
+
+class InvalidSequenceError(DomainError):
+    """A 400 `invalid` like any validation error, raised where the stops are known."""
+
+    code = "invalid"
+    default_message = _("This stop order is not possible.")
+
+    def __init__(self, message: str = "", **details):
+        message = str(message or self.default_message)
+        super().__init__(message, fields={"stop_ids": [message]}, **details)
+
+
+class RouteWithoutRunError(ConflictError):
+    code = "route_without_run"
+    default_message = _("Only a run's route can be re-planned.")
+
+
+class VehicleRestrictedError(ConflictError):
+    code = "vehicle_restricted"
+    default_message = _("On this day the vehicle's plate keeps it out of a restricted zone.")
+
+
+class RouteRestrictedError(ConflictError):
+    code = "route_restricted"
+    default_message = _("The route cannot go around a zone closed to this vehicle on that day.")
+
+
+class ProofEvidenceError(ConflictError):
+    code = "proof_of_delivery"
+    default_message = _("A proof of delivery or failure stays with its run.")
+
+
+class RunClosedError(ConflictError):
+    code = "run_closed"
+    default_message = _("Only a run still to be driven (assigned or in progress) is re-planned.")

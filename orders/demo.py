@@ -1,8 +1,8 @@
 """Arequipa demo: customers with addresses and orders in the states this app reaches on
-its own (pending payment, pending, paid by each route, invoiced, cancelled, delivered and
-rated). The fleet demo puts two of its pending orders in runs (assigned, in
-transit). Idempotent: demo orders are
-tagged in their notes; `--reset` deletes and recreates them."""
+its own (pending payment, pending, paid by each route, invoiced, cancelled). The fleet
+demo puts the orders tagged "for run" in runs (assigned, in transit, delivered with
+proofs and rated, run cancelled). Idempotent: demo orders are tagged in their notes;
+`--reset` deletes and recreates them."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from identity.models import User
 from orders import services
-from orders.models import Customer, Invoice, Order, OrderStatus, Payment, Rating
+from orders.models import Customer, Invoice, Order, Payment, Rating
 
 TAG = "[demo]"
 PLAZA = {
@@ -154,16 +154,18 @@ def seed(*, reset: bool, stdout) -> None:
     for key in ("for run assigned", "for run in progress"):
         _order(key, textiles, dispatcher, [_destination(3, "6"), _destination(0, "2")])
 
-    # Delivered and rated.
-    delivered = _order("delivered", lucia, lucia.user, [_destination(0, "1")])
+    # Paid by the customer: the fleet demo delivers it in a finished run (with proofs), and
+    # the customer rates it.
+    delivered = _order(
+        "for run delivered", lucia, lucia.user, [_destination(0, "1"), _destination(2, "2")]
+    )
     payment = services.payment_checkout(order=delivered, by=lucia.user)
     services.payment_simulate(payment=payment, outcome="approved")
-    delivered = Order.objects.get(pk=delivered.pk)
-    for state in (OrderStatus.ASSIGNED, OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED):
-        services.order_transition(order=delivered, to=state)
-    delivered.destinations.update(
-        status="delivered", delivered_at=timezone.now(), received_by="Marta Ccama"
+    # Paid by the customer: the fleet demo puts it in a run and cancels the run before it
+    # starts, so it is pending again, ready for a dispatcher.
+    again = _order("for run cancelled", textiles, dispatcher, [_destination(1, "5")])
+    services.payment_record_manual(
+        order=again, amount=again.total, reference="Caja 0043", by=dispatcher
     )
-    services.rating_create(order=delivered, score=5, comment="Muy puntual", by=lucia.user)
     demo_orders = Order.objects.filter(notes__startswith=TAG).count()
     stdout.write(f"orders: {Customer.objects.count()} customers, {demo_orders} demo orders")

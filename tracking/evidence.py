@@ -30,8 +30,6 @@ from tracking.documents import Evidence, StoredFile
 logger = logging.getLogger(__name__)
 
 BUCKET_NAME = "evidence"
-MAX_FILE_BYTES = 10 * 1024 * 1024  # settings.EVIDENCE_MAX_FILE_BYTES wins when set
-MAX_REQUEST_BYTES = 25 * 1024 * 1024  # settings.EVIDENCE_MAX_REQUEST_BYTES wins when set
 MAX_IMAGE_SIDE = 1600
 # Checked from the header before decoding: a small compressed file can expand to gigabytes
 # of pixels. 64 MP still admits full-resolution 48/50 MP phone photos.
@@ -92,11 +90,11 @@ class PreparedFile:
 
 
 def max_file_bytes() -> int:
-    return getattr(settings, "EVIDENCE_MAX_FILE_BYTES", MAX_FILE_BYTES)
+    return settings.EVIDENCE_MAX_FILE_BYTES
 
 
 def max_request_bytes() -> int:
-    return getattr(settings, "EVIDENCE_MAX_REQUEST_BYTES", MAX_REQUEST_BYTES)
+    return settings.EVIDENCE_MAX_REQUEST_BYTES
 
 
 def sniff_content_type(head: bytes) -> str | None:
@@ -202,18 +200,32 @@ def _bucket() -> GridFSBucket:
     return GridFSBucket(get_db(), bucket_name=BUCKET_NAME)
 
 
+def evidence_prepare(uploads: list[tuple[str, bytes]]) -> list[PreparedFile]:
+    """Check and convert uploads ([(filename, bytes)]) without storing anything: callers
+    that store inside a transaction prepare first, so the slow part holds no lock."""
+    limit, total = max_request_bytes(), 0
+    for filename, data in uploads:
+        total += len(data)
+        if total > limit:
+            raise UploadTooLargeError(filename=clean_filename(filename), limit_bytes=limit)
+    return [prepare_upload(filename=filename, data=data) for filename, data in uploads]
+
+
 def evidence_store(
     *,
     kind: str,
-    uploads: list[tuple[str, bytes]],
+    uploads: list[tuple[str, bytes]] | list[PreparedFile],
     uploaded_by: int,
     incident_id: int | None = None,
     destination_id: int | None = None,
     assignment_id: int | None = None,
     order_id: int | None = None,
     note: str = "",
+    lat: float | None = None,
+    lng: float | None = None,
 ) -> Evidence:
-    """Store `uploads` ([(filename, bytes)]) as one evidence record of `kind`.
+    """Store `uploads` ([(filename, bytes)], or files from `evidence_prepare`) as one
+    evidence record of `kind`.
 
     The owner is an incident (give its run's `assignment_id` too, so the evidence is
     purged with the run) or a destination with its `assignment_id`. Every file is checked
@@ -223,11 +235,6 @@ def evidence_store(
     mongoengine's ValidationError for an invalid kind or owner (caller bugs)."""
     if not uploads:
         raise ValueError("evidence_store needs at least one upload.")
-    limit, total = max_request_bytes(), 0
-    for filename, data in uploads:
-        total += len(data)
-        if total > limit:
-            raise UploadTooLargeError(filename=clean_filename(filename), limit_bytes=limit)
     evidence = Evidence(
         kind=kind,
         uploaded_by=uploaded_by,
@@ -236,9 +243,12 @@ def evidence_store(
         assignment_id=assignment_id,
         order_id=order_id,
         note=note,
+        lat=lat,
+        lng=lng,
     )
     evidence.validate()
-    prepared = [prepare_upload(filename=filename, data=data) for filename, data in uploads]
+    ready = [item for item in uploads if isinstance(item, PreparedFile)]
+    prepared = ready if len(ready) == len(uploads) else evidence_prepare(uploads)
 
     bucket = _bucket()
     written: list[ObjectId] = []
@@ -292,6 +302,7 @@ def evidence_list(
     incident_id: int | None = None,
     assignment_id: int | None = None,
     destination_id: int | None = None,
+    order_id: int | None = None,
 ) -> list[Evidence]:
     """Evidence records matching every filter given, oldest first. At least one filter is
     required (ValueError otherwise): an unfiltered list would be the whole collection."""
@@ -301,11 +312,12 @@ def evidence_list(
             ("incident_id", incident_id),
             ("assignment_id", assignment_id),
             ("destination_id", destination_id),
+            ("order_id", order_id),
         )
         if value is not None
     }
     if not filters:
-        raise ValueError("evidence_list needs incident_id, assignment_id or destination_id.")
+        raise ValueError("evidence_list needs an incident, run, destination or order id.")
     return list(Evidence.objects(**filters).order_by("created_at", "id"))
 
 
@@ -323,6 +335,16 @@ def evidence_delete_for(*, assignment_id: int) -> int:
     # By id, not by assignment_id: a record stored meanwhile keeps its files and itself.
     for batch in _batches([record.pk for record in records]):
         Evidence.objects(pk__in=batch).delete()
+    return len(records)
+
+
+def evidence_delete_for_incident(*, incident_id: int) -> int:
+    """An incident is deleted: its own evidence goes with its files; a proof of delivery it
+    shared (a failed drop-off's photo) stays with the drop-off. Returns records deleted."""
+    Evidence.objects(incident_id=incident_id, destination_id__ne=None).update(set__incident_id=None)
+    records = list(Evidence.objects(incident_id=incident_id))
+    for record in records:
+        evidence_delete(evidence=record)
     return len(records)
 
 

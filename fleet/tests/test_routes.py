@@ -138,20 +138,140 @@ def test_the_route_list_costs_constant_queries(
     assert response.json()["count"] == size
 
 
-def test_the_demo_seed_has_an_assigned_and_a_running_run_and_resets_cleanly():
+def test_the_demo_seed_has_runs_in_each_state_and_resets_cleanly(
+    django_capture_on_commit_callbacks,
+):
     from django.core.management import call_command
 
-    from fleet.models import Assignment
+    from fleet.models import Assignment, Incident
+    from orders.models import Rating
+    from tracking.documents import Evidence
 
+    states = ["assigned", "cancelled", "finished", "in_progress"]
     call_command("seed_demo", verbosity=0)
     call_command("seed_demo", verbosity=0)
-    assert sorted(Assignment.objects.values_list("status", flat=True)) == [
-        "assigned",
-        "in_progress",
+    assert sorted(Assignment.objects.values_list("status", flat=True)) == states
+    active = Assignment.objects.exclude(status="cancelled")
+    assert all(Route.objects.filter(assignment=a).exists() for a in active)
+    finished = Assignment.objects.get(status="finished")
+    assert finished.orders.get().status == "delivered"
+    # Two drops delivered with photos, the first signed too; rated, credited to the driver.
+    assert Evidence.objects(assignment_id=finished.pk, destination_id__ne=None).count() == 3
+    assert Rating.objects.get(order__in=finished.orders.all()).driver_id == finished.driver_id
+    running = Assignment.objects.get(status="in_progress")
+    incident = Incident.objects.get(assignment=running, type="traffic")
+    assert Evidence.objects(incident_id=incident.pk).count() == 1
+    assert Assignment.objects.get(status="cancelled").orders.get().status == "pending"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", "--reset", verbosity=0)
+    assert sorted(Assignment.objects.values_list("status", flat=True)) == states
+    assert Evidence.objects.count() == 4  # the old runs' files went with them
+
+
+def _pending_ids(route_json):
+    return [stop["id"] for stop in route_json["stops"] if stop["status"] == "pending"]
+
+
+def test_manual_sequence_then_optimize(client_for, run, staff_user):
+    staff = client_for(staff_user)
+    route = services.route_plan(assignment=run["assignment"])
+    current = staff.get(f"/api/v1/routes/{route.pk}").json()
+    pickups = [s["id"] for s in current["stops"] if s["kind"] == "pickup"]
+    deliveries = [s["id"] for s in current["stops"] if s["kind"] == "delivery"]
+    wanted = pickups + list(reversed(deliveries))
+
+    response = staff.put(f"/api/v1/routes/{route.pk}/sequence", {"stop_ids": wanted}, format="json")
+    assert response.status_code == 200, response.content
+    resequenced = response.json()
+    coordinates = [(s["lat"], s["lng"]) for s in resequenced["stops"]]
+    by_id = {s["id"]: (s["lat"], s["lng"]) for s in current["stops"]}
+    assert coordinates == [by_id[pk] for pk in wanted]
+    assert [s["sequence"] for s in resequenced["stops"]] == list(range(1, len(wanted) + 1))
+    etas = [s["eta"] for s in resequenced["stops"]]
+    assert etas == sorted(etas)
+
+    optimised = staff.post(f"/api/v1/routes/{resequenced['id']}/optimize").json()
+    assert optimised["distance_m"] <= resequenced["distance_m"]
+    assert [s["kind"] for s in optimised["stops"]][: len(pickups)] == ["pickup"] * len(pickups)
+
+
+def test_sequence_must_list_every_pending_stop_once_and_pickups_first(client_for, run, staff_user):
+    staff = client_for(staff_user)
+    route = services.route_plan(assignment=run["assignment"])
+    ids = _pending_ids(staff.get(f"/api/v1/routes/{route.pk}").json())
+    pickup = Stop.objects.filter(route=route, kind="pickup").first().pk
+    delivery_first = [ids[-1], *[pk for pk in ids if pk != ids[-1]]]
+    moved_pickup_last = [pk for pk in ids if pk != pickup] + [pickup]
+    for bad in (ids[:-1], [*ids, ids[0]], [*ids[:-1], 999_999], moved_pickup_last):
+        response = staff.put(
+            f"/api/v1/routes/{route.pk}/sequence", {"stop_ids": bad}, format="json"
+        )
+        assert response.status_code == 400, bad
+        error = response.json()["error"]
+        assert error["code"] == "invalid" and "stop_ids" in error["details"]["fields"]
+    # Moving a drop-off first is fine only if its pickup is done: here it is not.
+    first_kind = Stop.objects.get(pk=delivery_first[0]).kind
+    assert first_kind == "delivery"
+    assert (
+        staff.put(
+            f"/api/v1/routes/{route.pk}/sequence", {"stop_ids": delivery_first}, format="json"
+        ).status_code
+        == 400
+    )
+    assert Route.objects.get(pk=route.pk).stops.count() == len(ids)  # nothing rewritten
+
+
+def test_sequence_and_optimize_are_staff_only(client_for, run):
+    route = services.route_plan(assignment=run["assignment"])
+    driver = client_for(run["user"])
+    ids = _pending_ids(driver.get(f"/api/v1/routes/{route.pk}").json())
+    assert (
+        driver.put(
+            f"/api/v1/routes/{route.pk}/sequence", {"stop_ids": ids}, format="json"
+        ).status_code
+        == 403
+    )
+    assert driver.post(f"/api/v1/routes/{route.pk}/optimize").status_code == 403
+
+
+def test_plan_for_orders_not_yet_in_a_run(client_for, staff_user):
+    orders = [
+        make_order(
+            customer=CustomerFactory(),
+            by=staff_user,
+            drops=[drop(lat=lat, lng=lng) for lat, lng in SCATTERED[:3]],
+        ),
+        make_order(customer=CustomerFactory(), by=staff_user, drops=[drop()]),
     ]
-    assert all(Route.objects.filter(assignment=a).exists() for a in Assignment.objects.all())
-    call_command("seed_demo", "--reset", verbosity=0)
-    assert sorted(Assignment.objects.values_list("status", flat=True)) == [
-        "assigned",
-        "in_progress",
-    ]
+    staff = client_for(staff_user)
+    response = staff.post(
+        "/api/v1/routes/plan", {"order_ids": [o.pk for o in orders]}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    route = response.json()
+    assert route["assignment_id"] is None
+    kinds = [stop["kind"] for stop in route["stops"]]
+    assert kinds == ["pickup"] + ["delivery"] * 4  # both orders share the demo origin
+    assert route["distance_m"] > 0 and len(route["geometry"]["coordinates"]) == 5
+    for body in ({}, {"order_ids": [orders[0].pk], "assignment_id": 1}):
+        bad = staff.post("/api/v1/routes/plan", body, format="json")
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid"
+    missing = staff.post("/api/v1/routes/plan", {"order_ids": [999_999]}, format="json")
+    assert missing.status_code == 404
+
+
+def test_the_demo_track_strays_once_and_yields_one_deviation(django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    from fleet.models import Assignment, Incident
+    from tracking.documents import GeofenceEvent, GpsPing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", verbosity=0)
+    running = Assignment.objects.get(status="in_progress")
+    assert GpsPing.objects(assignment_id=running.pk).count() > 10
+    deviations = Incident.objects.filter(assignment=running, type="route_deviation")
+    assert deviations.count() == 1 and deviations.get().origin == "system"
+    events = GeofenceEvent.objects(assignment_id=running.pk)
+    assert {e.type for e in events} >= {"enter", "exit"}

@@ -263,8 +263,8 @@ def test_file_over_the_per_file_setting_is_refused_as_too_large(settings):
     assert Evidence.objects.count() == 0
 
 
-def test_per_file_limit_is_checked_before_the_type(monkeypatch):
-    monkeypatch.setattr(ev, "MAX_FILE_BYTES", 10)
+def test_per_file_limit_is_checked_before_the_type(settings):
+    settings.EVIDENCE_MAX_FILE_BYTES = 10
 
     with pytest.raises(ev.UploadTooLargeError):
         ev.prepare_upload(filename="junk.bin", data=b"not a known type at all")

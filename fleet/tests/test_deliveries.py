@@ -1,0 +1,655 @@
+"""Proof of delivery over the API: deliver and fail with photos (multipart, stored in
+GridFS), order and run closing, idempotent retries, limits, scoped downloads, incident
+evidence and purging with the run."""
+
+import io
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from fleet import services
+from fleet.models import Assignment, Driver, Incident, Stop, StopStatus
+from fleet.tests.factories import VehicleFactory, driver_user
+from identity.documents import Notification
+from identity.tests.factories import UserFactory
+from orders.models import Destination, Order, Rating
+from orders.tests.factories import customer_user, drop, make_order
+from tracking.documents import Evidence
+from tracking.tests.test_evidence import PDF_BYTES, camera_jpeg, gridfs_count, small_jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_user():
+    return UserFactory(role_name="dispatcher")
+
+
+@pytest.fixture
+def run(staff_user):
+    """A run in progress: order A (two drops) of customer A, order B (one drop) of
+    customer B; the route is planned."""
+    user, driver = driver_user()
+    cust_a_user, cust_a = customer_user()
+    cust_b_user, cust_b = customer_user()
+    order_a = make_order(customer=cust_a, by=staff_user, drops=[drop(), drop(lat="-16.4100")])
+    order_b = make_order(customer=cust_b, by=staff_user)
+    assignment = services.assignment_create(
+        orders=[order_a, order_b],
+        driver=driver,
+        vehicle=VehicleFactory(capacity_kg=Decimal("500")),
+        by=staff_user,
+    )
+    services.assignment_start(assignment=assignment, by=staff_user)
+    return {
+        "assignment": assignment,
+        "driver": driver,
+        "user": user,
+        "orders": [order_a, order_b],
+        "customers": [cust_a_user, cust_b_user],
+    }
+
+
+def photo(name="door.jpg", data=None, content_type="image/jpeg"):
+    return SimpleUploadedFile(name, data if data is not None else small_jpeg(), content_type)
+
+
+def deliver(client, run, destination, *, headers=None, **fields):
+    body = {"received_by": "Marta Ccama", "photo": photo()} | fields
+    body = {k: v for k, v in body.items() if v is not None}
+    return client.post(
+        f"/api/v1/assignments/{run['assignment'].pk}/destinations/{destination.pk}/deliver",
+        body,
+        format="multipart",
+        headers=headers or {},
+    )
+
+
+def fail(client, run, destination, **fields):
+    body = {"reason": "Nobody home", "photo": photo()} | fields
+    return client.post(
+        f"/api/v1/assignments/{run['assignment'].pk}/destinations/{destination.pk}/fail",
+        body,
+        format="multipart",
+    )
+
+
+def drops_of(order):
+    return list(order.destinations.order_by("sequence"))
+
+
+# --- the whole run -------------------------------------------------------------------------------
+
+
+def test_delivering_every_drop_closes_orders_and_run(
+    client_for, run, django_capture_on_commit_callbacks
+):
+    driver = client_for(run["user"])
+    order_a, order_b = run["orders"]
+    first, second = drops_of(order_a)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(driver, run, first, lat="-16.40", lng="-71.53")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "delivered" and body["received_by"] == "Marta Ccama"
+    assert body["order_status"] == "in_transit" and body["assignment_status"] == "in_progress"
+    assert len(body["proofs"]) == 1 and body["proofs"][0]["kind"] == "photo"
+    assert body["proofs"][0]["lat"] == -16.40
+    assert body["proofs"][0]["files"][0]["url"].startswith("/api/v1/files/")
+    stop = first.stops.get()
+    assert stop.status == StopStatus.VISITED and stop.visited_at is not None
+    customer_a = run["customers"][0]
+    assert (
+        Notification.objects(recipient_user_id=customer_a.pk, kind="destination.delivered").count()
+        == 1
+    )
+
+    assert deliver(driver, run, second).json()["order_status"] == "delivered"
+    last = deliver(driver, run, drops_of(order_b)[0]).json()
+    assert last["order_status"] == "delivered" and last["assignment_status"] == "finished"
+    assert Driver.objects.get(pk=run["driver"].pk).availability == "available"
+    assert Assignment.objects.get(pk=run["assignment"].pk).finished_at is not None
+    assert gridfs_count() == 3
+
+
+def test_partial_delivery_delivers_the_order_and_records_the_failure(client_for, run):
+    driver = client_for(run["user"])
+    first, second = drops_of(run["orders"][0])
+    deliver(driver, run, first)
+    response = fail(driver, run, second, reason="Gate locked")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "failed" and body["failure_reason"] == "Gate locked"
+    assert body["order_status"] == "delivered"
+    assert second.stops.get().status == StopStatus.SKIPPED
+    incident = Incident.objects.get(assignment=run["assignment"], type="failed_delivery")
+    assert incident.notes == "Gate locked" and incident.origin == "driver"
+    # The failure photo is the incident's evidence too.
+    assert Evidence.objects(incident_id=incident.pk).count() == 1
+    assert body["proofs"][0]["incident_id"] == incident.pk
+
+
+def test_all_failed_cancels_the_orders_and_finishes_the_run(client_for, run):
+    driver = client_for(run["user"])
+    for order in run["orders"]:
+        for destination in drops_of(order):
+            assert fail(driver, run, destination).status_code == 200
+    assert set(Order.objects.values_list("status", flat=True)) == {"cancelled"}
+    assert Assignment.objects.get(pk=run["assignment"].pk).status == "finished"
+    assert Driver.objects.get(pk=run["driver"].pk).availability == "available"
+
+
+def test_signature_is_a_second_proof(client_for, run):
+    first = drops_of(run["orders"][0])[0]
+    response = deliver(client_for(run["user"]), run, first, signature=photo("sig.png", _png()))
+    kinds = sorted(proof["kind"] for proof in response.json()["proofs"])
+    assert kinds == ["photo", "signature"]
+    signature = Evidence.objects(kind="signature").get()
+    assert signature.files[0].content_type == "image/jpeg"  # re-encoded
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (40, 20), (0, 0, 0, 0)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_stored_photo_has_no_exif_or_gps_and_is_resized(client_for, run):
+    first = drops_of(run["orders"][0])[0]
+    body = deliver(client_for(run["user"]), run, first, photo=photo(data=camera_jpeg())).json()
+    url = body["proofs"][0]["files"][0]["url"]
+    download = client_for(run["user"]).get(url)
+    assert download.status_code == 200
+    data = b"".join(download.streaming_content)
+    image = Image.open(io.BytesIO(data))
+    assert max(image.size) <= 1600 and image.size[1] > image.size[0]  # orientation applied
+    assert not image.getexif() and b"secret" not in data and b"PhoneCo" not in data
+
+
+# --- refusals leave nothing behind -------------------------------------------------------------
+
+
+def _untouched(destination):
+    destination.refresh_from_db()
+    assert destination.status == "pending"
+    assert gridfs_count() == 0 and Evidence.objects.count() == 0
+
+
+def test_photo_is_required(client_for, run):
+    first = drops_of(run["orders"][0])[0]
+    response = deliver(client_for(run["user"]), run, first, photo=None)
+    assert response.status_code == 400
+    assert "photo" in response.json()["error"]["details"]["fields"]
+    _untouched(first)
+
+
+def test_half_a_position_is_refused(client_for, run):
+    first = drops_of(run["orders"][0])[0]
+    response = deliver(client_for(run["user"]), run, first, lat="-16.4")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid"
+    _untouched(first)
+
+
+def test_type_is_checked_from_the_bytes(client_for, run):
+    first = drops_of(run["orders"][0])[0]
+    fake = photo("door.jpg", b"#!/bin/sh\necho not a photo\n")
+    response = deliver(client_for(run["user"]), run, first, photo=fake)
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_file_type"
+    _untouched(first)
+
+
+def test_a_pdf_is_kept_as_sent(client_for, run):
+    first = drops_of(run["orders"][0])[0]
+    response = deliver(client_for(run["user"]), run, first, photo=photo("note.pdf", PDF_BYTES))
+    assert response.json()["proofs"][0]["files"][0]["content_type"] == "application/pdf"
+
+
+def test_file_over_the_limit_is_413(client_for, run, settings):
+    settings.EVIDENCE_MAX_FILE_BYTES = 200
+    first = drops_of(run["orders"][0])[0]
+    response = deliver(client_for(run["user"]), run, first)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    _untouched(first)
+
+
+def test_request_over_the_limit_is_refused_before_parsing(client_for, run, settings):
+    settings.EVIDENCE_MAX_REQUEST_BYTES = 1000
+    first = drops_of(run["orders"][0])[0]
+    big = photo(data=b"\xff\xd8\xff" + b"0" * 200_000)
+    response = deliver(client_for(run["user"]), run, first, photo=big)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    _untouched(first)
+
+
+def test_json_body_is_415(client_for, run):
+    first = drops_of(run["orders"][0])[0]
+    response = client_for(run["user"]).post(
+        f"/api/v1/assignments/{run['assignment'].pk}/destinations/{first.pk}/deliver",
+        {"received_by": "x"},
+        format="json",
+    )
+    assert response.status_code == 415
+
+
+def test_delivering_twice_is_a_conflict(client_for, run):
+    driver = client_for(run["user"])
+    first = drops_of(run["orders"][0])[0]
+    deliver(driver, run, first)
+    again = deliver(driver, run, first)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "illegal_transition"
+    assert gridfs_count() == 1
+
+
+def test_run_not_started_is_a_conflict(client_for, staff_user):
+    user, driver = driver_user()
+    order = make_order(customer=customer_user()[1], by=staff_user)
+    assignment = services.assignment_create(
+        orders=[order], driver=driver, vehicle=VehicleFactory(), by=staff_user
+    )
+    response = deliver(client_for(user), {"assignment": assignment}, drops_of(order)[0])
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "assignment_not_in_progress"
+    assert gridfs_count() == 0
+
+
+def test_other_driver_and_foreign_destination_are_404(client_for, run, staff_user):
+    other_user, _driver = driver_user()
+    first = drops_of(run["orders"][0])[0]
+    assert deliver(client_for(other_user), run, first).status_code == 404
+    stranger = drops_of(make_order(customer=customer_user()[1], by=staff_user))[0]
+    assert deliver(client_for(run["user"]), run, stranger).status_code == 404
+    _untouched(first)
+
+
+def test_idempotent_retry_stores_nothing_twice(client_for, run):
+    driver = client_for(run["user"])
+    first = drops_of(run["orders"][0])[0]
+    data = small_jpeg()
+    headers = {"Idempotency-Key": "deliver-1"}
+    one = deliver(driver, run, first, photo=photo(data=data), headers=headers)
+    two = deliver(driver, run, first, photo=photo(data=data), headers=headers)
+    assert one.status_code == two.status_code == 200
+    assert two.headers["Idempotent-Replayed"] == "true"
+    assert one.json() == two.json()
+    assert gridfs_count() == 1 and Evidence.objects.count() == 1
+
+
+# --- who sees the proofs -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def delivered(client_for, run):
+    first = drops_of(run["orders"][0])[0]
+    body = deliver(client_for(run["user"]), run, first).json()
+    return run | {"url": body["proofs"][0]["files"][0]["url"]}
+
+
+def test_download_scope(client_for, delivered, staff_user):
+    customer_a, customer_b = delivered["customers"]
+    allowed = [staff_user, delivered["user"], customer_a]
+    for user in allowed:
+        response = client_for(user).get(delivered["url"])
+        assert response.status_code == 200, user.email
+        assert response["Content-Type"] == "image/jpeg"
+        assert response["Content-Disposition"].startswith("attachment")
+        assert response["X-Content-Type-Options"] == "nosniff"
+    other_driver, _ = driver_user()
+    stranger, _ = customer_user()
+    # Customer B rides in the same run, but the proof is of customer A's order.
+    for user in (customer_b, other_driver, stranger):
+        response = client_for(user).get(delivered["url"])
+        assert response.status_code == 404, user.email
+        assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("file_id", ["0" * 24, "not-an-id", "zz" * 12])
+def test_unknown_file_is_404(client_for, staff_user, file_id):
+    assert client_for(staff_user).get(f"/api/v1/files/{file_id}").status_code == 404
+
+
+def test_proof_lists(client_for, delivered, staff_user):
+    assignment_id = delivered["assignment"].pk
+    order_a, order_b = delivered["orders"]
+    customer_a, customer_b = delivered["customers"]
+    for user in (staff_user, delivered["user"]):
+        proofs = client_for(user).get(f"/api/v1/assignments/{assignment_id}/proofs").json()
+        assert [p["order_id"] for p in proofs] == [order_a.pk]
+    # Customers hold no `assignments:read`: their proofs come through their orders.
+    assert (
+        client_for(customer_a).get(f"/api/v1/assignments/{assignment_id}/proofs").status_code == 403
+    )
+    mine = client_for(customer_a).get(f"/api/v1/orders/{order_a.pk}/proofs")
+    assert mine.status_code == 200 and len(mine.json()) == 1
+    assert client_for(customer_b).get(f"/api/v1/orders/{order_a.pk}/proofs").status_code == 404
+    assert client_for(customer_b).get(f"/api/v1/orders/{order_b.pk}/proofs").json() == []
+
+
+# --- incident evidence ---------------------------------------------------------------------------
+
+
+def test_incident_evidence_upload_list_download_delete(client_for, run, staff_user):
+    driver = client_for(run["user"])
+    incident = driver.post(
+        "/api/v1/incidents/",
+        {"assignment_id": run["assignment"].pk, "type": "damaged_package"},
+        format="json",
+    ).json()
+    path = f"/api/v1/incidents/{incident['id']}/evidence"
+    created = driver.post(
+        path,
+        {"files": [photo("a.jpg"), photo("b.pdf", PDF_BYTES)], "kind": "photo", "note": "box"},
+        format="multipart",
+    )
+    assert created.status_code == 201, created.content
+    record = created.json()
+    assert len(record["files"]) == 2 and record["incident_id"] == incident["id"]
+    assert [r["id"] for r in client_for(staff_user).get(path).json()] == [record["id"]]
+    url = record["files"][1]["url"]
+    assert driver.get(url).status_code == 200
+    customer = run["customers"][0]
+    assert client_for(customer).get(url).status_code == 404  # customers see no incidents
+    other_user, _ = driver_user()
+    assert client_for(other_user).get(path).status_code == 404
+    assert client_for(other_user).delete(f"{path}/{record['id']}").status_code == 404
+
+    assert client_for(staff_user).delete(f"{path}/{record['id']}").status_code == 204
+    assert client_for(staff_user).get(path).json() == []
+    assert gridfs_count() == 0
+
+
+def test_incident_evidence_needs_files(client_for, run):
+    incident = services.incident_report(
+        assignment=run["assignment"], type="traffic", by=run["user"]
+    )
+    response = client_for(run["user"]).post(
+        f"/api/v1/incidents/{incident.pk}/evidence", {"note": "x"}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert "files" in response.json()["error"]["details"]["fields"]
+
+
+# --- the run's end -------------------------------------------------------------------------------
+
+
+def _finish_by_delivering(client_for, run):
+    driver = client_for(run["user"])
+    for order in run["orders"]:
+        for destination in drops_of(order):
+            deliver(driver, run, destination)
+
+
+def test_deleting_a_run_purges_its_proofs(
+    client_for, run, staff_user, django_capture_on_commit_callbacks
+):
+    _finish_by_delivering(client_for, run)
+    services.incident_evidence_add(
+        incident=services.incident_report(
+            assignment=run["assignment"], type="other", by=staff_user
+        ),
+        kind="document",
+        uploads=[("n.pdf", PDF_BYTES)],
+        by=staff_user,
+    )
+    assert Evidence.objects.count() == 4
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(staff_user).delete(f"/api/v1/assignments/{run['assignment'].pk}")
+    assert response.status_code == 204
+    assert Evidence.objects.count() == 0 and gridfs_count() == 0
+    # Delivered orders stay delivered: only unstarted work goes back to pending.
+    assert set(Order.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_rating_is_credited_to_the_delivering_driver(client_for, run):
+    _finish_by_delivering(client_for, run)
+    order = run["orders"][0]
+    response = client_for(run["customers"][0]).post(
+        f"/api/v1/orders/{order.pk}/rating", {"score": 5, "comment": "fast"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["driver_id"] == run["driver"].pk
+    assert Rating.objects.get().driver_id == run["driver"].pk
+    ratings = client_for(run["user"]).get(f"/api/v1/drivers/{run['driver'].pk}/ratings").json()
+    assert ratings["count"] == 1 and ratings["average"] == 5
+
+
+def test_cancelling_an_order_inside_a_run_skips_its_stops(client_for, run, staff_user):
+    order_a, order_b = run["orders"]
+    deliver(client_for(run["user"]), run, drops_of(order_b)[0])
+    response = client_for(staff_user).post(
+        f"/api/v1/orders/{order_a.pk}/cancel", {"reason": "customer moved"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert set(Destination.objects.filter(order=order_a).values_list("status", flat=True)) == {
+        "failed"
+    }
+    assert {stop.status for d in drops_of(order_a) for stop in d.stops.all()} == {"skipped"}
+    # The run had delivered order B: it ends finished, not cancelled, and the driver is free.
+    assert Assignment.objects.get(pk=run["assignment"].pk).status == "finished"
+    assert Driver.objects.get(pk=run["driver"].pk).availability == "available"
+
+
+def test_admin_shows_proofs_route_and_downloads(client, client_for, delivered):
+    client.force_login(UserFactory(role_name="admin"))
+    page = client.get(f"/admin/fleet/assignment/{delivered['assignment'].pk}/change/")
+    assert page.status_code == 200
+    file_id = delivered["url"].rsplit("/", 1)[1]
+    admin_url = f"/admin/fleet/assignment/evidence/{file_id}/"
+    assert admin_url in page.content.decode()
+    download = client.get(admin_url)
+    assert download.status_code == 200 and download["Content-Type"] == "image/jpeg"
+    assert client.get("/admin/fleet/assignment/evidence/" + "0" * 24 + "/").status_code == 404
+    route = delivered["assignment"].route
+    route_page = client.get(f"/admin/fleet/route/{route.pk}/change/")
+    assert route_page.status_code == 200 and "delivery" in route_page.content.decode().lower()
+    assert client.get("/admin/fleet/route/").status_code == 200
+
+
+# --- review regressions --------------------------------------------------------------------------
+
+
+def test_deleting_an_old_cancelled_run_leaves_the_order_in_its_new_run(staff_user, client_for):
+    _user, driver = driver_user()
+    order = make_order(customer=customer_user()[1], by=staff_user)
+    old = services.assignment_create(
+        orders=[order], driver=driver, vehicle=VehicleFactory(), by=staff_user
+    )
+    services.assignment_cancel(assignment=old)
+    new = services.assignment_create(
+        orders=[order], driver=driver, vehicle=VehicleFactory(), by=staff_user
+    )
+    assert client_for(staff_user).delete(f"/api/v1/assignments/{old.pk}").status_code == 204
+    assert Order.objects.get(pk=order.pk).status == "assigned"
+    assert Driver.objects.get(pk=driver.pk).availability == "busy"
+    assert Assignment.objects.get(pk=new.pk).status == "assigned"
+
+
+def test_a_failure_photo_cannot_be_deleted_through_its_incident(client_for, run, staff_user):
+    second = drops_of(run["orders"][0])[1]
+    body = fail(client_for(run["user"]), run, second).json()
+    proof = body["proofs"][0]
+    path = f"/api/v1/incidents/{proof['incident_id']}/evidence/{proof['id']}"
+    for user in (run["user"], staff_user):
+        response = client_for(user).delete(path)
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "proof_of_delivery"
+    assert Evidence.objects.count() == 1
+
+
+def test_deleting_an_incident_removes_its_files_but_keeps_proofs(
+    client_for, run, staff_user, django_capture_on_commit_callbacks
+):
+    second = drops_of(run["orders"][0])[1]
+    proof = fail(client_for(run["user"]), run, second).json()["proofs"][0]
+    other = services.incident_report(assignment=run["assignment"], type="traffic", by=staff_user)
+    services.incident_evidence_add(
+        incident=other, kind="photo", uploads=[("x.jpg", small_jpeg())], by=staff_user
+    )
+    staff = client_for(staff_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert staff.delete(f"/api/v1/incidents/{other.pk}").status_code == 204
+        assert staff.delete(f"/api/v1/incidents/{proof['incident_id']}").status_code == 204
+    remaining = Evidence.objects.get()
+    assert str(remaining.pk) == proof["id"] and remaining.incident_id is None
+    assert gridfs_count() == 1
+
+
+def test_too_many_files_is_a_400_not_a_500(client_for, run):
+    incident = services.incident_report(assignment=run["assignment"], type="other", by=run["user"])
+    files = [photo(f"{i}.jpg", b"x") for i in range(101)]
+    response = client_for(run["user"]).post(
+        f"/api/v1/incidents/{incident.pk}/evidence", {"files": files}, format="multipart"
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid"
+
+
+def test_evidence_upload_and_fail_are_idempotent(client_for, run):
+    driver = client_for(run["user"])
+    incident = services.incident_report(assignment=run["assignment"], type="other", by=run["user"])
+    path = f"/api/v1/incidents/{incident.pk}/evidence"
+    data = small_jpeg()
+    key = {"Idempotency-Key": "evidence-1"}
+    first = driver.post(path, {"files": [photo(data=data)]}, format="multipart", headers=key)
+    again = driver.post(path, {"files": [photo(data=data)]}, format="multipart", headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and first.json() == again.json()
+    other = driver.post(path, {"files": [photo(data=_png())]}, format="multipart", headers=key)
+    assert other.status_code == 422
+    assert Evidence.objects.count() == 1
+
+    second = drops_of(run["orders"][0])[1]
+    url = f"/api/v1/assignments/{run['assignment'].pk}/destinations/{second.pk}/fail"
+    body = {"reason": "closed"}
+    key = {"Idempotency-Key": "fail-1"}
+    one = driver.post(url, body | {"photo": photo(data=data)}, format="multipart", headers=key)
+    two = driver.post(url, body | {"photo": photo(data=data)}, format="multipart", headers=key)
+    assert one.status_code == two.status_code == 200 and one.json() == two.json()
+    assert Incident.objects.filter(type="failed_delivery").count() == 1
+    assert Evidence.objects.count() == 2
+
+
+def test_the_schema_offers_idempotency_on_every_upload(client_for, staff_user):
+    schema = client_for(staff_user).get("/api/schema/", {"format": "json"}).json()
+    for path in (
+        "/api/v1/incidents/{id}/evidence",
+        "/api/v1/assignments/{id}/destinations/{destination_id}/deliver",
+        "/api/v1/assignments/{id}/destinations/{destination_id}/fail",
+    ):
+        operation = schema["paths"][path]["post"]
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert "Idempotency-Key" in headers, path
+
+
+def test_optimize_keeps_done_stops_and_starts_from_the_last_one(client_for, run, staff_user):
+    first = drops_of(run["orders"][0])[0]
+    deliver(client_for(run["user"]), run, first)
+    route = Assignment.objects.get(pk=run["assignment"].pk).route
+    visited_before = {s.pk: s.visited_at for s in route.stops.exclude(status="pending")}
+    optimised = client_for(staff_user).post(f"/api/v1/routes/{route.pk}/optimize")
+    assert optimised.status_code == 200, optimised.content
+    stops = optimised.json()["stops"]
+    done = [s for s in stops if s["status"] != "pending"]
+    assert [s["status"] for s in stops[: len(done)]] == [s["status"] for s in done]
+    delivered = next(s for s in stops if s["destination_id"] == first.pk)
+    assert delivered["status"] == "visited" and delivered["visited_at"] is not None
+    assert sorted(v for v in visited_before.values() if v) == sorted(
+        Stop.objects.filter(route_id=optimised.json()["id"], status="visited")
+        .exclude(visited_at=None)
+        .values_list("visited_at", flat=True)
+    )
+    pending_etas = [s["eta"] for s in stops if s["status"] == "pending"]
+    assert pending_etas == sorted(pending_etas)
+
+
+def test_a_finished_run_is_not_replanned(client_for, run, staff_user):
+    services.assignment_finish(assignment=run["assignment"], reason="end of day", by=staff_user)
+    route_id = Assignment.objects.get(pk=run["assignment"].pk).route.pk
+    staff = client_for(staff_user)
+    for response in (
+        staff.post(f"/api/v1/routes/{route_id}/optimize"),
+        staff.post(f"/api/v1/assignments/{run['assignment'].pk}/regenerate-route"),
+    ):
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "run_closed"
+
+
+def test_a_cancelled_order_skips_its_own_pickup_only(client_for, run, staff_user):
+    order_a, order_b = run["orders"]
+    client_for(staff_user).post(
+        f"/api/v1/orders/{order_a.pk}/cancel", {"reason": "x"}, format="json"
+    )
+    route = Assignment.objects.get(pk=run["assignment"].pk).route
+    # Both demo orders share the origin: order B still needs the pickup, already visited
+    # since the run is under way; the delivery stops of order A are skipped.
+    assert set(route.stops.filter(destination__order=order_a).values_list("status", flat=True)) == {
+        "skipped"
+    }
+    assert route.stops.filter(destination__order=order_b, status="pending").count() == 1
+
+
+def _race_deliver_and_finish(staff_user) -> None:
+    import threading
+
+    from django.db import connection
+
+    from identity.tests.factories import signed_in_client
+
+    user, driver = driver_user()
+    order = make_order(customer=customer_user()[1], by=staff_user)
+    assignment = services.assignment_create(
+        orders=[order], driver=driver, vehicle=VehicleFactory(), by=staff_user
+    )
+    services.assignment_start(assignment=assignment, by=staff_user)
+    destination = drops_of(order)[0]
+    answers, start = {}, threading.Barrier(2)
+
+    def deliver_it():
+        client = signed_in_client(user)
+        start.wait()
+        try:
+            answers["deliver"] = deliver(
+                client, {"assignment": assignment}, destination
+            ).status_code
+        finally:
+            connection.close()
+
+    def finish_it():
+        client = signed_in_client(staff_user)
+        start.wait()
+        try:
+            answers["finish"] = client.post(
+                f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "closing"}, format="json"
+            ).status_code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver_it), threading.Thread(target=finish_it)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    destination.refresh_from_db()
+    assert answers["finish"] in (200, 409), answers
+    if answers["deliver"] == 200:
+        assert destination.status == "delivered"
+    else:
+        assert answers["deliver"] == 409 and destination.status == "failed", answers
+    assert Assignment.objects.get(pk=assignment.pk).status == "finished"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delivering_while_staff_finish_the_run_never_deadlocks():
+    """Deliver and forced finish lock the run before its orders: one waits for the other,
+    and the drop-off ends delivered (deliver first) or failed (finish first), never both."""
+    from identity import services as identity_services
+
+    identity_services.roles_seed()
+    staff_user = UserFactory(role_name="dispatcher")
+    for _attempt in range(3):
+        _race_deliver_and_finish(staff_user)

@@ -1,0 +1,381 @@
+"""Geofences: the corridor around a run's route (one per run, replaced with its route),
+the zones staff draw (delivery zones, forbidden areas, vehicle-restriction zones) with
+their validation, and the reads other apps rely on. Runs and routes are known by id only.
+
+Geometry is done with shapely in a local metric plane (`LocalPlane`), so buffers and
+clearances are in metres; stored polygons are GeoJSON with [lng, lat] positions, read as
+straight edges in lng/lat (what shapely does). The server's own geo queries only narrow
+the candidates: whether a point is inside is decided here, the same on MongoDB and on the
+test server.
+"""
+
+import math
+
+import shapely
+from bson import ObjectId
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from pymongo.errors import WriteError
+from shapely.geometry import LineString, Polygon, mapping, shape
+from shapely.geometry import Point as ShapelyPoint
+from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
+from shapely.validation import explain_validity
+
+from rappi.errors import ConflictError, DomainError, NotFoundError
+from rappi.routing import EARTH_RADIUS_M
+from tracking.documents import Geofence
+from tracking.pings import search_box
+
+ROUTE_CORRIDOR = "route_corridor"
+DELIVERY_ZONE = "delivery_zone"
+FORBIDDEN = "forbidden"
+VEHICLE_RESTRICTION = "vehicle_restriction"
+# The kinds staff draw; corridors follow their run's route and are written only by it.
+ZONE_KINDS = (DELIVERY_ZONE, FORBIDDEN, VEHICLE_RESTRICTION)
+
+# A corridor's outline may sit this much inside the exact buffer: it keeps a long OSRM
+# geometry's corridor to a few hundred vertices.
+_CORRIDOR_SIMPLIFY_M = 1.0
+# Stored positions are snapped to 1e-7 degrees (about 1 cm), keeping the polygon valid.
+_GRID_DEGREES = 1e-7
+
+
+class LocalPlane:
+    """An equirectangular projection around a reference position: x metres east, y metres
+    north. Over a city its scale error is a fraction of a percent, and being affine in
+    lng/lat it maps straight lines to straight lines both ways."""
+
+    def __init__(self, lng: float, lat: float) -> None:
+        self.origin = (lng, lat)
+        metres_per_degree = EARTH_RADIUS_M * math.pi / 180
+        self.scale = (metres_per_degree * math.cos(math.radians(lat)), metres_per_degree)
+
+    @classmethod
+    def around(cls, geometry: BaseGeometry) -> "LocalPlane":
+        centre = geometry.envelope.centroid
+        return cls(centre.x, centre.y)
+
+    def xy(self, lng: float, lat: float) -> tuple[float, float]:
+        return ((lng - self.origin[0]) * self.scale[0], (lat - self.origin[1]) * self.scale[1])
+
+    def lnglat(self, x: float, y: float) -> tuple[float, float]:
+        return (x / self.scale[0] + self.origin[0], y / self.scale[1] + self.origin[1])
+
+    def to_plane(self, geometry: BaseGeometry) -> BaseGeometry:
+        return shapely.transform(geometry, lambda c: (c - self.origin) * self.scale)
+
+    def to_lnglat(self, geometry: BaseGeometry) -> BaseGeometry:
+        return shapely.transform(geometry, lambda c: c / self.scale + self.origin)
+
+
+def polygon_geojson(polygon: Polygon) -> dict:
+    """A shapely polygon as a GeoJSON Polygon (exterior counter-clockwise, holes clockwise,
+    as RFC 7946 asks), with lists rather than tuples so it stores as arrays."""
+    polygon = orient(polygon, sign=1.0)
+    return {
+        "type": "Polygon",
+        "coordinates": [
+            [list(position) for position in ring] for ring in mapping(polygon)["coordinates"]
+        ],
+    }
+
+
+def corridor_polygon(line: dict, *, tolerance_m: float) -> dict | None:
+    """Everything within `tolerance_m` of a GeoJSON LineString, as a GeoJSON Polygon; None
+    for a line of fewer than two positions."""
+    positions = line.get("coordinates") or []
+    if len(positions) < 2:
+        return None
+    path = LineString([position[:2] for position in positions])
+    plane = LocalPlane.around(path)
+    area = plane.to_plane(path).buffer(tolerance_m).simplify(_CORRIDOR_SIMPLIFY_M)
+    return polygon_geojson(shapely.set_precision(plane.to_lnglat(area), _GRID_DEGREES))
+
+
+def corridor_replace(
+    *, assignment_id: int, route_id: int, line: dict, tolerance_m: float | None = None
+) -> Geofence | None:
+    """Make the corridor of run `assignment_id` the one around its new route `line`,
+    replacing the previous one in place (same id, so enter/exit history stays on one
+    geofence). A route of fewer than two positions leaves the run without a corridor."""
+    tolerance_m = settings.ROUTE_CORRIDOR_TOLERANCE_M if tolerance_m is None else tolerance_m
+    polygon = corridor_polygon(line, tolerance_m=tolerance_m)
+    if polygon is None:
+        corridor_delete_for(assignment_id=assignment_id)
+        return None
+    now = timezone.now()
+    corridor = Geofence(
+        name=f"Run #{assignment_id} route corridor",
+        kind=ROUTE_CORRIDOR,
+        geometry=polygon,
+        active=True,
+        route_id=route_id,
+        assignment_id=assignment_id,
+        tolerance_m=tolerance_m,
+        created_at=now,
+        updated_at=now,
+    )
+    corridor.validate()
+    Geofence._get_collection().replace_one(
+        {"kind": ROUTE_CORRIDOR, "assignment_id": assignment_id}, corridor.to_mongo(), upsert=True
+    )
+    return corridor_for(assignment_id=assignment_id)
+
+
+def corridor_for(*, assignment_id: int) -> Geofence | None:
+    return Geofence.objects(kind=ROUTE_CORRIDOR, assignment_id=assignment_id).first()
+
+
+def corridor_delete_for(*, assignment_id: int) -> int:
+    """Remove run `assignment_id`'s corridor (its route is gone); returns how many went."""
+    return Geofence.objects(kind=ROUTE_CORRIDOR, assignment_id=assignment_id).delete()
+
+
+def active_zones(*, kind: str) -> list[Geofence]:
+    """The active geofences of one kind (a handful: restriction zones, forbidden areas)."""
+    return list(Geofence.objects(kind=kind, active=True).order_by("name"))
+
+
+def zone_shape(geofence: Geofence) -> Polygon:
+    """A geofence's polygon in lng/lat, holes included."""
+    return shape(geofence.geometry)
+
+
+def restriction_zone_ensure(*, name: str, geometry: dict, reset: bool = False) -> Geofence:
+    """The active `vehicle_restriction` zone called `name`, created with `geometry` if
+    missing; with `reset` an existing one gets `geometry` back and is reactivated."""
+    zone = Geofence.objects(kind=VEHICLE_RESTRICTION, name=name).first()
+    if zone is None:
+        zone = Geofence(name=name, kind=VEHICLE_RESTRICTION)
+    elif not reset:
+        return zone
+    zone.geometry, zone.active, zone.updated_at = geometry, True, timezone.now()
+    zone.save()
+    return zone
+
+
+# --- Zones staff draw ------------------------------------------------------------------------
+
+# Bounds that keep a zone a city-scale area: small enough that straight lng/lat edges (how
+# shapely reads them) and great-circle edges (how MongoDB does) stay within metres.
+MAX_RINGS = 50
+MAX_POSITIONS = 10_000
+MAX_SPAN_DEGREES = 5.0
+# Candidates are asked of the server around a point with this margin, then checked here.
+_PREFILTER_MARGIN_M = 100.0
+# What a corridor takes from its route.
+_MANAGED = ("kind", "geometry", "tolerance_m")
+
+
+class InvalidGeofenceError(DomainError):
+    """400 `invalid` with `details.fields`, like a serializer's, for callers that are not
+    the API (admin, demo, scripts)."""
+
+    code, http_status = "invalid", 400
+    default_message = gettext_lazy("Invalid input.")
+
+
+class GeofenceManagedError(ConflictError):
+    code = "geofence_managed"
+    default_message = gettext_lazy(
+        "A route corridor follows its run's route: only its name and active flag change here."
+    )
+
+
+def _position_error(position) -> str | None:
+    if (
+        not isinstance(position, list | tuple)
+        or len(position) != 2
+        or not all(
+            isinstance(value, int | float) and not isinstance(value, bool) for value in position
+        )
+        or not all(math.isfinite(value) for value in position)
+    ):
+        return _("must be [longitude, latitude], two numbers")
+    lng, lat = position
+    if not -180 <= lng <= 180:
+        return _("longitude %(lng)s is outside -180..180") % {"lng": lng}
+    if not -90 <= lat <= 90:
+        return _("latitude %(lat)s is outside -90..90") % {"lat": lat}
+    return None
+
+
+def polygon_errors(geometry) -> list[str]:
+    """What keeps `geometry` from being a geofence (empty when nothing does): a GeoJSON
+    Polygon whose rings (the outline, then any holes) are closed, have at least 4 positions
+    [lng, lat] in range, and which is valid as a whole: no self-intersection, holes inside
+    the outline (shapely's `is_valid`, explained by `explain_validity`)."""
+    if not isinstance(geometry, dict) or geometry.get("type") != "Polygon":
+        return [_('Must be a GeoJSON object of type "Polygon".')]
+    rings = geometry.get("coordinates")
+    if not isinstance(rings, list) or not rings:
+        return [_("`coordinates` must be a non-empty list of linear rings.")]
+    if len(rings) > MAX_RINGS:
+        return [_("At most %(max)d rings.") % {"max": MAX_RINGS}]
+    if sum(len(ring) for ring in rings if isinstance(ring, list)) > MAX_POSITIONS:
+        return [_("At most %(max)d positions in all.") % {"max": MAX_POSITIONS}]
+    errors = []
+    for r, ring in enumerate(rings):
+        if not isinstance(ring, list):
+            errors.append(_("Ring %(ring)d must be a list of positions.") % {"ring": r})
+            continue
+        if len(ring) < 4:
+            errors.append(
+                _("Ring %(ring)d has %(count)d position(s); a closed ring needs at least 4.")
+                % {"ring": r, "count": len(ring)}
+            )
+        problem = next(
+            ((p, error) for p, position in enumerate(ring) if (error := _position_error(position))),
+            None,
+        )
+        if problem is not None:
+            errors.append(
+                _("Ring %(ring)d, position %(position)d: %(error)s.")
+                % {"ring": r, "position": problem[0], "error": problem[1]}
+            )
+        elif ring and list(ring[0]) != list(ring[-1]):
+            errors.append(
+                _("Ring %(ring)d is not closed: its last position must repeat its first.")
+                % {"ring": r}
+            )
+    if errors:
+        return errors
+    polygon = Polygon(rings[0], rings[1:])
+    if not polygon.is_valid:
+        return [_("Not a valid polygon: %(reason)s.") % {"reason": explain_validity(polygon)}]
+    west, south, east, north = polygon.bounds
+    if east - west > MAX_SPAN_DEGREES or north - south > MAX_SPAN_DEGREES:
+        return [_("A geofence spans at most %(max)s degrees each way.") % {"max": MAX_SPAN_DEGREES}]
+    return []
+
+
+def clean_polygon(geometry) -> dict:
+    """`geometry` checked (InvalidGeofenceError) and stored the RFC 7946 way: outline
+    counter-clockwise, holes clockwise."""
+    errors = polygon_errors(geometry)
+    if errors:
+        raise InvalidGeofenceError(fields={"geometry": errors})
+    rings = geometry["coordinates"]
+    return polygon_geojson(Polygon(rings[0], rings[1:]))
+
+
+def _store(geofence: Geofence, changes: dict | None = None) -> Geofence:
+    """Insert a new geofence, or `$set` only the `changes` of an existing one (so a
+    concurrent re-plan's corridor geometry is never written back over)."""
+    geofence.validate()
+    collection = Geofence._get_collection()
+    doc = geofence.to_mongo()
+    try:
+        if geofence.pk is None:
+            geofence.pk = collection.insert_one(doc).inserted_id
+        else:
+            fields = {Geofence._fields[name].db_field for name in changes or {}}
+            collection.update_one(
+                {"_id": geofence.pk}, {"$set": {key: doc.get(key) for key in fields}}
+            )
+    except WriteError as error:
+        # A server with stricter geometry rules than ours (MongoDB's 2dsphere index).
+        raise InvalidGeofenceError(
+            fields={"geometry": [_("Refused by the database: %(reason)s") % {"reason": error}]}
+        ) from error
+    return geofence
+
+
+def geofence_create(
+    *,
+    name: str,
+    kind: str,
+    geometry: dict,
+    active: bool = True,
+    tolerance_m: float | None = None,
+) -> Geofence:
+    """A zone staff draw (not a corridor: those come with their run's route)."""
+    if kind not in ZONE_KINDS:
+        raise InvalidGeofenceError(fields={"kind": [_("Route corridors come with their route.")]})
+    now = timezone.now()
+    return _store(
+        Geofence(
+            name=name,
+            kind=kind,
+            geometry=clean_polygon(geometry),
+            active=active,
+            tolerance_m=tolerance_m,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def geofence_update(*, geofence: Geofence, **changes) -> Geofence:
+    """Change `name`, `kind`, `geometry`, `active` or `tolerance_m`. A route corridor's
+    outline, kind and tolerance follow its route (409 `geofence_managed`)."""
+    if geofence.kind == ROUTE_CORRIDOR:
+        # A full update may send them back unchanged.
+        changes = {
+            field: value
+            for field, value in changes.items()
+            if field not in _MANAGED or value != getattr(geofence, field)
+        }
+        managed = sorted(field for field in changes if field in _MANAGED)
+        if managed:
+            raise GeofenceManagedError(geofence_id=str(geofence.pk), fields=managed)
+    elif "kind" in changes and changes["kind"] not in ZONE_KINDS:
+        raise InvalidGeofenceError(fields={"kind": [_("Route corridors come with their route.")]})
+    if "geometry" in changes:
+        changes["geometry"] = clean_polygon(changes["geometry"])
+    changes["updated_at"] = timezone.now()
+    for field, value in changes.items():
+        setattr(geofence, field, value)
+    return _store(geofence, changes)
+
+
+def geofence_deactivate(*, geofence: Geofence) -> Geofence:
+    """Soft delete: the geofence stays, with its events, but no longer counts."""
+    if not geofence.active:
+        return geofence
+    return geofence_update(geofence=geofence, active=False)
+
+
+def geofence_list(*, kind: str | None = None, active: bool | None = None):
+    """Every geofence (staff only: the API checks), optionally of one kind or state."""
+    found = Geofence.objects
+    if kind:
+        found = found(kind=kind)
+    if active is not None:
+        found = found(active=active)
+    return found
+
+
+def geofence_get(*, pk: str) -> Geofence:
+    found = Geofence.objects(pk=ObjectId(pk)).first() if ObjectId.is_valid(pk) else None
+    if found is None:
+        raise NotFoundError()
+    return found
+
+
+def geofences_containing(*, lat: float, lng: float, kind: str | None = None) -> list[Geofence]:
+    """The active geofences whose polygon holds (lat, lng), its border included, by kind
+    and name. The server narrows to those near the point; shapely decides."""
+    query: dict = {"active": True}
+    if kind:
+        query["kind"] = kind
+    box = search_box(lat=lat, lng=lng, radius_m=_PREFILTER_MARGIN_M)
+    if box is not None:
+        query["geometry"] = {"$geoIntersects": {"$geometry": box}}
+    point = ShapelyPoint(lng, lat)
+    found = [zone for zone in Geofence.objects(__raw__=query) if zone_shape(zone).covers(point)]
+    return sorted(found, key=lambda zone: (zone.kind, zone.name, str(zone.pk)))
+
+
+def zone_ensure(*, kind: str, name: str, geometry: dict, reset: bool = False) -> Geofence:
+    """The zone of `kind` called `name`, drawn with `geometry` if missing; with `reset` an
+    existing one gets `geometry` back and is reactivated (seeding)."""
+    zone = Geofence.objects(kind=kind, name=name).first()
+    if zone is None:
+        return geofence_create(name=name, kind=kind, geometry=geometry)
+    if not reset:
+        return zone
+    return geofence_update(geofence=zone, geometry=geometry, active=True)
