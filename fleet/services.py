@@ -1,20 +1,27 @@
-"""Fleet writes: vehicles and drivers (runs, routes and proofs build on these)."""
+"""Fleet writes: vehicles and drivers, runs, incidents, routes and proofs of delivery."""
 
+import logging
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fleet import restriction
 from fleet.errors import (
     AssignmentInProgressError,
+    AssignmentNotInProgressError,
     CapacityExceededError,
     DoesNotFitError,
     DriverUnavailableError,
     InactiveUserError,
+    InvalidSequenceError,
     OrdersNotPendingError,
+    RouteWithoutRunError,
+    RunClosedError,
     VehicleUnavailableError,
 )
 from fleet.models import (
@@ -37,8 +44,11 @@ from identity import services as identity_services
 from identity.models import User
 from orders import services as order_services
 from orders.models import Destination, Order, OrderStatus
-from rappi.errors import IllegalTransitionError
+from rappi.errors import IllegalTransitionError, NotFoundError
 from rappi.routing import Point, get_router, optimise_order
+from tracking import events, evidence, geofences, pings
+
+logger = logging.getLogger(__name__)
 
 # --- Vehicles ------------------------------------------------------------------------------
 
@@ -236,6 +246,7 @@ def assignment_create(
             requested_kg=str(requested),
         )
     _check_fit(vehicle, destinations)
+    restriction.check_stops(plate=vehicle.plate, orders=locked_orders, destinations=destinations)
     assignment = Assignment.objects.create(driver=driver, vehicle=vehicle, created_by=by)
     assignment.orders.set(locked_orders)
     for order in locked_orders:
@@ -326,21 +337,58 @@ def assignment_delete(*, assignment: Assignment) -> None:
     assignment = _locked_run(assignment)
     if assignment.status == AssignmentStatus.IN_PROGRESS:
         raise AssignmentInProgressError(assignment_id=assignment.pk)
-    _release_orders(assignment)
+    # A cancelled or finished run holds nothing any more: its orders may be in another
+    # run by now, and its driver on another.
     if assignment.status == AssignmentStatus.ASSIGNED:
+        _release_orders(assignment)
         _free_driver(assignment.driver_id)
+    run_id = assignment.pk
     assignment.delete()
+    # MongoDB is not in the transaction: its data goes only once the run is surely gone.
+    transaction.on_commit(lambda: run_documents_purge(assignment_id=run_id))
+
+
+def run_documents_purge(*, assignment_id: int) -> None:
+    """Remove a deleted run's MongoDB documents: proofs and incident files, corridor, pings,
+    geofence events and states. Each kind on its own, so one failure does not keep the
+    others; failures are logged."""
+    for purge in (
+        evidence.evidence_delete_for,
+        geofences.corridor_delete_for,
+        pings.pings_delete_for,
+        events.events_delete_for,
+    ):
+        try:
+            purge(assignment_id=assignment_id)
+        except Exception:  # the run is deleted; leftovers are logged for a later sweep
+            logger.exception("Could not purge %s of deleted run %s", purge.__name__, assignment_id)
 
 
 @transaction.atomic
 def assignment_order_cancelled(*, order: Order) -> None:
-    """An order in a run was cancelled: a run left with no live order is cancelled and
-    its driver freed (SPEC §5)."""
+    """An order in a run was cancelled: its pending stops are skipped; a run left with no
+    live order is cancelled and its driver freed (SPEC §5) — or finished, if it had
+    already delivered another order."""
     for assignment in Assignment.objects.select_for_update().filter(
         orders=order, status__in=Assignment.ACTIVE
     ):
         live = assignment.orders.exclude(status__in=[OrderStatus.CANCELLED, OrderStatus.DELIVERED])
+        Stop.objects.filter(
+            route__assignment=assignment, destination__order=order, status=StopStatus.PENDING
+        ).update(status=StopStatus.SKIPPED)
+        # Its pickup too, unless another order still to carry is collected there.
+        if not live.filter(origin_lat=order.origin_lat, origin_lng=order.origin_lng).exists():
+            Stop.objects.filter(
+                route__assignment=assignment,
+                kind=StopKind.PICKUP,
+                lat=order.origin_lat,
+                lng=order.origin_lng,
+                status=StopStatus.PENDING,
+            ).update(status=StopStatus.SKIPPED)
         if live.exists():
+            continue
+        if assignment.orders.filter(status=OrderStatus.DELIVERED).exists():
+            _close_run(assignment)
             continue
         assignment.status = AssignmentStatus.CANCELLED
         assignment.cancel_reason = "orders cancelled"
@@ -446,7 +494,17 @@ def assignment_finish(*, assignment: Assignment, reason: str, by: User) -> Assig
         by=by,
         origin=IncidentOrigin.STAFF,
     )
-    return _close_run(assignment)
+    from audit.services import audit_record
+
+    before = assignment.status
+    finished = _close_run(assignment)
+    audit_record(
+        action="assignment.force_finish",
+        target=finished,
+        changes={"status": (before, finished.status), "reason": (None, reason)},
+        actor=by,
+    )
+    return finished
 
 
 @transaction.atomic
@@ -475,6 +533,16 @@ def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False
     assignment.save(update_fields=["status", "finished_at", "updated_at"])
     driver.availability = Availability.BUSY
     driver.save(update_fields=["availability", "updated_at"])
+    from audit.services import audit_record
+
+    audit_record(
+        action="assignment.reopen",
+        target=assignment,
+        changes={
+            "status": (AssignmentStatus.FINISHED, assignment.status),
+            "include_delivered": (None, include_delivered),
+        },
+    )
     return assignment
 
 
@@ -485,18 +553,21 @@ def _point(lat, lng) -> Point:
     return Point(lat=float(lat), lng=float(lng))
 
 
-def _write_route(*, assignment: Assignment, stops: list[dict], started) -> Route:
+def _write_route(*, assignment: Assignment | None, stops: list[dict], started) -> Route:
     """Store a route through `stops` (dicts with kind, lat, lng, order, destination, status)
-    in that order, with geometry, totals and an ETA for every stop."""
+    in that order, with geometry, totals and an ETA for every stop; a run's route replaces
+    its previous one and gets its corridor."""
     router = get_router()
-    Route.objects.filter(assignment=assignment).delete()
+    if assignment is not None:
+        Route.objects.filter(assignment=assignment).delete()
     if len(stops) >= 2:
-        planned = router.route([_point(s["lat"], s["lng"]) for s in stops])
+        path = _route_path(assignment, stops)
+        planned = router.route(path.points)
         geometry, distance, duration, legs = (
             planned.geometry,
             planned.distance_m,
             planned.duration_s,
-            planned.legs,
+            path.stop_legs(planned.legs),
         )
     else:
         geometry = {"type": "LineString", "coordinates": []}
@@ -509,12 +580,52 @@ def _write_route(*, assignment: Assignment, stops: list[dict], started) -> Route
         duration_s=duration,
         provider=router.name,
     )
-    clock = started
+    if assignment is not None:
+        # The corridor follows the committed route: a plan rolled back keeps the old one.
+        transaction.on_commit(
+            partial(
+                _replace_corridor, assignment_id=assignment.pk, route_id=route.pk, line=geometry
+            ),
+            robust=True,
+        )
+    # Stops done keep their visit time as ETA; the clock runs from `started` at the last
+    # of them (or the first stop) through the pending ones.
+    first_pending = next(
+        (i for i, stop in enumerate(stops) if stop["status"] == StopStatus.PENDING), len(stops)
+    )
+    anchor, clock = max(first_pending - 1, 0), started
     for index, stop in enumerate(stops):
-        if index > 0:
+        if index > anchor:
             clock = clock + timedelta(seconds=legs[index - 1].duration_s)
-        Stop.objects.create(route=route, sequence=index + 1, eta=clock, **stop)
+            eta = clock
+        elif stop["status"] == StopStatus.PENDING:
+            eta = started
+        else:
+            eta = stop.get("visited_at") or started
+        Stop.objects.create(route=route, sequence=index + 1, eta=eta, **stop)
     return route
+
+
+def _replace_corridor(*, assignment_id: int, route_id: int, line: dict) -> None:
+    # A newer plan (or the run's deletion) may have committed since: its route replaced
+    # this one, and this corridor must not overwrite (or outlive) it.
+    if Route.objects.filter(pk=route_id).exists():
+        geofences.corridor_replace(assignment_id=assignment_id, route_id=route_id, line=line)
+
+
+def _route_path(assignment: Assignment | None, stops: list[dict]) -> restriction.Path:
+    """The stops with detours round the restriction zones closed to the run's vehicle on
+    the days the route may be driven; straight when the plate is free on all of them (or
+    no vehicle is known yet)."""
+    points = [_point(s["lat"], s["lng"]) for s in stops]
+    if assignment is None:
+        return restriction.plan_path(points, [])
+    days = restriction.run_days(
+        orders={stop["order"] for stop in stops if stop["order"] is not None},
+        in_progress=assignment.status == AssignmentStatus.IN_PROGRESS,
+    )
+    zones = restriction.zones_closed_to(plate=assignment.vehicle.plate, days=days)
+    return restriction.plan_path(points, zones)
 
 
 def _delivery_order(start: dict, deliveries: list[dict]) -> list[dict]:
@@ -539,7 +650,31 @@ def route_plan(*, assignment: Assignment) -> Route:
     then its drop-offs in the optimiser's order (nearest neighbour + 2-opt over the routing
     provider's distances). Already visited stops keep their place and their state."""
     assignment = _locked_run(assignment)
+    if assignment.status not in Assignment.ACTIVE:
+        raise RunClosedError(status=assignment.status)
     orders = list(Order.objects.filter(assignments=assignment).order_by("pk"))
+    stops = _planned_stops(orders, collected=assignment.status == AssignmentStatus.IN_PROGRESS)
+    return _write_route(assignment=assignment, stops=stops, started=_plan_start(assignment))
+
+
+PLAN_WITHOUT_RUN_KEPT = timedelta(days=1)
+
+
+@transaction.atomic
+def route_plan_for_orders(*, orders: list[Order]) -> Route:
+    """A route for orders not (yet) in a run, to weigh a grouping before dispatching it:
+    stored without a run for a day, straight (no vehicle, so no restriction detours), and
+    without a corridor."""
+    now = timezone.now()
+    # Such plans are for weighing, not keeping: older ones are swept as new ones come.
+    Route.objects.filter(assignment=None, created_at__lt=now - PLAN_WITHOUT_RUN_KEPT).delete()
+    orders = sorted(orders, key=lambda order: order.pk)
+    return _write_route(assignment=None, stops=_planned_stops(orders), started=now)
+
+
+def _planned_stops(orders: list[Order], *, collected: bool = False) -> list[dict]:
+    """Pickups (one per distinct origin, visited once the loads are `collected`), then the
+    drop-offs already done, then the pending ones in the optimiser's order."""
     pickups, seen = [], set()
     for order in orders:
         key = (order.origin_lat, order.origin_lng)
@@ -552,7 +687,7 @@ def route_plan(*, assignment: Assignment) -> Route:
                     "lng": order.origin_lng,
                     "order": order,
                     "destination": None,
-                    "status": StopStatus.PENDING,
+                    "status": StopStatus.VISITED if collected else StopStatus.PENDING,
                 }
             )
     by_id = {order.pk: order for order in orders}
@@ -564,18 +699,110 @@ def route_plan(*, assignment: Assignment) -> Route:
             "order": by_id[d.order_id],
             "destination": d,
             "status": _STOP_FOR_DESTINATION[d.status],
+            "visited_at": d.delivered_at,
         }
         for d in Destination.objects.filter(order__in=orders).order_by("order_id", "sequence")
     ]
-    if assignment.status == AssignmentStatus.IN_PROGRESS:
-        for pickup in pickups:
-            pickup["status"] = StopStatus.VISITED  # a run under way has collected its loads
     done = [d for d in deliveries if d["status"] != StopStatus.PENDING]
     pending = [d for d in deliveries if d["status"] == StopStatus.PENDING]
     anchor = (done or pickups)[-1] if (done or pickups) else None
     ordered = _delivery_order(anchor, pending) if anchor else pending
-    started = assignment.started_at or timezone.now()
-    return _write_route(assignment=assignment, stops=pickups + done + ordered, started=started)
+    return pickups + done + ordered
+
+
+def _stop_fields(stop: Stop) -> dict:
+    return {
+        "kind": stop.kind,
+        "lat": stop.lat,
+        "lng": stop.lng,
+        "order": stop.order,
+        "destination": stop.destination,
+        "status": stop.status,
+        "visited_at": stop.visited_at,
+    }
+
+
+@transaction.atomic
+def route_optimize(*, route: Route) -> Route:
+    """Re-order the pending drop-offs after the last stop done (visited or skipped), from
+    where that stop is; done stops keep their places, times and states, and pending
+    pickups stay ahead of the drop-offs."""
+    assignment = _replannable(route)
+    stops = _locked_stops(route)
+    done = [stop for stop in stops if stop.status != StopStatus.PENDING]
+    pickups = [s for s in stops if s.status == StopStatus.PENDING and s.kind == StopKind.PICKUP]
+    deliveries = [
+        _stop_fields(s)
+        for s in stops
+        if s.status == StopStatus.PENDING and s.kind == StopKind.DELIVERY
+    ]
+    before = [_stop_fields(stop) for stop in done + pickups]
+    ordered = _delivery_order(before[-1], deliveries) if before else deliveries
+    return _write_route(
+        assignment=assignment, stops=before + ordered, started=_plan_start(assignment)
+    )
+
+
+def _replannable(route: Route) -> Assignment:
+    """The route's run, locked; only a run still to be driven is re-planned."""
+    if route.assignment_id is None:
+        raise RouteWithoutRunError(route_id=route.pk)
+    assignment = _locked_run(route.assignment)
+    if assignment.status not in Assignment.ACTIVE:
+        raise RunClosedError(status=assignment.status)
+    return assignment
+
+
+def _locked_stops(route: Route) -> list[Stop]:
+    return list(
+        Stop.objects.select_for_update(of=("self",))
+        .filter(route=route)
+        .select_related("order", "destination__order")
+        .order_by("sequence")
+    )
+
+
+def _plan_start(assignment: Assignment):
+    # A run under way is planned from now: its pending stops cannot be reached earlier.
+    return (
+        timezone.now()
+        if assignment.status == AssignmentStatus.IN_PROGRESS
+        else (assignment.started_at or timezone.now())
+    )
+
+
+@transaction.atomic
+def route_resequence(*, route: Route, stop_ids: list[int]) -> Route:
+    """The dispatcher's own order for the pending stops: `stop_ids` lists every pending
+    stop once; stops already visited or skipped keep their places first, and a pending
+    pickup must come before the drop-offs of its order. Geometry and ETAs follow."""
+    assignment = _replannable(route)
+    stops = _locked_stops(route)
+    done = [stop for stop in stops if stop.status != StopStatus.PENDING]
+    pending = {stop.pk: stop for stop in stops if stop.status == StopStatus.PENDING}
+    if len(stop_ids) != len(set(stop_ids)) or set(stop_ids) != set(pending):
+        raise InvalidSequenceError(
+            _("List every pending stop of the route exactly once: %(ids)s.")
+            % {"ids": ", ".join(str(pk) for pk in sorted(pending))},
+        )
+    ordered = [pending[pk] for pk in stop_ids]
+    position = {stop.pk: index for index, stop in enumerate(ordered)}
+    pickup_at = {
+        (stop.lat, stop.lng): position[stop.pk] for stop in ordered if stop.kind == StopKind.PICKUP
+    }
+    for stop in ordered:
+        if stop.kind != StopKind.DELIVERY:
+            continue
+        origin = (stop.destination.order.origin_lat, stop.destination.order.origin_lng)
+        if pickup_at.get(origin, -1) > position[stop.pk]:
+            raise InvalidSequenceError(
+                _("Stop %(stop)s is a drop-off before its pickup.") % {"stop": stop.pk}
+            )
+    return _write_route(
+        assignment=assignment,
+        stops=[_stop_fields(stop) for stop in done + ordered],
+        started=_plan_start(assignment),
+    )
 
 
 @transaction.atomic
@@ -586,3 +813,206 @@ def stop_visit(*, stop: Stop) -> Stop:
         stop.visited_at = timezone.now()
         stop.save(update_fields=["status", "visited_at"])
     return stop
+
+
+# --- Proof of delivery ---------------------------------------------------------------------------
+
+Upload = tuple[str, bytes]  # (filename as sent, bytes)
+
+
+def _deliverable(*, assignment: Assignment, destination_id: int) -> tuple[Assignment, Order]:
+    """Lock the run, then the destination's order (runs before orders, as start, cancel,
+    finish, reopen and delete do); the destination must be a drop-off of the run."""
+    destination = Destination.objects.filter(
+        pk=destination_id, order__in=assignment.orders.all()
+    ).first()
+    if destination is None:
+        raise NotFoundError(_("This run has no such destination."))
+    assignment = _locked_run(assignment)
+    order = Order.objects.select_for_update().get(pk=destination.order_id)
+    if assignment.status != AssignmentStatus.IN_PROGRESS:
+        raise AssignmentNotInProgressError(status=assignment.status)
+    return assignment, order
+
+
+def _pending_destination(destination_id: int, target: str) -> Destination:
+    destination = Destination.objects.select_for_update().get(pk=destination_id)
+    if destination.status != Destination.Status.PENDING:
+        raise IllegalTransitionError(
+            _("This drop-off is already %(status)s.") % {"status": destination.status},
+            current=destination.status,
+            target=target,
+            allowed=[],
+        )
+    return destination
+
+
+def _settle(*, assignment: Assignment, order: Order, destination: Destination) -> None:
+    """After a drop-off is delivered or failed: its stop is done, the customer is told, the
+    order closes when all its drop-offs are, and the run when all its orders are."""
+    stop_status = _STOP_FOR_DESTINATION[destination.status]
+    Stop.objects.filter(
+        route__assignment=assignment, destination=destination, status=StopStatus.PENDING
+    ).update(status=stop_status, visited_at=timezone.now())
+    order = order_close_if_done(order=order)
+    customer_user_id = order.customer.user_id
+    if customer_user_id:
+        delivered = destination.status == Destination.Status.DELIVERED
+        identity_services.notification_send(
+            recipient_user_id=customer_user_id,
+            kind="destination.delivered" if delivered else "destination.failed",
+            title=(_("Delivered to %(name)s") if delivered else _("Delivery to %(name)s failed"))
+            % {"name": destination.recipient_name},
+            body=destination.received_by if delivered else destination.failure_reason,
+            data={
+                "order_id": order.pk,
+                "destination_id": destination.pk,
+                "order_status": order.status,
+            },
+        )
+    open_orders = assignment.orders.exclude(
+        status__in=[OrderStatus.DELIVERED, OrderStatus.CANCELLED]
+    )
+    if not open_orders.exists():
+        _close_run(assignment)
+
+
+def _store_proofs(items: list[dict]) -> list:
+    """Store each evidence record; if one fails, the ones already stored are removed."""
+    stored = []
+    try:
+        for item in items:
+            stored.append(evidence.evidence_store(**item))
+    except Exception:
+        _discard_proofs(stored)
+        raise
+    return stored
+
+
+def _discard_proofs(stored: list) -> None:
+    for record in stored:
+        try:
+            evidence.evidence_delete(evidence=record)
+        except Exception:  # cleanup must not hide the error that made it necessary
+            logger.exception("Could not remove evidence %s of a refused delivery", record.pk)
+
+
+def destination_deliver(
+    *,
+    assignment: Assignment,
+    destination_id: int,
+    received_by: str,
+    photo: Upload,
+    signature: Upload | None = None,
+    lat: float | None = None,
+    lng: float | None = None,
+    by: User,
+) -> Destination:
+    """The driver hands a drop-off over: the photo (and signature) are stored as proof,
+    the drop-off is delivered and its stop visited; the order and run close when done."""
+    # Checked and re-encoded before any lock is taken: the slow part blocks nobody.
+    photo_file, *signature_file = evidence.evidence_prepare(
+        [photo] + ([signature] if signature is not None else [])
+    )
+    stored = []
+    try:
+        with transaction.atomic():
+            assignment, order = _deliverable(assignment=assignment, destination_id=destination_id)
+            destination = _pending_destination(destination_id, Destination.Status.DELIVERED)
+            owner = {
+                "uploaded_by": by.pk,
+                "destination_id": destination.pk,
+                "assignment_id": assignment.pk,
+                "order_id": order.pk,
+                "lat": lat,
+                "lng": lng,
+            }
+            proofs = [{"kind": "photo", "uploads": [photo_file], **owner}]
+            if signature_file:
+                proofs.append({"kind": "signature", "uploads": signature_file, **owner})
+            stored = _store_proofs(proofs)
+            destination.status = Destination.Status.DELIVERED
+            destination.delivered_at = timezone.now()
+            destination.received_by = received_by
+            destination.save(update_fields=["status", "delivered_at", "received_by"])
+            _settle(assignment=assignment, order=order, destination=destination)
+    except Exception:
+        _discard_proofs(stored)
+        raise
+    return destination
+
+
+def destination_fail(
+    *,
+    assignment: Assignment,
+    destination_id: int,
+    reason: str,
+    photo: Upload,
+    lat: float | None = None,
+    lng: float | None = None,
+    by: User,
+) -> Destination:
+    """The driver could not hand a drop-off over: the photo is stored as proof (also as
+    evidence of the `failed_delivery` incident recorded), the drop-off fails, its stop is
+    skipped; the order and run close when done."""
+    photo_files = evidence.evidence_prepare([photo])
+    stored = []
+    try:
+        with transaction.atomic():
+            assignment, order = _deliverable(assignment=assignment, destination_id=destination_id)
+            destination = _pending_destination(destination_id, Destination.Status.FAILED)
+            incident = incident_report(
+                assignment=assignment, type=IncidentType.FAILED_DELIVERY, notes=reason, by=by
+            )
+            stored = _store_proofs(
+                [
+                    {
+                        "kind": "photo",
+                        "uploads": photo_files,
+                        "uploaded_by": by.pk,
+                        "destination_id": destination.pk,
+                        "assignment_id": assignment.pk,
+                        "order_id": order.pk,
+                        "incident_id": incident.pk,
+                        "note": reason,
+                        "lat": lat,
+                        "lng": lng,
+                    }
+                ]
+            )
+            destination.status = Destination.Status.FAILED
+            destination.failure_reason = reason[:300]
+            destination.save(update_fields=["status", "failure_reason"])
+            _settle(assignment=assignment, order=order, destination=destination)
+    except Exception:
+        _discard_proofs(stored)
+        raise
+    return destination
+
+
+def incident_evidence_add(
+    *, incident: Incident, kind: str, uploads: list[Upload], note: str = "", by: User
+):
+    """Attach files to an incident; they are purged with its run."""
+    return evidence.evidence_store(
+        kind=kind,
+        uploads=uploads,
+        uploaded_by=by.pk,
+        incident_id=incident.pk,
+        assignment_id=incident.assignment_id,
+        note=note,
+    )
+
+
+@transaction.atomic
+def incident_delete(*, incident: Incident) -> None:
+    """Staff remove an incident; its evidence files go once the deletion has committed."""
+    incident_id = incident.pk
+    incident.delete()
+    transaction.on_commit(
+        partial(evidence.evidence_delete_for_incident, incident_id=incident_id), robust=True
+    )
+
+
+def incident_evidence_delete(*, record) -> None:
+    evidence.evidence_delete(evidence=record)

@@ -9,6 +9,8 @@ api_v1 = [
     path("", include("identity.api.urls")),
     path("", include("orders.api.urls")),
     path("", include("fleet.api.urls")),
+    path("", include("tracking.api.urls")),
+    path("", include("audit.api.urls")),
 ]
 
 urlpatterns = [

@@ -5,5 +5,9 @@ class TrackingConfig(AppConfig):
     name = "tracking"
 
     def ready(self) -> None:
-        # Register the MongoDB documents so `manage.py ensure_indexes` creates their indexes.
-        from tracking import documents  # noqa: F401
+        # Importing `documents` registers them for `manage.py ensure_indexes`.
+        from tracking import documents, events  # noqa: F401
+        from tracking.signals import fixes_accepted
+
+        # Every batch of fresh fixes is weighed against the run's geofences.
+        fixes_accepted.connect(events.on_fixes_accepted, dispatch_uid="tracking.events")

@@ -1,17 +1,23 @@
 """MongoDB documents owned by tracking. Runs, destinations, incidents and orders are
 PostgreSQL rows known here only by their integer ids."""
 
+from django.conf import settings
 from django.utils import timezone
 from mongoengine import (
+    BooleanField,
     DateTimeField,
     Document,
     EmbeddedDocument,
     EmbeddedDocumentListField,
+    FloatField,
     IntField,
     ObjectIdField,
+    PointField,
+    PolygonField,
     StringField,
     ValidationError,
 )
+from pymongo.errors import OperationFailure
 
 EVIDENCE_KINDS = ("photo", "signature", "document")
 
@@ -40,6 +46,9 @@ class Evidence(Document):
     uploaded_by = IntField(required=True)
     created_at = DateTimeField(default=timezone.now)
     note = StringField(default="", max_length=2000)
+    # Where the driver stood when capturing a proof, if the app sent it.
+    lat = FloatField(null=True, default=None, min_value=-90, max_value=90)
+    lng = FloatField(null=True, default=None, min_value=-180, max_value=180)
 
     meta = {
         "collection": "evidence",
@@ -47,6 +56,7 @@ class Evidence(Document):
             {"fields": ["incident_id"], "name": "incident"},
             {"fields": ["assignment_id", "destination_id"], "name": "run_destination"},
             {"fields": ["files.file_id"], "name": "file"},
+            {"fields": ["order_id"], "name": "order"},
         ],
         # Created on deploy by `manage.py ensure_indexes`, not on first write.
         "auto_create_index": False,
@@ -66,3 +76,223 @@ class Evidence(Document):
             else f"destination {self.destination_id}"
         )
         return f"{len(self.files)} {self.kind} file(s) for {owner}"
+
+
+GEOFENCE_KINDS = ("route_corridor", "delivery_zone", "forbidden", "vehicle_restriction")
+
+
+class Geofence(Document):
+    """A named area: a run's route corridor (one per run, replaced with its route), a
+    delivery zone, a forbidden area or a vehicle-restriction zone. Runs, routes and orders
+    are known by id only."""
+
+    name = StringField(required=True, max_length=120)
+    kind = StringField(required=True, choices=GEOFENCE_KINDS)
+    geometry = PolygonField(required=True)  # GeoJSON, [lng, lat] positions; 2dsphere index
+    active = BooleanField(default=True)
+    order_id = IntField(null=True, default=None)
+    route_id = IntField(null=True, default=None)
+    assignment_id = IntField(null=True, default=None)
+    tolerance_m = FloatField(null=True, default=None, min_value=0)
+    created_at = DateTimeField(default=timezone.now)
+    updated_at = DateTimeField(default=timezone.now)
+
+    meta = {
+        "collection": "geofences",
+        "indexes": [
+            {"fields": ["kind", "active"], "name": "kind_active"},
+            # A run has at most one corridor, even if two re-plans race.
+            {
+                "fields": ["assignment_id"],
+                "name": "one_corridor_per_run",
+                "unique": True,
+                "partialFilterExpression": {"kind": "route_corridor"},
+            },
+        ],
+        "auto_create_index": False,
+    }
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+# --- GPS fixes ------------------------------------------------------------------------------
+
+GPS_TTL_INDEX = "received_at_ttl"
+
+
+def ensure_gps_retention(collection, *, days: int) -> None:
+    """The TTL index on `received_at` expiring documents after `days` (none when 0),
+    changed in place when the setting changes (collMod; drop and re-create where the
+    server lacks it)."""
+    seconds = days * 86400
+    current = next((ix for ix in collection.list_indexes() if ix["name"] == GPS_TTL_INDEX), None)
+    if current is not None and days > 0 and current.get("expireAfterSeconds") == seconds:
+        return
+    if current is not None:
+        if days > 0:
+            try:
+                collection.database.command(
+                    "collMod",
+                    collection.name,
+                    index={"name": GPS_TTL_INDEX, "expireAfterSeconds": seconds},
+                )
+                return
+            except OperationFailure:
+                pass
+        collection.drop_index(GPS_TTL_INDEX)
+    if days > 0:
+        collection.create_index(
+            [("received_at", 1)], name=GPS_TTL_INDEX, expireAfterSeconds=seconds
+        )
+
+
+class GpsPing(Document):
+    """One accepted GPS fix of a run. Written in batches by `tracking.pings` as plain
+    documents; driver and plate are the run's, never the phone's say."""
+
+    driver_id = IntField(required=True)
+    assignment_id = IntField(required=True)
+    vehicle_plate = StringField(required=True, max_length=7)
+    location = PointField(required=True, auto_index=False)  # [lng, lat]
+    recorded_at = DateTimeField(required=True)  # device time, to the millisecond
+    received_at = DateTimeField(required=True)
+    speed_kmh = FloatField(null=True, default=None)
+    heading = FloatField(null=True, default=None)
+    accuracy_m = FloatField(null=True, default=None)
+    # The phone's own id for the fix, when it sends one; absent otherwise.
+    client_id = StringField(null=True, default=None, max_length=64)
+
+    meta = {
+        "collection": "gps_pings",
+        "indexes": [
+            {"fields": ["(location"], "name": "location"},
+            {"fields": ["assignment_id", "recorded_at"], "name": "run_time"},
+            # Dedup: one fix per driver and device instant, and per client id.
+            {"fields": ["driver_id", "recorded_at"], "name": "driver_time", "unique": True},
+            {
+                "fields": ["driver_id", "client_id"],
+                "name": "driver_client_id",
+                "unique": True,
+                "partialFilterExpression": {"client_id": {"$type": "string"}},
+            },
+        ],
+        "auto_create_index": False,
+    }
+
+    @classmethod
+    def ensure_indexes(cls):
+        super().ensure_indexes()
+        ensure_gps_retention(cls._get_collection(), days=settings.GPS_RETENTION_DAYS)
+
+    def __str__(self) -> str:
+        return f"fix of driver {self.driver_id} on run {self.assignment_id} at {self.recorded_at}"
+
+
+class DriverPosition(Document):
+    """The latest fix of each driver (one document per driver), moved forward with one
+    upsert per ping request, so the fleet view and nearby search read one small document
+    per driver instead of scanning pings. Late fixes never move it back."""
+
+    driver_id = IntField(required=True)
+    assignment_id = IntField(required=True)
+    vehicle_plate = StringField(required=True, max_length=7)
+    location = PointField(required=True, auto_index=False)
+    recorded_at = DateTimeField(required=True)
+    received_at = DateTimeField(required=True)
+    speed_kmh = FloatField(null=True, default=None)
+    heading = FloatField(null=True, default=None)
+    accuracy_m = FloatField(null=True, default=None)
+
+    meta = {
+        "collection": "driver_positions",
+        "indexes": [
+            {"fields": ["driver_id"], "name": "driver", "unique": True},
+            {"fields": ["assignment_id"], "name": "run"},
+            {"fields": ["(location"], "name": "location"},
+            {"fields": ["recorded_at"], "name": "recorded_at"},
+        ],
+        "auto_create_index": False,
+    }
+
+    @classmethod
+    def ensure_indexes(cls):
+        super().ensure_indexes()
+        ensure_gps_retention(cls._get_collection(), days=settings.GPS_RETENTION_DAYS)
+
+    def __str__(self) -> str:
+        return f"driver {self.driver_id} at {self.recorded_at}"
+
+
+# --- Geofence events ------------------------------------------------------------------------
+
+GEOFENCE_EVENT_TYPES = ("enter", "exit")
+
+
+class GeofenceEvent(Document):
+    """A driver entering or leaving a geofence during a run, as `tracking.events` confirms
+    it (exits are debounced). `at` and `location` are those of the first fix on the new
+    side; `confirmed_at` is the device time of the fix that settled it (the same fix for an
+    enter). Location history: kept as long as the fixes (GPS_RETENTION_DAYS)."""
+
+    geofence_id = ObjectIdField(required=True)
+    geofence_kind = StringField(required=True, choices=GEOFENCE_KINDS)
+    driver_id = IntField(required=True)
+    assignment_id = IntField(required=True)
+    type = StringField(required=True, choices=GEOFENCE_EVENT_TYPES)
+    at = DateTimeField(required=True)
+    confirmed_at = DateTimeField(required=True)
+    location = PointField(required=True, auto_index=False)  # [lng, lat]
+    received_at = DateTimeField(required=True)
+    # The route-deviation incident a corridor exit raised, if it raised one.
+    incident_id = IntField(null=True, default=None)
+
+    meta = {
+        "collection": "geofence_events",
+        "indexes": [
+            {"fields": ["geofence_id", "-at"], "name": "geofence_time"},
+            {"fields": ["assignment_id", "type", "at"], "name": "run_type_time"},
+        ],
+        "auto_create_index": False,
+    }
+
+    @classmethod
+    def ensure_indexes(cls):
+        super().ensure_indexes()
+        ensure_gps_retention(cls._get_collection(), days=settings.GPS_RETENTION_DAYS)
+
+    def __str__(self) -> str:
+        return f"driver {self.driver_id} {self.type} {self.geofence_id} at {self.at}"
+
+
+class GeofenceState(Document):
+    """Where a driver stands against one geofence during its current run: confirmed inside
+    or not, and the outside fixes counted towards an exit so far. Only geofences the driver
+    has been inside get one; a state left by an earlier run counts as none. Written in one
+    bulk upsert per batch of fixes by `tracking.events`; untouched for a week, it expires."""
+
+    driver_id = IntField(required=True)
+    geofence_id = ObjectIdField(required=True)
+    assignment_id = IntField(required=True)
+    inside = BooleanField(required=True)
+    outside_fixes = IntField(default=0, min_value=0)
+    outside_since = DateTimeField(null=True, default=None)
+    outside_lat = FloatField(null=True, default=None)
+    outside_lng = FloatField(null=True, default=None)
+    last_at = DateTimeField(required=True)  # device time of the last fix weighed
+    updated_at = DateTimeField(required=True)
+
+    meta = {
+        "collection": "geofence_states",
+        "indexes": [
+            {"fields": ["driver_id", "geofence_id"], "name": "driver_geofence", "unique": True},
+            {"fields": ["driver_id", "assignment_id"], "name": "driver_run"},
+            {"fields": ["assignment_id"], "name": "run"},
+            {"fields": ["updated_at"], "name": "updated_at_ttl", "expireAfterSeconds": 7 * 86400},
+        ],
+        "auto_create_index": False,
+    }
+
+    def __str__(self) -> str:
+        side = "inside" if self.inside else "outside"
+        return f"driver {self.driver_id} {side} {self.geofence_id}"

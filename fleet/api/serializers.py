@@ -1,5 +1,7 @@
 from decimal import Decimal
 
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from fleet.models import (
@@ -16,6 +18,7 @@ from fleet.models import (
     VehicleType,
 )
 from orders.api.serializers import RatingOutput
+from tracking.documents import EVIDENCE_KINDS
 
 SIDE = {"max_digits": 6, "decimal_places": 1, "min_value": Decimal("0.1")}
 
@@ -272,4 +275,145 @@ class RouteOutput(serializers.ModelSerializer):
 
 
 class RoutePlanInput(serializers.Serializer):
-    assignment_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    """A run (`assignment_id`) or orders not yet dispatched (`order_ids`), not both."""
+
+    assignment_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    order_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        min_length=1,
+        max_length=50,
+        required=False,
+    )
+
+    def validate(self, attrs):
+        if ("assignment_id" in attrs) == ("order_ids" in attrs):
+            raise serializers.ValidationError(_("Give either assignment_id or order_ids."))
+        return attrs
+
+
+# --- Proofs and evidence -------------------------------------------------------------------------
+
+EVIDENCE_FILES_PER_REQUEST = 10
+
+
+class StoredFileOutput(serializers.Serializer):
+    file_id = serializers.CharField()
+    filename = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, stored) -> str:
+        return reverse("files-detail", kwargs={"file_id": str(stored.file_id)})
+
+
+class EvidenceOutput(serializers.Serializer):
+    id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=EVIDENCE_KINDS)
+    assignment_id = serializers.IntegerField(allow_null=True)
+    order_id = serializers.IntegerField(allow_null=True)
+    destination_id = serializers.IntegerField(allow_null=True)
+    incident_id = serializers.IntegerField(allow_null=True)
+    files = StoredFileOutput(many=True)
+    note = serializers.CharField()
+    lat = serializers.FloatField(allow_null=True)
+    lng = serializers.FloatField(allow_null=True)
+    uploaded_by = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class _PositionInput(serializers.Serializer):
+    lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+    lng = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
+
+    def validate(self, attrs):
+        if (attrs.get("lat") is None) != (attrs.get("lng") is None):
+            raise serializers.ValidationError(_("Give both lat and lng, or neither."))
+        return attrs
+
+
+class DeliverInput(_PositionInput):
+    received_by = serializers.CharField(max_length=120)
+    photo = serializers.FileField(allow_empty_file=False)
+    signature = serializers.FileField(allow_empty_file=False, required=False)
+
+
+class FailInput(_PositionInput):
+    reason = serializers.CharField(max_length=300)
+    photo = serializers.FileField(allow_empty_file=False)
+
+
+class DeliveryOutput(serializers.Serializer):
+    destination_id = serializers.IntegerField(source="destination.pk")
+    status = serializers.CharField(source="destination.status")
+    received_by = serializers.CharField(source="destination.received_by")
+    failure_reason = serializers.CharField(source="destination.failure_reason")
+    delivered_at = serializers.DateTimeField(source="destination.delivered_at", allow_null=True)
+    order_id = serializers.IntegerField(source="order.pk")
+    order_status = serializers.CharField(source="order.status")
+    assignment_status = serializers.CharField(source="assignment.status")
+    proofs = EvidenceOutput(many=True)
+
+
+class IncidentEvidenceInput(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=False),
+        min_length=1,
+        max_length=EVIDENCE_FILES_PER_REQUEST,
+    )
+    kind = serializers.ChoiceField(choices=EVIDENCE_KINDS, required=False, default="photo")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+# A run carries at most 50 orders of up to 20 drop-offs, plus a pickup each.
+MAX_STOPS = 50 * 21
+
+
+class RouteSequenceInput(serializers.Serializer):
+    stop_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        min_length=1,
+        max_length=MAX_STOPS,
+    )
+
+
+# --- Driver suggestions ----------------------------------------------------------------------
+
+
+class SuggestionQuery(serializers.Serializer):
+    order_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    only_fit = serializers.BooleanField(
+        default=False, help_text="Only drivers who could be given the order now"
+    )
+
+
+class SuggestionOutput(serializers.Serializer):
+    driver_id = serializers.IntegerField()
+    driver_name = serializers.CharField()
+    vehicle_id = serializers.IntegerField()
+    vehicle_plate = serializers.CharField()
+    restricted = serializers.BooleanField(
+        help_text="The plate may not stop at one of the order's points on its day"
+    )
+    fits = serializers.BooleanField(help_text="Every package fits the cargo box")
+    has_capacity = serializers.BooleanField(help_text="Current load plus the order fits")
+    capacity_kg = serializers.DecimalField(max_digits=8, decimal_places=1)
+    load_kg = serializers.DecimalField(
+        max_digits=12, decimal_places=3, help_text="Pending load on the vehicle's active runs"
+    )
+    distance_km = serializers.FloatField(
+        allow_null=True, help_text="Great circle from the driver's last fix to the pickup"
+    )
+    last_fix_at = serializers.DateTimeField(allow_null=True)
+    rating_average = serializers.FloatField(allow_null=True)
+    rating_count = serializers.IntegerField()
+    eligible = serializers.BooleanField(help_text="Not restricted, fits and has capacity")
+
+
+class SuggestionsOutput(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    service_day = serializers.DateField(help_text="The Lima date the order is carried on")
+    required_kg = serializers.DecimalField(max_digits=12, decimal_places=3)
+    results = SuggestionOutput(many=True)

@@ -1,12 +1,21 @@
 import django_filters
+from django.http import FileResponse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from fleet import selectors, services
 from fleet.api import serializers as s
+from fleet.errors import ProofEvidenceError
 from fleet.models import (
     Assignment,
     AssignmentStatus,
@@ -21,11 +30,36 @@ from fleet.models import (
     VehicleType,
 )
 from orders.models import Order
+from orders.selectors import order_get_for
 from rappi.api.filters import StrictBooleanFilter
+from rappi.api.idempotency import idempotent
+from rappi.api.parsers import UploadParser
 from rappi.api.permissions import READ, WRITE, require_staff
 from rappi.errors import NotFoundError
+from tracking import evidence as evidence_store
 
 CONFLICT = OpenApiResponse(description="`vehicle_unavailable`, `user_inactive`, …")
+NOT_FOUND = OpenApiResponse(description="No such row in the caller's scope")
+DELIVERY_CONFLICT = OpenApiResponse(
+    description="`assignment_not_in_progress`, or `illegal_transition` for a drop-off "
+    "already delivered or failed"
+)
+ROUTE_CONFLICT = OpenApiResponse(
+    description="`route_restricted`: no way round a zone closed to the vehicle today; "
+    "`route_without_run`"
+)
+TOO_LARGE = OpenApiResponse(description="A file or the whole upload is too large")
+UNSUPPORTED = OpenApiResponse(description="A file is not a JPEG, PNG, WebP or PDF")
+
+
+def read_upload(upload) -> tuple[str, bytes]:
+    """(name, bytes) of an uploaded file, refused before reading when it is too large."""
+    limit = evidence_store.max_file_bytes()
+    if upload.size > limit:
+        raise evidence_store.UploadTooLargeError(
+            filename=evidence_store.clean_filename(upload.name or ""), limit_bytes=limit
+        )
+    return upload.name or "", upload.read()
 
 
 class VehicleFilter(django_filters.FilterSet):
@@ -181,6 +215,14 @@ class DriverViewSet(viewsets.ModelViewSet):
         )
 
 
+def _orders_or_404(ids: list[int]) -> list[Order]:
+    orders = list(Order.objects.filter(pk__in=ids))
+    missing = sorted(set(ids) - {o.pk for o in orders})
+    if missing:
+        raise NotFoundError(_("No such order(s)."), order_ids=missing)
+    return orders
+
+
 class AssignmentFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=AssignmentStatus.choices)
     driver_id = django_filters.NumberFilter()
@@ -201,7 +243,7 @@ class AssignmentFilter(django_filters.FilterSet):
             201: s.AssignmentOutput,
             409: OpenApiResponse(
                 description="`orders_not_pending`, `driver_unavailable`, `vehicle_unavailable`, "
-                "`capacity_exceeded`, `does_not_fit`"
+                "`capacity_exceeded`, `does_not_fit`, `vehicle_restricted`, `route_restricted`"
             ),
         },
     ),
@@ -234,13 +276,8 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         require_staff(request)
         data = s.AssignmentCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        ids = data.validated_data["order_ids"]
-        orders = list(Order.objects.filter(pk__in=ids))
-        missing = sorted(set(ids) - {o.pk for o in orders})
-        if missing:
-            raise NotFoundError(_("No such order(s)."), order_ids=missing)
         assignment = services.assignment_create(
-            orders=orders,
+            orders=_orders_or_404(data.validated_data["order_ids"]),
             driver=data.validated_data["driver"],
             vehicle=data.validated_data["vehicle"],
             by=request.user,
@@ -286,12 +323,122 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         assignment = services.assignment_reopen(assignment=assignment, **data.validated_data)
         return Response(self._output(assignment))
 
-    @extend_schema(request=None, responses={200: s.RouteOutput, 409: CONFLICT})
+    @extend_schema(request=None, responses={200: s.RouteOutput, 409: ROUTE_CONFLICT})
     @action(detail=True, methods=["post"], url_path="regenerate-route")
     def regenerate_route(self, request, pk=None):
         require_staff(request)
         route = services.route_plan(assignment=self.get_object())
         return Response(s.RouteOutput(selectors.route_get_for(user=request.user, pk=route.pk)).data)
+
+    def _delivery(self, *, destination_id, serializer, record):
+        """Validate an upload form, let `record` apply it, answer the drop-off's new state."""
+        assignment = self.get_object()  # a driver only reaches its own runs
+        data = serializer(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        for name in ("photo", "signature"):
+            if fields.get(name) is not None:
+                fields[name] = read_upload(fields[name])
+        destination = record(
+            assignment=assignment,
+            destination_id=int(destination_id),
+            by=self.request.user,
+            **fields,
+        )
+        order = Order.objects.get(pk=destination.order_id)
+        assignment.refresh_from_db()
+        proofs = [
+            p for p in selectors.proofs_for_order(order=order) if p.destination_id == destination.pk
+        ]
+        return Response(
+            s.DeliveryOutput(
+                {
+                    "destination": destination,
+                    "order": order,
+                    "assignment": assignment,
+                    "proofs": proofs,
+                }
+            ).data
+        )
+
+    @extend_schema(
+        request={"multipart/form-data": s.DeliverInput},
+        responses={
+            200: s.DeliveryOutput,
+            404: NOT_FOUND,
+            409: DELIVERY_CONFLICT,
+            413: TOO_LARGE,
+            415: UNSUPPORTED,
+        },
+        summary="Deliver a drop-off with a photo (and signature) as proof",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"destinations/(?P<destination_id>[0-9]+)/deliver",
+        parser_classes=[UploadParser],
+    )
+    @idempotent
+    def deliver(self, request, pk=None, destination_id=None):
+        return self._delivery(
+            destination_id=destination_id,
+            serializer=s.DeliverInput,
+            record=services.destination_deliver,
+        )
+
+    @extend_schema(
+        request={"multipart/form-data": s.FailInput},
+        responses={
+            200: s.DeliveryOutput,
+            404: NOT_FOUND,
+            409: DELIVERY_CONFLICT,
+            413: TOO_LARGE,
+            415: UNSUPPORTED,
+        },
+        summary="Record a failed drop-off with a photo; an incident is recorded",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"destinations/(?P<destination_id>[0-9]+)/fail",
+        parser_classes=[UploadParser],
+    )
+    @idempotent
+    def fail(self, request, pk=None, destination_id=None):
+        return self._delivery(
+            destination_id=destination_id, serializer=s.FailInput, record=services.destination_fail
+        )
+
+    @extend_schema(responses=s.EvidenceOutput(many=True), summary="Proofs of a run's drop-offs")
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def proofs(self, request, pk=None):
+        proofs = selectors.proofs_for_run(assignment=self.get_object())
+        return Response(s.EvidenceOutput(proofs, many=True).data)
+
+    @extend_schema(
+        parameters=[s.SuggestionQuery],
+        responses={
+            200: s.SuggestionsOutput,
+            400: OpenApiResponse(description="Bad query parameter (`invalid`)"),
+            404: OpenApiResponse(description="No such order"),
+        },
+        summary="Staff: drivers ranked for an order (restriction, fit, capacity, distance, rating)",
+    )
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
+    def suggestions(self, request):
+        require_staff(request)
+        query = s.SuggestionQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        order = order_get_for(user=request.user, pk=query.validated_data["order_id"])
+        return Response(
+            s.SuggestionsOutput(
+                selectors.driver_suggestions(
+                    order=order,
+                    limit=query.validated_data["limit"],
+                    only_fit=query.validated_data["only_fit"],
+                )
+            ).data
+        )
 
     @extend_schema(
         request=s.AssignmentCancelInput, responses={200: s.AssignmentOutput, 409: CONFLICT}
@@ -335,6 +482,8 @@ class IncidentViewSet(viewsets.ModelViewSet):
     """Staff see every incident; a driver those of its own runs, and reports on them."""
 
     resource = "incidents"
+    # A driver may remove what it uploaded by mistake; deleting incidents stays staff work.
+    permission_actions = {"delete_evidence": WRITE}
     serializer_class = s.IncidentOutput
     lookup_value_regex = "[0-9]+"
     filterset_class = IncidentFilter
@@ -377,7 +526,68 @@ class IncidentViewSet(viewsets.ModelViewSet):
 
     def destroy(self, request, pk=None):
         require_staff(request)
-        self.get_object().delete()
+        services.incident_delete(incident=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=s.EvidenceOutput(many=True), summary="An incident's evidence")
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=None,
+        filter_backends=[],
+        parser_classes=[UploadParser],  # for the POST mapped below
+    )
+    def evidence(self, request, pk=None):
+        records = selectors.evidence_for_incident(incident=self.get_object())
+        return Response(s.EvidenceOutput(records, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": s.IncidentEvidenceInput},
+        responses={201: s.EvidenceOutput, 404: NOT_FOUND, 413: TOO_LARGE, 415: UNSUPPORTED},
+        summary="Attach files (several) to an incident",
+    )
+    @evidence.mapping.post
+    @idempotent
+    def add_evidence(self, request, pk=None):
+        incident = self.get_object()
+        data = s.IncidentEvidenceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        record = services.incident_evidence_add(
+            incident=incident,
+            kind=data.validated_data["kind"],
+            uploads=[read_upload(upload) for upload in data.validated_data["files"]],
+            note=data.validated_data["note"],
+            by=request.user,
+        )
+        return Response(s.EvidenceOutput(record).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={
+            204: None,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="`proof_of_delivery`: kept with its run"),
+        },
+        summary="Delete evidence and its files",
+    )
+    @action(detail=True, methods=["delete"], url_path=r"evidence/(?P<evidence_id>[0-9a-fA-F]{24})")
+    def delete_evidence(self, request, pk=None, evidence_id=None):
+        incident = self.get_object()
+        record = next(
+            (
+                r
+                for r in selectors.evidence_for_incident(incident=incident)
+                if str(r.pk) == evidence_id
+            ),
+            None,
+        )
+        # Staff, or the person who uploaded it; others are told it does not exist.
+        if record is None or not (
+            request.user.is_staff_member or record.uploaded_by == request.user.pk
+        ):
+            raise NotFoundError()
+        if record.destination_id is not None:
+            raise ProofEvidenceError(evidence_id=evidence_id)
+        services.incident_evidence_delete(record=record)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -392,7 +602,7 @@ class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     serializer_class = s.RouteOutput
     lookup_value_regex = "[0-9]+"
     filter_backends = []
-    permission_actions = {"plan": WRITE, "visit": WRITE}
+    permission_actions = {"plan": WRITE, "visit": WRITE, "optimize": WRITE, "sequence": WRITE}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -402,20 +612,57 @@ class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_object(self):
         return selectors.route_get_for(user=self.request.user, pk=self.kwargs["pk"])
 
-    @extend_schema(request=s.RoutePlanInput, responses={201: s.RouteOutput, 404: OpenApiResponse()})
+    @extend_schema(
+        request=s.RoutePlanInput,
+        responses={201: s.RouteOutput, 404: NOT_FOUND, 409: ROUTE_CONFLICT},
+    )
     @action(detail=False, methods=["post"])
     def plan(self, request):
         require_staff(request)
         data = s.RoutePlanInput(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = selectors.assignment_get_for(
-            user=request.user, pk=data.validated_data["assignment_id"]
-        )
-        route = services.route_plan(assignment=assignment)
+        if "order_ids" in data.validated_data:
+            route = services.route_plan_for_orders(
+                orders=_orders_or_404(data.validated_data["order_ids"])
+            )
+        else:
+            assignment = selectors.assignment_get_for(
+                user=request.user, pk=data.validated_data["assignment_id"]
+            )
+            route = services.route_plan(assignment=assignment)
         return Response(
             s.RouteOutput(selectors.route_get_for(user=request.user, pk=route.pk)).data,
             status=status.HTTP_201_CREATED,
         )
+
+    def _route_output(self, route):
+        return Response(
+            s.RouteOutput(selectors.route_get_for(user=self.request.user, pk=route.pk)).data
+        )
+
+    @extend_schema(
+        request=None,
+        responses={200: s.RouteOutput, 409: ROUTE_CONFLICT},
+        summary="Re-optimise the pending stops after the last visited one",
+    )
+    @action(detail=True, methods=["post"])
+    def optimize(self, request, pk=None):
+        require_staff(request)
+        return self._route_output(services.route_optimize(route=self.get_object()))
+
+    @extend_schema(
+        request=s.RouteSequenceInput,
+        responses={200: s.RouteOutput, 409: ROUTE_CONFLICT},
+        summary="Put the pending stops in the dispatcher's order",
+    )
+    @action(detail=True, methods=["put"])
+    def sequence(self, request, pk=None):
+        require_staff(request)
+        route = self.get_object()
+        data = s.RouteSequenceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        route = services.route_resequence(route=route, stop_ids=data.validated_data["stop_ids"])
+        return self._route_output(route)
 
     @extend_schema(request=None, responses=s.StopOutput)
     @action(detail=True, methods=["post"], url_path=r"stops/(?P<stop_id>[0-9]+)/visit")
@@ -425,3 +672,41 @@ class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if stop is None:
             raise NotFoundError()
         return Response(s.StopOutput(services.stop_visit(stop=stop)).data)
+
+
+@extend_schema(
+    responses={
+        (200, "image/jpeg"): OpenApiTypes.BINARY,
+        (200, "application/pdf"): OpenApiTypes.BINARY,
+        404: NOT_FOUND,
+    },
+    summary="Download an evidence file (streamed; checked against its owner's scope)",
+)
+class FileDownloadView(APIView):
+    """Bytes of a proof or incident file for staff, the run's driver or the order's customer."""
+
+    resource = None  # the owner row's scope decides, in the selector
+
+    def get(self, request, file_id):
+        stored, _record, stream = selectors.evidence_file_for(user=request.user, file_id=file_id)
+        response = FileResponse(
+            stream, as_attachment=True, filename=stored.filename, content_type=stored.content_type
+        )
+        response["Content-Length"] = str(stored.size)
+        response["ETag"] = f'"{stored.sha256}"'
+        response["Cache-Control"] = "private, max-age=3600"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+@extend_schema(
+    responses={200: s.EvidenceOutput(many=True), 404: NOT_FOUND},
+    parameters=[OpenApiParameter("order_id", int, OpenApiParameter.PATH)],
+    summary="Proofs of delivery of an order (its customer and staff)",
+)
+class OrderProofsView(APIView):
+    resource = "orders"
+
+    def get(self, request, order_id):
+        order = order_get_for(user=request.user, pk=order_id)
+        return Response(s.EvidenceOutput(selectors.proofs_for_order(order=order), many=True).data)

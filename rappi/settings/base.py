@@ -1,10 +1,12 @@
 """Settings shared by every environment. Configuration comes only from environment
 variables (optionally a `.env` file at the project root); `.env.example` lists them."""
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from rappi.settings.env import env_bool, env_int, env_list, env_str
@@ -34,13 +36,18 @@ INSTALLED_APPS = [
     "rappi.apps.RappiConfig",
     "identity.apps.IdentityConfig",
     "orders.apps.OrdersConfig",
-    "fleet.apps.FleetConfig",
+    # tracking before fleet: `seed_demo` seeds apps in this order, and the fleet demo's
+    # pings meet the tracking demo's zones.
     "tracking.apps.TrackingConfig",
+    "fleet.apps.FleetConfig",
     "audit.apps.AuditConfig",
 ]
 
 MIDDLEWARE = [
     "rappi.middleware.RequestIdMiddleware",
+    # Early, so it times the whole request and sees every answer; it reads the user after
+    # the response, once DRF or the session has resolved it.
+    "audit.middleware.AuditMiddleware",
     "rappi.middleware.ApiUtcMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -161,9 +168,16 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 API_MAX_PAGE_SIZE = 200
-# Number of proxies in front of the app whose X-Forwarded-For hop is trusted.
-NUM_PROXIES = env_int("NUM_PROXIES", 0)
-REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+# Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed, for the client
+# IP used by throttling, sessions and the audit log (rappi.net.client_ip).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from None
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24)
 # A claimed key with no stored answer after this long belongs to a request that died.
 IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("IDEMPOTENCY_IN_FLIGHT_SECONDS", 120)
@@ -195,6 +209,11 @@ SPECTACULAR_SETTINGS = {
         "VehicleTypeEnum": "fleet.models.VehicleType",
         "IncidentTypeEnum": "fleet.models.IncidentType",
         "ReportableIncidentTypeEnum": "fleet.models.REPORTABLE_INCIDENT_TYPES",
+        "EvidenceKindEnum": "tracking.documents.EVIDENCE_KINDS",
+        "GeofenceKindEnum": "tracking.documents.GEOFENCE_KINDS",
+        "GeofenceZoneKindEnum": "tracking.geofences.ZONE_KINDS",
+        "GeofenceEventTypeEnum": "tracking.documents.GEOFENCE_EVENT_TYPES",
+        "AuditKindEnum": "audit.documents.AUDIT_KINDS",
     },
 }
 
@@ -215,6 +234,8 @@ CORS_ALLOW_HEADERS = [
 OSRM_URL = env_str("OSRM_URL", "")
 ROUTING_DETOUR_FACTOR = float(env_str("ROUTING_DETOUR_FACTOR", "1.3"))
 ROUTING_AVERAGE_SPEED_KMH = float(env_str("ROUTING_AVERAGE_SPEED_KMH", "25"))
+# Every route gets a corridor geofence this many metres either side of its geometry.
+ROUTE_CORRIDOR_TOLERANCE_M = float(env_str("ROUTE_CORRIDOR_TOLERANCE_M", "80"))
 EXTERNAL_HTTP_TIMEOUT_S = float(env_str("EXTERNAL_HTTP_TIMEOUT_S", "5"))
 # Payments: `simulated` (default) or `mercadopago` (Checkout Pro).
 PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "simulated")
@@ -230,9 +251,44 @@ RUC_LOOKUP_URL = env_str("RUC_LOOKUP_URL", "")
 RUC_LOOKUP_TOKEN = env_str("RUC_LOOKUP_TOKEN", "")
 RUC_LOOKUP_FAIL_OPEN = env_bool("RUC_LOOKUP_FAIL_OPEN", True)
 
+# --- Evidence uploads (proofs of delivery, incident files) ------------------------------
+EVIDENCE_MAX_FILE_BYTES = env_int("EVIDENCE_MAX_FILE_BYTES", 10 * 1024 * 1024)
+EVIDENCE_MAX_REQUEST_BYTES = env_int("EVIDENCE_MAX_REQUEST_BYTES", 25 * 1024 * 1024)
+
+# --- GPS tracking (see tracking/pings.py) ---------------------------------------------
+# TTL of stored fixes and last positions, in days (0 keeps them forever).
+GPS_RETENTION_DAYS = env_int("GPS_RETENTION_DAYS", 90)
+# Fixes per ping request (SPEC: at most 500; a larger batch is 413).
+GPS_BATCH_MAX_FIXES = env_int("GPS_BATCH_MAX_FIXES", 500)
+# A fix less accurate than this (radius in metres) is rejected.
+GPS_MAX_ACCURACY_M = float(env_str("GPS_MAX_ACCURACY_M", "100"))
+# Faster than this from the previous accepted fix is physically impossible.
+GPS_MAX_SPEED_KMH = float(env_str("GPS_MAX_SPEED_KMH", "200"))
+# How far a phone's clock may run ahead of (or a fix precede the start of a run by) ours.
+GPS_CLOCK_SKEW_S = env_int("GPS_CLOCK_SKEW_S", 120)
+# A run whose last fix is older than this is shown as stale.
+GPS_STALE_AFTER_S = env_int("GPS_STALE_AFTER_S", 120)
+# Leaving a geofence is confirmed by this many consecutive fixes outside it, or by fixes
+# outside it spanning this many seconds, whichever comes first (see tracking/events.py).
+GEOFENCE_EXIT_FIXES = max(1, env_int("GEOFENCE_EXIT_FIXES", 3))
+GEOFENCE_EXIT_SECONDS = max(0, env_int("GEOFENCE_EXIT_SECONDS", 30))
+
 # --- Audit (see audit/) ---------------------------------------------------------
 AUDIT_ENABLED = env_bool("AUDIT_ENABLED", True)
+# TTL of the records (0 keeps them forever).
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 90)
+# Records MongoDB cannot take right now wait here (append-only files, replayed in order).
+AUDIT_SPOOL_DIR = Path(env_str("AUDIT_SPOOL_DIR", "") or VAR_DIR / "audit-spool")
+AUDIT_SPOOL_MAX_BYTES = env_int("AUDIT_SPOOL_MAX_MB", 512) * 1024 * 1024
+AUDIT_QUEUE_SIZE = env_int("AUDIT_QUEUE_SIZE", 10000)
+# Records per insert; small enough that no single MongoDB command runs long (mongoeco
+# serves one command at a time, at some milliseconds per document).
+AUDIT_BATCH_SIZE = env_int("AUDIT_BATCH_SIZE", 50)
+# The writer's own MongoDB client gives up this fast, so an outage is noticed at once.
+AUDIT_MONGODB_TIMEOUT_MS = env_int("AUDIT_MONGODB_TIMEOUT_MS", 500)
+AUDIT_RETRY_SECONDS = float(env_str("AUDIT_RETRY_SECONDS", "2"))
+# Path prefixes never recorded (STATIC_URL is always added).
+AUDIT_EXCLUDE_PATHS = ["/healthz", "/readyz", "/api/docs/", "/api/schema/"]
 
 # --- Internationalisation --------------------------------------------------------
 # API clients without Accept-Language get English; browsers asking for Spanish get it.

@@ -1,0 +1,229 @@
+"""Route deviation (SPEC §7): a confirmed exit from a run's corridor, from the fixes its
+driver sends, is a system `route_deviation` incident of severity 4 that the dispatchers
+are told of; at most one per 10 minutes of the run, by device time, offline batches
+included; a failure there never fails the ping request."""
+
+import logging
+import math
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from bson import ObjectId
+from django.db import connection
+from django.utils import timezone
+
+from fleet import services
+from fleet.models import Assignment, AssignmentStatus, Incident
+from fleet.tests.factories import VehicleFactory, driver_user
+from identity.documents import Notification
+from identity.tests.factories import UserFactory
+from orders.tests.factories import CustomerFactory, make_order
+from tracking import geofences
+from tracking.documents import GeofenceEvent
+from tracking.signals import corridor_exited
+
+PINGS = "/api/v1/tracking/pings"
+# The run's route, as its corridor is drawn in these tests: 1.1 km due north.
+LNG, LAT = -71.5369, -16.4038
+NORTH_LINE = {"type": "LineString", "coordinates": [[LNG, -16.4088], [LNG, -16.3988]]}
+METRES_PER_DEGREE_LNG = 6_371_008.8 * math.pi / 180 * math.cos(math.radians(-LAT))
+
+
+def make_run(staff_user) -> Assignment:
+    """A run in progress since an hour ago whose corridor runs along NORTH_LINE."""
+    _user, driver = driver_user()
+    order = make_order(customer=CustomerFactory(), by=staff_user)
+    vehicle = VehicleFactory(capacity_kg=Decimal("500"))
+    run = services.assignment_create(orders=[order], driver=driver, vehicle=vehicle, by=staff_user)
+    services.assignment_start(assignment=run, by=staff_user)
+    Assignment.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    geofences.corridor_replace(assignment_id=run.pk, route_id=1, line=NORTH_LINE)
+    return Assignment.objects.select_related("driver__user").get(pk=run.pk)
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(role_name="dispatcher")
+
+
+@pytest.fixture
+def run(staff_user):
+    return make_run(staff_user)
+
+
+@pytest.fixture
+def phone(client_for, run):
+    return client_for(run.driver.user)
+
+
+def fix(metres_east: float, *, seconds_ago: float) -> dict:
+    return {
+        "lat": LAT,
+        "lng": LNG + metres_east / METRES_PER_DEGREE_LNG,
+        "recorded_at": (timezone.now() - timedelta(seconds=seconds_ago)).isoformat(),
+        "accuracy_m": 5,
+    }
+
+
+def detour(*, seconds_ago: float) -> list[dict]:
+    """On the route, then off it: a corridor exit at `seconds_ago` (its first fix outside),
+    confirmed by the third fix outside."""
+    offsets = [0, 0, 150, 250, 350]
+    return [fix(m, seconds_ago=seconds_ago + 20 - 10 * i) for i, m in enumerate(offsets)]
+
+
+def send(phone, run, fixes):
+    response = phone.post(PINGS, {"assignment_id": run.pk, "pings": fixes}, format="json")
+    assert response.status_code == 202, response.content
+    assert response.json()["accepted"] == len(fixes), response.json()
+    return response
+
+
+def deviations(run) -> list[Incident]:
+    return list(Incident.objects.filter(assignment=run, type="route_deviation").order_by("pk"))
+
+
+def corridor_exits(run) -> list[GeofenceEvent]:
+    return list(
+        GeofenceEvent.objects(
+            assignment_id=run.pk, geofence_kind="route_corridor", type="exit"
+        ).order_by("at")
+    )
+
+
+@pytest.mark.django_db
+def test_leaving_the_corridor_is_one_system_deviation_the_dispatchers_hear_of(
+    phone, run, staff_user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        send(phone, run, [*detour(seconds_ago=600), fix(450, seconds_ago=570)])
+    [incident] = deviations(run)
+    assert (incident.origin, incident.severity, incident.reported_by) == ("system", 4, None)
+    assert incident.notes.startswith("Left the route corridor at ")
+    [exit_] = corridor_exits(run)
+    assert exit_.incident_id == incident.pk
+    [note] = Notification.objects(recipient_user_id=staff_user.pk, kind="incident.reported")
+    assert note.data == {"incident_id": incident.pk, "assignment_id": run.pk}
+
+
+@pytest.mark.django_db
+def test_a_second_exit_within_10_minutes_is_no_second_incident(phone, run):
+    send(phone, run, detour(seconds_ago=1500))
+    send(phone, run, detour(seconds_ago=1200))  # 5 minutes later
+    assert len(corridor_exits(run)) == 2
+    assert len(deviations(run)) == 1
+    send(phone, run, detour(seconds_ago=850))  # 10 min 50 s after the first
+    assert len(corridor_exits(run)) == 3
+    assert len(deviations(run)) == 2
+    assert [e.incident_id is not None for e in corridor_exits(run)] == [True, False, True]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("minutes_apart", "incidents"), [(5, 1), (15, 2)])
+def test_an_offline_batch_is_rate_limited_by_the_time_of_its_exits(
+    phone, run, minutes_apart, incidents
+):
+    # Uploaded now, recorded 50 minutes ago onwards: wall-clock time would see one burst.
+    first = 3000
+    send(phone, run, detour(seconds_ago=first) + detour(seconds_ago=first - minutes_apart * 60))
+    assert len(corridor_exits(run)) == 2
+    assert len(deviations(run)) == incidents
+
+
+def exit_event(run, *, at) -> str:
+    event_id = ObjectId()
+    GeofenceEvent._get_collection().insert_one(
+        {
+            "_id": event_id,
+            "geofence_id": ObjectId(),
+            "geofence_kind": "route_corridor",
+            "driver_id": run.driver_id,
+            "assignment_id": run.pk,
+            "type": "exit",
+            "at": at,
+            "confirmed_at": at,
+            "location": {"type": "Point", "coordinates": [LNG, LAT]},
+            "received_at": timezone.now(),
+            "incident_id": None,
+        }
+    )
+    return str(event_id)
+
+
+def announce(run, *, at, event_id):
+    corridor_exited.send(
+        sender=GeofenceEvent,
+        assignment_id=run.pk,
+        driver_id=run.driver_id,
+        event_id=event_id,
+        at=at,
+        lat=LAT,
+        lng=LNG,
+    )
+
+
+@pytest.mark.django_db
+def test_a_late_exit_shortly_before_a_reported_one_is_no_second_incident(run):
+    reported = timezone.now() - timedelta(minutes=5)
+    announce(run, at=reported, event_id=exit_event(run, at=reported))
+    earlier = reported - timedelta(minutes=9)
+    announce(run, at=earlier, event_id=exit_event(run, at=earlier))
+    assert len(deviations(run)) == 1
+    much_earlier = reported - timedelta(minutes=11)
+    announce(run, at=much_earlier, event_id=exit_event(run, at=much_earlier))
+    assert len(deviations(run)) == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [AssignmentStatus.FINISHED, AssignmentStatus.CANCELLED])
+def test_a_run_no_longer_under_way_gets_no_deviation(run, status):
+    Assignment.objects.filter(pk=run.pk).update(status=status)
+    at = timezone.now()
+    announce(run, at=at, event_id=exit_event(run, at=at))
+    assert deviations(run) == []
+
+
+@pytest.mark.django_db
+def test_a_failing_deviation_report_never_fails_the_ping_request(phone, run, monkeypatch, caplog):
+    def broken(**kwargs):
+        raise RuntimeError("incident store down")
+
+    monkeypatch.setattr(services, "incident_report", broken)
+    with caplog.at_level(logging.ERROR):
+        send(phone, run, detour(seconds_ago=600))
+    assert len(corridor_exits(run)) == 1  # the event stays
+    assert deviations(run) == []
+    assert any("incident store down" in str(r.exc_info) for r in caplog.records if r.exc_info)
+    # The failed report marked nothing: a later exit is reported.
+    monkeypatch.undo()
+    send(phone, run, detour(seconds_ago=500))
+    assert len(deviations(run)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_exits_of_one_run_racing_raise_one_incident():
+    from identity import services as identity_services
+
+    identity_services.roles_seed()
+    run = make_run(UserFactory(role_name="dispatcher"))
+    now = timezone.now()
+    exits = [(now - timedelta(minutes=m), None) for m in (3, 2)]
+    exits = [(at, exit_event(run, at=at)) for at, _ in exits]
+    start = threading.Barrier(len(exits))
+
+    def report(at, event_id):
+        start.wait()
+        try:
+            announce(run, at=at, event_id=event_id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=report, args=pair) for pair in exits]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(deviations(run)) == 1
+    assert sum(e.incident_id is not None for e in corridor_exits(run)) == 1

@@ -1,0 +1,488 @@
+"""GPS fixes of runs: ingest and reads. Runs are known here by id only: the API checks
+that the caller is the driver of the run in progress and passes its driver, plate and
+start.
+
+Ingest (`pings_ingest`) of the fixes one request carries:
+
+- each fix is checked on its own: coordinates in range and not (0, 0), device time at
+  most GPS_CLOCK_SKEW_S ahead of ours and not before the run's start (same allowance),
+  accuracy no worse than GPS_MAX_ACCURACY_M;
+- the others are taken in recorded-time order: a fix whose `client_id` or instant the
+  driver already sent (stored, or earlier in the batch) is a duplicate; one implying more
+  than GPS_MAX_SPEED_KMH from the previous accepted fix of the run (the stored one just
+  before it counts) is impossible. Both accuracy radii are given to the fix first, so
+  jitter of a standing phone is never "speed";
+- accepted fixes go in one unordered `insert_many`; a unique-index clash there (a retry
+  racing its original) is a duplicate too;
+- a fix older than the run's latest stored one is late: kept for the track, but it moves
+  neither the driver's last position nor reaches `fixes_accepted` receivers.
+"""
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from rappi.errors import DomainError
+from rappi.routing import EARTH_RADIUS_M, Point, haversine_m
+from tracking.documents import DriverPosition, GpsPing
+from tracking.signals import fixes_accepted
+
+logger = logging.getLogger(__name__)
+
+IN_BATCH = 400  # $in lists stay this short (mongoeco's SQLite engine rejects ~500+)
+DUPLICATE_KEY = 11000
+
+# Rejection reasons, as the API reports them.
+OUT_OF_RANGE = "out_of_range"
+NULL_ISLAND = "null_island"
+FUTURE = "future"
+BEFORE_RUN_START = "before_run_start"
+INACCURATE = "inaccurate"
+DUPLICATE = "duplicate"
+IMPOSSIBLE_SPEED = "impossible_speed"
+REASONS = (
+    OUT_OF_RANGE,
+    NULL_ISLAND,
+    FUTURE,
+    BEFORE_RUN_START,
+    INACCURATE,
+    DUPLICATE,
+    IMPOSSIBLE_SPEED,
+)
+
+
+class BatchTooLargeError(DomainError):
+    code, http_status = "payload_too_large", 413
+    default_message = gettext_lazy("Too many fixes in one request.")
+
+
+def check_batch_size(size: int) -> None:
+    """413 for a request carrying more fixes than GPS_BATCH_MAX_FIXES."""
+    if size > settings.GPS_BATCH_MAX_FIXES:
+        limit = settings.GPS_BATCH_MAX_FIXES
+        raise BatchTooLargeError(
+            _("Send at most %(limit)d fixes per request.") % {"limit": limit},
+            limit=limit,
+            received=size,
+        )
+
+
+def to_millis(when: datetime) -> datetime:
+    """UTC, cut to the millisecond BSON stores, so what is compared is what is kept."""
+    when = when.astimezone(UTC)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+@dataclass
+class Fix:
+    """One fix as sent (`index` is its place in the request; -1 for a stored one)."""
+
+    index: int
+    lat: float
+    lng: float
+    recorded_at: datetime
+    accuracy_m: float | None = None
+    speed_kmh: float | None = None
+    heading: float | None = None
+    client_id: str | None = None
+
+    def __post_init__(self) -> None:
+        self.recorded_at = to_millis(self.recorded_at)
+        # Phones report -1 for an unknown speed or course (iOS); keep them as unknown.
+        if self.speed_kmh is not None and self.speed_kmh < 0:
+            self.speed_kmh = None
+        if self.heading is not None:
+            self.heading = self.heading % 360 if 0 <= self.heading <= 360 else None
+
+    @classmethod
+    def from_document(cls, doc: dict) -> "Fix":
+        lng, lat = doc["location"]["coordinates"]
+        return cls(
+            index=-1,
+            lat=lat,
+            lng=lng,
+            recorded_at=doc["recorded_at"],
+            accuracy_m=doc.get("accuracy_m"),
+        )
+
+    @property
+    def point(self) -> Point:
+        return Point(lat=self.lat, lng=self.lng)
+
+    def as_signal(self) -> dict:
+        return {
+            "lat": self.lat,
+            "lng": self.lng,
+            "recorded_at": self.recorded_at,
+            "accuracy_m": self.accuracy_m,
+            "speed_kmh": self.speed_kmh,
+            "heading": self.heading,
+        }
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    late: int = 0
+    rejected: list[dict] = field(default_factory=list)  # [{index, reason}] by index
+
+
+def _chunks(values: list, size: int = IN_BATCH) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _pings():
+    return GpsPing._get_collection()
+
+
+def _positions():
+    return DriverPosition._get_collection()
+
+
+# --- Ingest -----------------------------------------------------------------------------------
+
+
+def _problem(fix: Fix, *, now: datetime, started_at: datetime) -> str | None:
+    """What is wrong with a fix on its own, if anything."""
+    if not (-90 <= fix.lat <= 90 and -180 <= fix.lng <= 180):
+        return OUT_OF_RANGE
+    if fix.lat == 0 and fix.lng == 0:
+        return NULL_ISLAND  # what a phone sends before it has a position
+    skew = timedelta(seconds=settings.GPS_CLOCK_SKEW_S)
+    if fix.recorded_at > now + skew:
+        return FUTURE
+    if fix.recorded_at < started_at - skew:
+        return BEFORE_RUN_START
+    # A negative accuracy is how phones say the position is not valid at all.
+    if fix.accuracy_m is not None and not 0 <= fix.accuracy_m <= settings.GPS_MAX_ACCURACY_M:
+        return INACCURATE
+    return None
+
+
+def implied_speed_kmh(previous: Fix, fix: Fix) -> float:
+    """The least speed that takes a vehicle from `previous` to `fix`: the distance less
+    both accuracy radii (either position may be off by that much), over the time between."""
+    seconds = abs((fix.recorded_at - previous.recorded_at).total_seconds())
+    metres = haversine_m(previous.point, fix.point)
+    metres -= (previous.accuracy_m or 0) + (fix.accuracy_m or 0)
+    if metres <= 0:
+        return 0.0
+    if seconds == 0:
+        return math.inf
+    return metres / seconds * 3.6
+
+
+def _stored_keys(driver_id: int, fixes: list[Fix]) -> tuple[set[datetime], set[str]]:
+    """Instants and client ids the driver already stored that the batch may repeat."""
+    instants = {"recorded_at": {"$gte": fixes[0].recorded_at, "$lte": fixes[-1].recorded_at}}
+    client_ids = sorted({fix.client_id for fix in fixes if fix.client_id})
+    queries = [[instants]] + [[{"client_id": {"$in": chunk}}] for chunk in _chunks(client_ids)]
+    if len(queries) > 1:  # the range and the first chunk of ids in one query
+        queries = [queries[0] + queries[1], *queries[2:]]
+    times, ids = set(), set()
+    for clauses in queries:
+        for doc in _pings().find(
+            {"driver_id": driver_id, "$or": clauses}, {"_id": 0, "recorded_at": 1, "client_id": 1}
+        ):
+            times.add(doc["recorded_at"])
+            if doc.get("client_id"):
+                ids.add(doc["client_id"])
+    return times, ids
+
+
+def _stored_fix(assignment_id: int, *, before: datetime | None = None) -> Fix | None:
+    """The run's latest stored fix, or its latest one before `before`."""
+    query: dict = {"assignment_id": assignment_id}
+    if before is not None:
+        query["recorded_at"] = {"$lt": before}
+    doc = _pings().find_one(
+        query,
+        {"_id": 0, "location": 1, "recorded_at": 1, "accuracy_m": 1},
+        sort=[("recorded_at", DESCENDING)],
+    )
+    return Fix.from_document(doc) if doc else None
+
+
+def _fix_document(fix: Fix, *, run: dict, received_at: datetime) -> dict:
+    doc = {
+        **run,
+        "location": {"type": "Point", "coordinates": [fix.lng, fix.lat]},
+        "recorded_at": fix.recorded_at,
+        "received_at": received_at,
+        "speed_kmh": fix.speed_kmh,
+        "heading": fix.heading,
+        "accuracy_m": fix.accuracy_m,
+    }
+    if fix.client_id:
+        doc["client_id"] = fix.client_id  # absent, not null: the unique index skips it
+    return doc
+
+
+def _insert(fixes: list[Fix], *, run: dict, received_at: datetime) -> set[int]:
+    """Store the fixes in one unordered insert; the indexes of those a unique index
+    refused (already stored by a concurrent retry)."""
+    if not fixes:
+        return set()
+    docs = [_fix_document(fix, run=run, received_at=received_at) for fix in fixes]
+    try:
+        _pings().insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors) or error.details.get(
+            "writeConcernErrors"
+        ):
+            raise
+        return {fixes[e["index"]].index for e in errors}
+    return set()
+
+
+def _move_position(fix: Fix, *, run: dict, received_at: datetime) -> None:
+    """Make `fix` the driver's last position unless a newer one is already there."""
+    doc = _fix_document(fix, run=run, received_at=received_at)
+    doc.pop("client_id", None)
+    older = {"driver_id": run["driver_id"], "recorded_at": {"$lt": fix.recorded_at}}
+    try:
+        _positions().update_one(older, {"$set": doc}, upsert=True)
+    except DuplicateKeyError:
+        # The driver's document exists and is newer, or a concurrent request created it
+        # just now: move it only if it is older.
+        _positions().update_one(older, {"$set": doc})
+
+
+def _announce(fixes: list[Fix], *, run: dict) -> None:
+    """Tell the receivers; one that fails is logged (Django logs its traceback too) and
+    never fails the request: the fixes are stored already."""
+    for receiver, response in fixes_accepted.send_robust(
+        sender=GpsPing, fixes=[fix.as_signal() for fix in fixes], **run
+    ):
+        if isinstance(response, Exception):
+            logger.warning(
+                "fixes_accepted receiver %s failed for run %s (%d fixes): %r",
+                getattr(receiver, "__qualname__", receiver),
+                run["assignment_id"],
+                len(fixes),
+                response,
+            )
+
+
+def pings_ingest(
+    *,
+    assignment_id: int,
+    driver_id: int,
+    vehicle_plate: str,
+    started_at: datetime,
+    fixes: list[Fix],
+    now: datetime | None = None,
+) -> IngestResult:
+    """Filter, dedupe and store the fixes of one request for a run in progress (see the
+    module's docstring); the driver's last position moves to the newest accepted fix and
+    `fixes_accepted` receivers get the accepted ones that are not late."""
+    now = now or timezone.now()
+    run = {"driver_id": driver_id, "assignment_id": assignment_id, "vehicle_plate": vehicle_plate}
+    rejected: dict[int, str] = {}
+    candidates = []
+    for fix in fixes:
+        problem = _problem(fix, now=now, started_at=started_at)
+        if problem:
+            rejected[fix.index] = problem
+        else:
+            candidates.append(fix)
+    candidates.sort(key=lambda fix: (fix.recorded_at, fix.index))
+
+    accepted: list[Fix] = []
+    latest = None
+    if candidates:
+        seen_at, seen_ids = _stored_keys(driver_id, candidates)
+        latest = _stored_fix(assignment_id)
+        previous = latest
+        if latest is not None and latest.recorded_at >= candidates[0].recorded_at:
+            previous = _stored_fix(assignment_id, before=candidates[0].recorded_at)
+        for fix in candidates:
+            if fix.recorded_at in seen_at or (fix.client_id and fix.client_id in seen_ids):
+                rejected[fix.index] = DUPLICATE
+                continue
+            # The run's latest stored fix may precede this one more closely than the batch's.
+            if (
+                latest is not None
+                and latest.recorded_at < fix.recorded_at
+                and (previous is None or previous.recorded_at < latest.recorded_at)
+            ):
+                previous = latest
+            if previous is not None and implied_speed_kmh(previous, fix) > (
+                settings.GPS_MAX_SPEED_KMH
+            ):
+                rejected[fix.index] = IMPOSSIBLE_SPEED
+                continue
+            seen_at.add(fix.recorded_at)
+            if fix.client_id:
+                seen_ids.add(fix.client_id)
+            accepted.append(fix)
+            previous = fix
+        for index in _insert(accepted, run=run, received_at=now):
+            rejected[index] = DUPLICATE
+        accepted = [fix for fix in accepted if fix.index not in rejected]
+
+    fresh = [fix for fix in accepted if latest is None or fix.recorded_at > latest.recorded_at]
+    if fresh:
+        _move_position(fresh[-1], run=run, received_at=now)
+        _announce(fresh, run=run)
+    return IngestResult(
+        accepted=len(accepted),
+        duplicates=sum(1 for reason in rejected.values() if reason == DUPLICATE),
+        late=len(accepted) - len(fresh),
+        rejected=[{"index": index, "reason": rejected[index]} for index in sorted(rejected)],
+    )
+
+
+def pings_delete_for(*, assignment_id: int) -> int:
+    """Purge a deleted run's fixes, and the last position that came from it."""
+    deleted = _pings().delete_many({"assignment_id": assignment_id}).deleted_count
+    _positions().delete_many({"assignment_id": assignment_id})
+    return deleted
+
+
+# --- Reads ------------------------------------------------------------------------------------
+
+
+def fix_output(doc: dict, *, now: datetime | None = None) -> dict:
+    """A stored fix or position as the API shows it; `age_s` when `now` is given."""
+    lng, lat = doc["location"]["coordinates"]
+    out = {
+        "lat": lat,
+        "lng": lng,
+        "recorded_at": doc["recorded_at"],
+        "received_at": doc.get("received_at"),
+        "speed_kmh": doc.get("speed_kmh"),
+        "heading": doc.get("heading"),
+        "accuracy_m": doc.get("accuracy_m"),
+    }
+    if now is not None:
+        age = max(0.0, (now - doc["recorded_at"]).total_seconds())
+        out["age_s"] = round(age, 3)
+        out["stale"] = age > settings.GPS_STALE_AFTER_S
+    return out
+
+
+def track_for(
+    *,
+    assignment_id: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int,
+) -> list[dict]:
+    """A run's fixes in recorded-time order, `since` included, `until` excluded."""
+    query: dict = {"assignment_id": assignment_id}
+    window = {}
+    if since is not None:
+        window["$gte"] = since
+    if until is not None:
+        window["$lt"] = until
+    if window:
+        query["recorded_at"] = window
+    cursor = _pings().find(query, {"_id": 0}).sort("recorded_at", ASCENDING).limit(limit)
+    return [fix_output(doc) for doc in cursor]
+
+
+def last_fix_for(*, assignment_id: int) -> dict | None:
+    """The run's stored fix with the latest device time."""
+    return _pings().find_one(
+        {"assignment_id": assignment_id}, {"_id": 0}, sort=[("recorded_at", DESCENDING)]
+    )
+
+
+def track_stats(*, assignment_id: int) -> dict:
+    """Fix count, great-circle length of the track in recorded-time order, its duration
+    and average speed."""
+    cursor = (
+        _pings()
+        .find({"assignment_id": assignment_id}, {"_id": 0, "location": 1, "recorded_at": 1})
+        .sort("recorded_at", ASCENDING)
+    )
+    count, distance, first, previous = 0, 0.0, None, None
+    for doc in cursor:
+        lng, lat = doc["location"]["coordinates"]
+        here = (Point(lat=lat, lng=lng), doc["recorded_at"])
+        if previous is not None:
+            distance += haversine_m(previous[0], here[0])
+        first = first or here
+        previous, count = here, count + 1
+    duration = (previous[1] - first[1]).total_seconds() if count else 0.0
+    return {
+        "pings": count,
+        "distance_m": round(distance, 1),
+        "duration_s": duration,
+        "avg_speed_kmh": round(distance / duration * 3.6, 2) if duration > 0 else None,
+        "first_at": first[1] if first else None,
+        "last_at": previous[1] if previous else None,
+    }
+
+
+def positions_for(
+    *, driver_ids: list[int] | None = None, assignment_ids: list[int] | None = None
+) -> dict[int, dict]:
+    """Last positions by driver id (of these drivers) or by run id (of these runs)."""
+    key = "driver_id" if driver_ids is not None else "assignment_id"
+    ids = driver_ids if driver_ids is not None else assignment_ids or []
+    found = {}
+    for chunk in _chunks(sorted(set(ids))):
+        for doc in _positions().find({key: {"$in": chunk}}, {"_id": 0}):
+            found[doc[key]] = doc
+    return found
+
+
+_METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180
+_EDGE_POINTS = 8  # per side: polygon edges are great-circle arcs, parallels are not
+
+
+def search_box(*, lat: float, lng: float, radius_m: float) -> dict | None:
+    """A GeoJSON polygon holding every point within `radius_m` of (lat, lng), a little
+    larger to be safe; None where a box does not work (near a pole, across the
+    antimeridian) and the caller must look without one."""
+    margin = radius_m * 1.02 + 10
+    d_lat = margin / _METRES_PER_DEGREE
+    south, north = lat - d_lat, lat + d_lat
+    if south < -85 or north > 85:
+        return None
+    d_lng = margin / (_METRES_PER_DEGREE * math.cos(math.radians(max(abs(south), abs(north)))))
+    west, east = lng - d_lng, lng + d_lng
+    if west < -180 or east > 180:
+        return None
+    steps = [i / _EDGE_POINTS for i in range(_EDGE_POINTS + 1)]
+    ring = (
+        [[west + (east - west) * t, south] for t in steps]
+        + [[east - (east - west) * t, north] for t in steps]
+        + [[west, south]]
+    )
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def positions_near(
+    *, lat: float, lng: float, radius_m: float, since: datetime, limit: int
+) -> list[dict]:
+    """Last positions recorded since `since` within `radius_m` great-circle metres of
+    (lat, lng), nearest first, each with its `distance_m`. The server only narrows to a
+    box: its own distances are not metres everywhere (STACK.md)."""
+    query: dict = {"recorded_at": {"$gte": since}}
+    box = search_box(lat=lat, lng=lng, radius_m=radius_m)
+    if box is not None:
+        query["location"] = {"$geoWithin": {"$geometry": box}}
+    centre = Point(lat=lat, lng=lng)
+    near = []
+    for doc in _positions().find(query, {"_id": 0}):
+        doc_lng, doc_lat = doc["location"]["coordinates"]
+        distance = haversine_m(centre, Point(lat=doc_lat, lng=doc_lng))
+        if distance <= radius_m:
+            near.append({**doc, "distance_m": distance})
+    near.sort(key=lambda doc: (doc["distance_m"], doc["driver_id"]))
+    return near[:limit]

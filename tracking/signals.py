@@ -1,0 +1,17 @@
+"""Signals tracking sends. Receivers run inside the ping request: they must be quick, and
+whatever they raise is logged, never returned to the phone."""
+
+from django.dispatch import Signal
+
+# Sent after each ping request has stored its fixes, with the keyword arguments
+# `assignment_id`, `driver_id`, `vehicle_plate` and `fixes`: the accepted fixes that are
+# newer than the run's latest stored one, oldest first, as dicts with `lat`, `lng`,
+# `recorded_at`, `accuracy_m`, `speed_kmh` and `heading`. Late fixes (older than what the
+# run already had) are stored for history only and are not sent.
+fixes_accepted = Signal()
+
+# Sent when a run's driver is confirmed outside the run's route corridor (a debounced exit,
+# SPEC §7), with `assignment_id`, `driver_id`, `event_id` (the exit in `geofence_events`),
+# `at` (device time of the first fix outside), `lat` and `lng` (that fix). Fleet turns it
+# into a route-deviation incident.
+corridor_exited = Signal()
