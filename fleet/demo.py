@@ -32,6 +32,8 @@ VEHICLES = [
 DRIVERS = [
     ("driver1@rappi.pe", "Q12345678", "V1A-123"),
     ("driver2@rappi.pe", "Q87654321", "M3C-781"),
+    # Free, with the big van: ready for a dispatcher's next run.
+    ("driver3@rappi.pe", "Q11223344", "V2B-456"),
 ]
 
 

@@ -16,6 +16,7 @@ from fleet.models import (
     AssignmentStatus,
     Availability,
     Driver,
+    Incident,
     IncidentOrigin,
     IncidentType,
 )
@@ -82,9 +83,14 @@ def report_route_deviation(sender, assignment_id, event_id, at, lat, lng, **kwar
             .filter(pk=assignment_id, status=AssignmentStatus.IN_PROGRESS)
             .first()
         )
-        if run is None or events.corridor_exit_reported_near(
+        if run is None:
+            return
+        linked = events.corridor_exit_incidents_near(
             assignment_id=run.pk, at=at, within=DEVIATION_INTERVAL
-        ):
+        )
+        # A link whose incident never committed (the request failed after marking the
+        # event) does not count.
+        if Incident.objects.filter(pk__in=linked, type=IncidentType.ROUTE_DEVIATION).exists():
             return
         incident = services.incident_report(
             assignment=run,

@@ -10,6 +10,7 @@ DEMO_USERS = [
     ("dispatcher@rappi.pe", "Diego Despacho", catalogue.DISPATCHER, "+51 954 000 002"),
     ("driver1@rappi.pe", "Carlos Quispe", catalogue.DRIVER, "+51 954 000 101"),
     ("driver2@rappi.pe", "Rosa Mamani", catalogue.DRIVER, "+51 954 000 102"),
+    ("driver3@rappi.pe", "Jorge Huamán", catalogue.DRIVER, "+51 954 000 103"),
     ("customer1@rappi.pe", "Lucía Fernández", catalogue.CUSTOMER, "+51 954 000 201"),
     ("customer2@rappi.pe", "Textiles Yanahuara SAC", catalogue.CUSTOMER, "+51 954 000 202"),
 ]

@@ -28,6 +28,10 @@ leaving the run's corridor is announced with `corridor_exited`.
 """
 
 import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -120,12 +124,26 @@ def _events():
     return GeofenceEvent._get_collection()
 
 
-def _lock_driver(driver_id: int) -> None:
-    """Held until the transaction ends: one batch of a driver at a time."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, driver_id & 0x7FFFFFFF]
-        )
+_local_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
+
+
+@contextmanager
+def _driver_lock(driver_id: int) -> Iterator[None]:
+    """One batch of a driver at a time. On PostgreSQL an advisory lock held by a
+    transaction around the block (across workers); on the embedded SQLite default (one
+    machine, `make run`) a lock of this process."""
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, driver_id & 0x7FFFFFFF]
+                )
+            yield
+        return
+    # No transaction here: SQLite's would hold the database's write lock (IMMEDIATE
+    # mode) through the MongoDB work, stalling every other writer.
+    with _local_locks[driver_id]:
+        yield
 
 
 def _box_round(fixes: list[_Fix]) -> dict | None:
@@ -217,8 +235,7 @@ def process_fixes(*, assignment_id: int, driver_id: int, fixes: list[dict]) -> l
     now = timezone.now()
     events: list[dict] = []
     zones: list[dict] = []
-    with transaction.atomic():
-        _lock_driver(driver_id)
+    with _driver_lock(driver_id):
         states = {
             doc["geofence_id"]: _State.from_document(doc)
             for doc in _states().find({"driver_id": driver_id, "assignment_id": assignment_id})
@@ -344,11 +361,15 @@ def _announce_corridor_exits(events: list[dict]) -> None:
 # --- Route deviations (fleet rate-limits its incidents with these) ----------------------------
 
 
-def corridor_exit_reported_near(*, assignment_id: int, at: datetime, within: timedelta) -> bool:
-    """Whether an exit from the run's corridor less than `within` away from `at` (either
-    side: offline batches arrive out of order) already raised an incident."""
-    return (
-        _events().find_one(
+def corridor_exit_incidents_near(
+    *, assignment_id: int, at: datetime, within: timedelta
+) -> list[int]:
+    """Incident ids linked to exits from the run's corridor less than `within` away from
+    `at` (either side: offline batches arrive out of order). The caller checks they exist:
+    a link is written before its incident's transaction commits."""
+    return [
+        doc["incident_id"]
+        for doc in _events().find(
             {
                 "assignment_id": assignment_id,
                 "type": EXIT,
@@ -356,10 +377,9 @@ def corridor_exit_reported_near(*, assignment_id: int, at: datetime, within: tim
                 "at": {"$gt": at - within, "$lt": at + within},
                 "incident_id": {"$ne": None},
             },
-            {"_id": 1},
+            {"incident_id": 1},
         )
-        is not None
-    )
+    ]
 
 
 def event_link_incident(*, event_id: str, incident_id: int) -> None:

@@ -227,3 +227,13 @@ def test_two_exits_of_one_run_racing_raise_one_incident():
         thread.join()
     assert len(deviations(run)) == 1
     assert sum(e.incident_id is not None for e in corridor_exits(run)) == 1
+
+
+@pytest.mark.django_db
+def test_an_exit_linked_to_an_incident_that_never_committed_does_not_suppress_the_next(phone, run):
+    send(phone, run, detour(seconds_ago=1500))
+    [incident] = deviations(run)
+    # As if the first report's transaction had failed after marking its exit.
+    Incident.objects.filter(pk=incident.pk).delete()
+    send(phone, run, detour(seconds_ago=1200))
+    assert len(deviations(run)) == 1

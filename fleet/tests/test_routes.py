@@ -275,3 +275,5 @@ def test_the_demo_track_strays_once_and_yields_one_deviation(django_capture_on_c
     assert deviations.count() == 1 and deviations.get().origin == "system"
     events = GeofenceEvent.objects(assignment_id=running.pk)
     assert {e.type for e in events} >= {"enter", "exit"}
+    # The track crosses the demo's district delivery zones on its way.
+    assert {e.geofence_kind for e in events} >= {"route_corridor", "delivery_zone"}

@@ -270,3 +270,16 @@ def test_events_delete_for_purges_a_runs_events_and_states_only(corridor):
     assert GeofenceEvent.objects(assignment_id=RUN).count() == 0
     assert GeofenceEvent.objects(assignment_id=RUN + 1).count() == 1
     assert GeofenceState.objects(assignment_id=RUN + 1).count() == 1
+
+
+def test_on_the_embedded_sqlite_default_a_process_lock_stands_in_for_the_advisory_lock(
+    corridor, monkeypatch
+):
+    # `make run` keeps its rows in SQLite, which has no advisory locks and must not hold
+    # its write lock through the MongoDB work.
+    from django.db import connection
+
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    created = process(track([0, 20, 40, 150, 220, 300, 380, 450]))
+    assert [e["type"] for e in created] == ["enter", "exit"]
+    assert not events._local_locks[DRIVER].locked()
