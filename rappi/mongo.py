@@ -5,6 +5,7 @@ forked after import each open their own."""
 import mongoengine
 from django.conf import settings
 from mongoengine.connection import get_db as _get_db
+from pymongo.errors import OperationFailure
 from pymongo.uri_parser import parse_uri
 
 DEFAULT_DB_NAME = "rappi"
@@ -59,3 +60,25 @@ def ensure_indexes() -> list[str]:
         cls.ensure_indexes()
         done.append(cls._get_collection_name())
     return sorted(set(done))
+
+
+def ensure_ttl_index(collection, *, field: str, name: str, days: int) -> None:
+    """The TTL index `name` on `field` expiring documents after `days` (none when 0),
+    changed in place when the setting changes (collMod; drop and re-create where the
+    server lacks it)."""
+    seconds = days * 86400
+    current = next((ix for ix in collection.list_indexes() if ix["name"] == name), None)
+    if current is not None and days > 0 and current.get("expireAfterSeconds") == seconds:
+        return
+    if current is not None:
+        if days > 0:
+            try:
+                collection.database.command(
+                    "collMod", collection.name, index={"name": name, "expireAfterSeconds": seconds}
+                )
+                return
+            except OperationFailure:
+                pass
+        collection.drop_index(name)
+    if days > 0:
+        collection.create_index([(field, 1)], name=name, expireAfterSeconds=seconds)

@@ -17,7 +17,8 @@ from mongoengine import (
     StringField,
     ValidationError,
 )
-from pymongo.errors import OperationFailure
+
+from rappi.mongo import ensure_ttl_index
 
 EVIDENCE_KINDS = ("photo", "signature", "document")
 
@@ -122,29 +123,8 @@ GPS_TTL_INDEX = "received_at_ttl"
 
 
 def ensure_gps_retention(collection, *, days: int) -> None:
-    """The TTL index on `received_at` expiring documents after `days` (none when 0),
-    changed in place when the setting changes (collMod; drop and re-create where the
-    server lacks it)."""
-    seconds = days * 86400
-    current = next((ix for ix in collection.list_indexes() if ix["name"] == GPS_TTL_INDEX), None)
-    if current is not None and days > 0 and current.get("expireAfterSeconds") == seconds:
-        return
-    if current is not None:
-        if days > 0:
-            try:
-                collection.database.command(
-                    "collMod",
-                    collection.name,
-                    index={"name": GPS_TTL_INDEX, "expireAfterSeconds": seconds},
-                )
-                return
-            except OperationFailure:
-                pass
-        collection.drop_index(GPS_TTL_INDEX)
-    if days > 0:
-        collection.create_index(
-            [("received_at", 1)], name=GPS_TTL_INDEX, expireAfterSeconds=seconds
-        )
+    """Fixes (and what is derived from them) expire `days` after they were received."""
+    ensure_ttl_index(collection, field="received_at", name=GPS_TTL_INDEX, days=days)
 
 
 class GpsPing(Document):

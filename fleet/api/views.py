@@ -52,6 +52,15 @@ TOO_LARGE = OpenApiResponse(description="A file or the whole upload is too large
 UNSUPPORTED = OpenApiResponse(description="A file is not a JPEG, PNG, WebP or PDF")
 
 
+DELIVERY_RESPONSES = {
+    200: s.DeliveryOutput,
+    404: NOT_FOUND,
+    409: DELIVERY_CONFLICT,
+    413: TOO_LARGE,
+    415: UNSUPPORTED,
+}
+
+
 def read_upload(upload) -> tuple[str, bytes]:
     """(name, bytes) of an uploaded file, refused before reading when it is too large."""
     limit = evidence_store.max_file_bytes()
@@ -363,13 +372,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @extend_schema(
         request={"multipart/form-data": s.DeliverInput},
-        responses={
-            200: s.DeliveryOutput,
-            404: NOT_FOUND,
-            409: DELIVERY_CONFLICT,
-            413: TOO_LARGE,
-            415: UNSUPPORTED,
-        },
+        responses=DELIVERY_RESPONSES,
         summary="Deliver a drop-off with a photo (and signature) as proof",
     )
     @action(
@@ -388,13 +391,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @extend_schema(
         request={"multipart/form-data": s.FailInput},
-        responses={
-            200: s.DeliveryOutput,
-            404: NOT_FOUND,
-            409: DELIVERY_CONFLICT,
-            413: TOO_LARGE,
-            415: UNSUPPORTED,
-        },
+        responses=DELIVERY_RESPONSES,
         summary="Record a failed drop-off with a photo; an incident is recorded",
     )
     @action(
