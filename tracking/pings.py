@@ -301,6 +301,7 @@ def pings_ingest(
     candidates.sort(key=lambda fix: (fix.recorded_at, fix.index))
 
     accepted: list[Fix] = []
+    resent: list[Fix] = []
     latest = None
     if candidates:
         seen_at, seen_ids = _stored_keys(driver_id, candidates)
@@ -311,6 +312,8 @@ def pings_ingest(
         for fix in candidates:
             if fix.recorded_at in seen_at or (fix.client_id and fix.client_id in seen_ids):
                 rejected[fix.index] = DUPLICATE
+                if fix.recorded_at in seen_at:
+                    resent.append(fix)  # the very fix again (same device time)
                 continue
             # The run's latest stored fix may precede this one more closely than the batch's.
             if (
@@ -334,9 +337,18 @@ def pings_ingest(
         accepted = [fix for fix in accepted if fix.index not in rejected]
 
     fresh = [fix for fix in accepted if latest is None or fix.recorded_at > latest.recorded_at]
-    if fresh:
-        _move_position(fresh[-1], run=run, received_at=now)
-        _announce(fresh, run=run)
+    # A retry of a request that stored its fixes but died before moving the position or
+    # announcing them: its fixes are duplicates now, yet newer than the driver's position.
+    # Those side effects are repeated for them (geofence states skip fixes already weighed).
+    if resent:
+        position = _positions().find_one({"driver_id": driver_id}, {"recorded_at": 1})
+        if position is not None:
+            since = to_millis(position["recorded_at"].replace(tzinfo=UTC))
+            resent = [fix for fix in resent if fix.recorded_at > since]
+    if fresh or resent:
+        moves = sorted(fresh + resent, key=lambda fix: (fix.recorded_at, fix.index))
+        _move_position(moves[-1], run=run, received_at=now)
+        _announce(moves, run=run)
     return IngestResult(
         accepted=len(accepted),
         duplicates=sum(1 for reason in rejected.values() if reason == DUPLICATE),

@@ -438,3 +438,27 @@ def test_deleting_a_run_purges_its_fixes_and_the_position_they_left(
     assert GpsPing.objects(assignment_id=waiting["run"].pk).count() == 0
     assert DriverPosition.objects(driver_id=waiting["driver"].pk).count() == 0
     assert GpsPing.objects(assignment_id=kept["run"].pk).count() == 1
+
+
+def test_a_retry_after_a_crash_past_the_insert_moves_the_position_and_announces(
+    phone, run, received, monkeypatch
+):
+    from tracking import pings
+
+    batch = [fix(40, 0, client_id="c1"), fix(30, 1, client_id="c2")]
+    real_move = pings._move_position
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(pings, "_move_position", crash)
+    assert send(phone, run, batch).status_code == 500
+    assert len(stored(run)) == 2 and position(run) is None and received == []
+
+    monkeypatch.setattr(pings, "_move_position", real_move)
+    again = send(phone, run, batch).json()
+    assert again["accepted"] == 0 and again["duplicates"] == 2
+    assert position(run)["location"]["coordinates"][1] == pytest.approx(LAT + 0.0001)
+    assert len(received) == 1 and len(received[0]["fixes"]) == 2
+    send(phone, run, batch)  # a plain retry now: nothing new to announce
+    assert len(received) == 1
