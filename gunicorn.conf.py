@@ -23,7 +23,9 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
-    # Records still queued are written (or spooled) before the worker goes.
+    # Records still queued are written (or spooled) before the worker goes. What MongoDB
+    # has not taken within 5 s goes to the spool, for the next worker: requests still
+    # finishing share graceful_timeout with this, and the arbiter kills at its end.
     from audit import writer
 
-    writer.shutdown(timeout=max(1, graceful_timeout - 5))
+    writer.shutdown(timeout=5)

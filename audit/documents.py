@@ -5,7 +5,8 @@ indexes, the retention (TTL) one included."""
 
 from django.conf import settings
 from mongoengine import DateTimeField, DictField, Document, FloatField, IntField, StringField
-from pymongo.errors import OperationFailure
+
+from rappi.mongo import ensure_ttl_index
 
 AUDIT_KINDS = ("request", "domain")
 REQUEST, DOMAIN = AUDIT_KINDS
@@ -54,23 +55,5 @@ class AuditEvent(Document):
 
 
 def ensure_retention(collection, *, days: int) -> None:
-    """The TTL index on `timestamp` expiring records after `days` (none when 0), changed in
-    place when the setting changes (collMod; drop and re-create where the server lacks it)."""
-    seconds = days * 86400
-    current = next((ix for ix in collection.list_indexes() if ix["name"] == TTL_INDEX), None)
-    if current is not None and days > 0 and current.get("expireAfterSeconds") == seconds:
-        return
-    if current is not None:
-        if days > 0:
-            try:
-                collection.database.command(
-                    "collMod",
-                    collection.name,
-                    index={"name": TTL_INDEX, "expireAfterSeconds": seconds},
-                )
-                return
-            except OperationFailure:
-                pass
-        collection.drop_index(TTL_INDEX)
-    if days > 0:
-        collection.create_index([("timestamp", 1)], name=TTL_INDEX, expireAfterSeconds=seconds)
+    """Records expire `days` after their timestamp (kept forever when 0)."""
+    ensure_ttl_index(collection, field="timestamp", name=TTL_INDEX, days=days)

@@ -10,6 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import audit_record
 from fleet import restriction
 from fleet.errors import (
     AssignmentInProgressError,
@@ -494,8 +495,6 @@ def assignment_finish(*, assignment: Assignment, reason: str, by: User) -> Assig
         by=by,
         origin=IncidentOrigin.STAFF,
     )
-    from audit.services import audit_record
-
     before = assignment.status
     finished = _close_run(assignment)
     audit_record(
@@ -533,8 +532,6 @@ def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False
     assignment.save(update_fields=["status", "finished_at", "updated_at"])
     driver.availability = Availability.BUSY
     driver.save(update_fields=["availability", "updated_at"])
-    from audit.services import audit_record
-
     audit_record(
         action="assignment.reopen",
         target=assignment,

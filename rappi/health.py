@@ -47,7 +47,8 @@ def readyz(request):
 
 def _audit_state() -> dict:
     """Reported, not part of readiness: with MongoDB away, records wait in the spool and
-    the app keeps serving. Counts are this worker's; the spool is the host's."""
+    the app keeps serving. `host_spool` is every worker's segments on this host;
+    `worker` is the counts of the process that answered, since it started."""
     from audit import writer
 
     try:

@@ -45,9 +45,9 @@ def test_the_spool_command_keeps_the_spool_while_mongodb_is_away(settings, tmp_p
     assert len(list(settings.AUDIT_SPOOL_DIR.iterdir())) == 1
 
 
-def test_readiness_reports_the_audit_spool_without_depending_on_it(api, settings, tmp_path):
+def test_readiness_reports_the_hosts_spool_and_this_workers_counts(api, settings, tmp_path):
     settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
-    spool_two(settings.AUDIT_SPOOL_DIR)
+    spool_two(settings.AUDIT_SPOOL_DIR)  # left by another worker
     writer = AuditWriter(
         uri=dead_uri(),
         db_name="x",
@@ -55,17 +55,33 @@ def test_readiness_reports_the_audit_spool_without_depending_on_it(api, settings
         queue_size=1,
         background=False,
     )
-    writer.submit(make_record(3))
-    writer.submit(make_record(4))  # over the queue bound
+    writer.spool.append([make_record(3)])
+    writer.submit(make_record(4))
+    writer.submit(make_record(5))  # over the queue bound
     previous = audit_writer.install(writer)
     try:
         response = api.get("/readyz")
     finally:
         audit_writer.install(previous)
+        writer.spool.close()
     assert response.status_code == 200
     audit = response.json()["audit"]
-    assert audit["spool_segments"] == 1 and audit["spool_bytes"] > 0
-    assert (audit["queued"], audit["dropped_queue_full"]) == (1, 1)
+    assert audit["host_spool"]["segments"] == 2 and audit["host_spool"]["bytes"] > 0
+    assert audit["host_spool"]["records"] == 3
+    worker = audit["worker"]
+    assert (worker["queued"], worker["dropped_queue_full"]) == (1, 1)
+
+
+def test_readiness_reports_the_spool_in_a_worker_without_a_writer(api, settings, tmp_path):
+    settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
+    spool_two(settings.AUDIT_SPOOL_DIR)
+    previous = audit_writer.install(None)
+    try:
+        audit = api.get("/readyz").json()["audit"]
+    finally:
+        audit_writer.install(previous)
+    assert audit["host_spool"]["records"] == 2
+    assert audit["worker"] is None
 
 
 def test_retention_follows_the_setting(settings):

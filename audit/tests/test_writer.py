@@ -1,8 +1,10 @@
 """Never slow, never fail, never lose: requests do not wait for MongoDB, records wait in
-the spool while it is away and reach it later exactly once and in order, across a
-process restart too; the queue and the spool are bounded and overflow is counted."""
+the spool while it is away or too slow and reach it later exactly once and in order,
+across a process restart too; the queue and the spool are bounded and overflow is
+counted; no error, expected or not, loses the batch in hand."""
 
 import logging
+import threading
 import time
 
 import pytest
@@ -20,10 +22,33 @@ pytestmark = pytest.mark.django_db
 DB = "audit_outage"
 
 
-def stored(uri: str) -> list[dict]:
+def stored(uri: str, db: str = DB) -> list[dict]:
     """What the server holds, in the order it took it."""
     with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
-        return list(client[DB][COLLECTION].find())
+        return list(client[db][COLLECTION].find())
+
+
+class SlowWriter(AuditWriter):
+    """Its MongoDB takes `delay` seconds per record, as a slow server would."""
+
+    delay = 0.0
+
+    def _insert_ordered(self, records):
+        time.sleep(self.delay * len(records))
+        super()._insert_ordered(records)
+
+
+class GatedWriter(AuditWriter):
+    """Its inserts wait for `gate`: a write stuck in MongoDB for as long as a test wants."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.inserting, self.gate = threading.Event(), threading.Event()
+
+    def _insert_ordered(self, records):
+        self.inserting.set()
+        assert self.gate.wait(10)
+        super()._insert_ordered(records)
 
 
 def wait_for(condition, timeout: float = 20.0) -> None:
@@ -183,14 +208,175 @@ def test_shutdown_spools_what_mongodb_cannot_take_in_time(tmp_path):
     assert [r["request_id"] for r in writer.spool.records()] == ["r0", "r1", "r2", "r3", "r4"]
 
 
-def test_records_queued_behind_a_write_stuck_past_the_grace_period_are_spooled(tmp_path):
-    writer = AuditWriter(uri=dead_uri(), db_name=DB, spool_dir=tmp_path, background=False)
-    for number in range(3):
-        writer.submit(make_record(number))
-    writer._work.acquire()  # a batch still being written when the worker must go
+def test_a_slow_mongodb_gets_records_spooled_not_dropped_then_written_once_in_order(
+    tmp_path, mongo_test_database
+):
+    uri, db = mongo_test_database["uri"], mongo_test_database["db"]
+    # 50 records/s into MongoDB against 200 arriving: the queue of 80 would overflow.
+    writer = SlowWriter(
+        uri=uri, db_name=db, spool_dir=tmp_path, queue_size=80, batch_size=2, retry_seconds=0.2
+    )
+    writer.delay = 0.02
     try:
-        writer.shutdown(timeout=0.2)
+        records = [make_record(n) for n in range(200)]
+        for record in records:
+            writer.submit(record)
+            time.sleep(0.005)
+        assert writer.counts["dropped_queue_full"] == 0
+        assert writer.counts["spooled"] > 0
+        writer.delay = 0  # MongoDB keeps up again
+        wait_for(lambda: writer.flush(timeout=1) and not writer.spool.paths())
+        assert [r["_id"] for r in stored(uri, db)] == [r["_id"] for r in records]
+        assert writer.counts["dropped_queue_full"] == 0
     finally:
-        writer._work.release()
-    assert [r["request_id"] for r in writer.spool.records()] == ["r0", "r1", "r2"]
-    assert writer.counts["spooled"] == 3
+        writer.shutdown(timeout=1)
+
+
+def test_a_write_mongodb_never_answers_is_given_up_and_spooled(tmp_path, stalling_mongo):
+    writer = AuditWriter(
+        uri=stalling_mongo.uri,
+        db_name=DB,
+        spool_dir=tmp_path,
+        # Slower to connect than to give up on a write: what cuts the write is the latter.
+        timeout_ms=5000,
+        socket_timeout_ms=300,
+        retry_seconds=0.2,
+        background=False,
+    )
+    first, second = make_record(1), make_record(2)
+    writer.submit(first)
+    assert writer.flush()
+    stalling_mongo.stalled.set()
+    started = time.monotonic()
+    writer.submit(second)
+    assert writer.flush()
+    assert time.monotonic() - started < 2
+    assert [r["_id"] for r in writer.spool.records()] == [second["_id"]]
+    stalling_mongo.stalled.clear()
+    assert writer.replay() == 1
+    assert [r["_id"] for r in stored(stalling_mongo.uri)] == [first["_id"], second["_id"]]
+    writer.shutdown(timeout=1)
+
+
+def test_the_batch_being_written_at_shutdown_is_spooled_with_what_is_queued(
+    tmp_path, mongo_test_database
+):
+    uri, db = mongo_test_database["uri"], mongo_test_database["db"]
+    writer = GatedWriter(uri=uri, db_name=db, spool_dir=tmp_path)
+    records = [make_record(n) for n in range(3)]
+    writer.submit(records[0])
+    assert writer.inserting.wait(5)  # the thread is inside a write that does not return
+    writer.submit(records[1])
+    writer.submit(records[2])
+    started = time.monotonic()
+    writer.shutdown(timeout=0.3)
+    assert time.monotonic() - started < 2
+    assert [r["_id"] for r in writer.spool.records()] == [r["_id"] for r in records]
+
+    writer.gate.set()  # the stuck write goes through after all
+    writer._thread.join(5)
+    assert [r["_id"] for r in stored(uri, db)] == [records[0]["_id"]]
+    next_process = AuditWriter(uri=uri, db_name=db, spool_dir=tmp_path, background=False)
+    assert next_process.replay() == 3
+    assert next_process.counts["duplicates"] == 1
+    assert [r["_id"] for r in stored(uri, db)] == [r["_id"] for r in records]
+    next_process.shutdown(timeout=1)
+
+
+def test_shutdown_gives_up_on_a_hung_mongodb_at_its_deadline(tmp_path, stalling_mongo):
+    writer = AuditWriter(
+        uri=stalling_mongo.uri, db_name=DB, spool_dir=tmp_path, timeout_ms=5000, background=False
+    )
+    writer.submit(make_record(0))
+    assert writer.flush()  # connected
+    stalling_mongo.stalled.set()
+    for number in range(1, 4):
+        writer.submit(make_record(number))
+    started = time.monotonic()
+    writer.shutdown(timeout=0.5)
+    # Not the client's timeouts (5 s): the deadline.
+    assert time.monotonic() - started < 2.5
+    assert [r["request_id"] for r in writer.spool.records()] == ["r1", "r2", "r3"]
+
+
+def test_an_unexpected_replay_error_is_counted_and_the_batch_still_written(
+    tmp_path, mongo_test_database, monkeypatch, caplog
+):
+    uri, db = mongo_test_database["uri"], mongo_test_database["db"]
+    left = AuditWriter(uri=dead_uri(), db_name=db, spool_dir=tmp_path, background=False)
+    left.spool.append([make_record(0)])  # a segment left by another process: a replay is due
+    left.spool.close()
+    writer = AuditWriter(uri=uri, db_name=db, spool_dir=tmp_path, retry_seconds=0.2)
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError("spool segment")
+
+    monkeypatch.setattr(writer.spool, "replay", unreadable)
+    record = make_record(1)
+    with caplog.at_level(logging.ERROR, logger="audit.writer"):
+        writer.submit(record)
+        assert writer.flush()
+    assert [r["_id"] for r in stored(uri, db)] == [record["_id"]]
+    assert writer.counts["errors"] == 1
+    assert "Audit spool replay failed" in caplog.text
+    writer.shutdown(timeout=1)
+
+
+def test_a_batch_failing_for_an_unexpected_reason_is_spooled_then_replayed(
+    tmp_path, mongo_test_database
+):
+    uri, db = mongo_test_database["uri"], mongo_test_database["db"]
+
+    class BrokenOnce(AuditWriter):
+        broken = True
+
+        def _insert_ordered(self, records):
+            if self.broken:
+                self.broken = False
+                raise RuntimeError("driver bug")
+            super()._insert_ordered(records)
+
+    writer = BrokenOnce(uri=uri, db_name=db, spool_dir=tmp_path, background=False)
+    records = [make_record(0), make_record(1)]
+    for record in records:
+        writer.submit(record)
+    assert writer.flush()
+    assert (writer.counts["errors"], writer.counts["spooled"]) == (1, 2)
+    assert writer.replay() == 2
+    assert [r["_id"] for r in stored(uri, db)] == [r["_id"] for r in records]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"[1]", b'{"request_id": "no id"}', b'{"_id": {"$oid": "zz"}}', b'{"t": {"$date": {}}}'],
+)
+def test_a_spool_line_holding_no_record_is_skipped(tmp_path, mongo_test_database, line):
+    uri, db = mongo_test_database["uri"], mongo_test_database["db"]
+    first = AuditWriter(uri=dead_uri(), db_name=db, spool_dir=tmp_path, background=False)
+    first.spool.append([make_record(1)])
+    (segment,) = first.spool.paths()
+    with open(segment, "ab") as handle:
+        handle.write(line + b"\n")
+    first.spool.append([make_record(2)])
+    first.spool.close()
+    second = AuditWriter(uri=uri, db_name=db, spool_dir=tmp_path, background=False)
+    assert second.replay() == 2
+    assert second.spool.corrupt == 1
+    assert [r["request_id"] for r in stored(uri, db)] == ["r1", "r2"]
+
+
+def test_a_record_mongodb_cannot_take_is_refused_alone_and_never_holds_up_the_spool(
+    tmp_path, mongo_test_database
+):
+    uri, db = mongo_test_database["uri"], mongo_test_database["db"]
+    records = [make_record(0), make_record(1, changes={"n": 2**70}), make_record(2)]
+    down = AuditWriter(uri=dead_uri(), db_name=db, spool_dir=tmp_path, timeout_ms=100)
+    for record in records:
+        down.submit(record)
+    down.shutdown(timeout=2)
+    assert len(list(down.spool.records())) == 3
+    back = AuditWriter(uri=uri, db_name=db, spool_dir=tmp_path, background=False)
+    assert back.replay() == 3
+    assert [r["request_id"] for r in stored(uri, db)] == ["r0", "r2"]
+    assert back.counts["rejected"] == 1
+    assert back.spool.paths() == []
