@@ -127,7 +127,18 @@ def ensure_gps_retention(collection, *, days: int) -> None:
     ensure_ttl_index(collection, field="received_at", name=GPS_TTL_INDEX, days=days)
 
 
-class GpsPing(Document):
+class ExpiresWithFixes(Document):
+    """Documents kept as long as the GPS fixes they come from (`GPS_RETENTION_DAYS`)."""
+
+    meta = {"abstract": True}
+
+    @classmethod
+    def ensure_indexes(cls):
+        super().ensure_indexes()
+        ensure_gps_retention(cls._get_collection(), days=settings.GPS_RETENTION_DAYS)
+
+
+class GpsPing(ExpiresWithFixes):
     """One accepted GPS fix of a run. Written in batches by `tracking.pings` as plain
     documents; driver and plate are the run's, never the phone's say."""
 
@@ -160,16 +171,11 @@ class GpsPing(Document):
         "auto_create_index": False,
     }
 
-    @classmethod
-    def ensure_indexes(cls):
-        super().ensure_indexes()
-        ensure_gps_retention(cls._get_collection(), days=settings.GPS_RETENTION_DAYS)
-
     def __str__(self) -> str:
         return f"fix of driver {self.driver_id} on run {self.assignment_id} at {self.recorded_at}"
 
 
-class DriverPosition(Document):
+class DriverPosition(ExpiresWithFixes):
     """The latest fix of each driver (one document per driver), moved forward with one
     upsert per ping request, so the fleet view and nearby search read one small document
     per driver instead of scanning pings. Late fixes never move it back."""
@@ -195,11 +201,6 @@ class DriverPosition(Document):
         "auto_create_index": False,
     }
 
-    @classmethod
-    def ensure_indexes(cls):
-        super().ensure_indexes()
-        ensure_gps_retention(cls._get_collection(), days=settings.GPS_RETENTION_DAYS)
-
     def __str__(self) -> str:
         return f"driver {self.driver_id} at {self.recorded_at}"
 
@@ -209,7 +210,7 @@ class DriverPosition(Document):
 GEOFENCE_EVENT_TYPES = ("enter", "exit")
 
 
-class GeofenceEvent(Document):
+class GeofenceEvent(ExpiresWithFixes):
     """A driver entering or leaving a geofence during a run, as `tracking.events` confirms
     it (exits are debounced). `at` and `location` are those of the first fix on the new
     side; `confirmed_at` is the device time of the fix that settled it (the same fix for an
@@ -235,11 +236,6 @@ class GeofenceEvent(Document):
         ],
         "auto_create_index": False,
     }
-
-    @classmethod
-    def ensure_indexes(cls):
-        super().ensure_indexes()
-        ensure_gps_retention(cls._get_collection(), days=settings.GPS_RETENTION_DAYS)
 
     def __str__(self) -> str:
         return f"driver {self.driver_id} {self.type} {self.geofence_id} at {self.at}"
