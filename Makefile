@@ -1,8 +1,16 @@
 # The two commands: `make run` (the app with demo data) and `make test` (the whole suite).
-.PHONY: run test lint format ci clean
+.PHONY: run test lint format ci clean mongo-start mongo-stop
 
 run:
 	bash scripts/run.sh
+
+# The local MongoDB-compatible server of `make run` (this checkout's only), e.g. to watch
+# the audit log wait in its spool while MongoDB is away.
+mongo-stop:
+	bash scripts/localmongo.sh stop
+
+mongo-start:
+	bash scripts/localmongo.sh start
 
 # Extra pytest arguments: make test ARGS="-k sessions -x"
 test:

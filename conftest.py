@@ -5,10 +5,12 @@ here), emptied after each test; PostgreSQL comes from DATABASE_URL (see `make te
 import os
 
 import pytest
+from pytest_django.plugin import pytest_collection_modifyitems as _database_order
 from rest_framework.test import APIClient
 
 from rappi import mongo
 from rappi.localmongo import LocalMongoServer
+from rappi.testing import browser
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,3 +55,35 @@ def client_for():
     from identity.tests.factories import signed_in_client
 
     return signed_in_client
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright drives the system Chromium (`make test` installs it)."""
+    # Playwright's sync API keeps an event loop running in the main thread from its first
+    # test on; the ORM calls tests make between page actions are still synchronous. Tests
+    # that start a Django subprocess leave this variable out of its environment.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    return {
+        **browser_type_launch_args,
+        "executable_path": browser.CHROMIUM,
+        "args": browser.CHROMIUM_ARGS,
+    }
+
+
+@pytest.fixture
+def live_db(transactional_db):
+    """For tests against `live_server` (browser tests): committed data its thread can see,
+    with the roles the migrations seed (a transactional test's flush removes them)."""
+    from identity.services import roles_seed
+
+    roles_seed()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Run pytest-django's ordering again, last: tests that flush the database
+    (transactional and browser tests) after the others. pytest-django sorts first, and
+    pytest's regrouping of session-parametrized tests (Playwright's `browser_name`) would
+    otherwise move flushing tests among the rest, which then miss the seeded roles."""
+    _database_order(items)

@@ -22,8 +22,11 @@ ensure_venv() {
     "$python" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
   fi
-  # Reinstall only when a requirements file changed since the last install.
-  if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ "$requirements" -nt "$stamp" ]; then
+  # Reinstall only when a requirements file (the one asked for includes the others)
+  # changed since the last install.
+  local stale="" file
+  for file in requirements*.txt; do [ "$file" -nt "$stamp" ] && stale=1; done
+  if [ ! -f "$stamp" ] || [ -n "$stale" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
     touch "$stamp"
   fi

@@ -5,15 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/python.sh
-ensure_venv requirements.txt
+ensure_venv requirements-local.txt
 
-# Settings may come from a .env file; the environment wins over it, as in the app itself.
-if [ -f .env ]; then
-  while IFS='=' read -r name value; do
-    case "$name" in ''|\#*) continue ;; esac
-    [ -z "${!name+x}" ] && export "$name=$value"
-  done < .env
-fi
+# Settings may come from a .env file, read by python-dotenv as the app reads it; the
+# environment wins over it.
+if [ -f .env ]; then eval "$(.venv/bin/python scripts/env_exports.py .env)"; fi
 
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-rappi.settings.local}"
 export HOST="${HOST:-127.0.0.1}" PORT="${PORT:-8000}"
@@ -23,43 +19,26 @@ mkdir -p "${VAR_DIR:-var}"
 VAR_DIR="$(cd "${VAR_DIR:-var}" && pwd)"
 export VAR_DIR
 
-MONGO_PID=""
+if .venv/bin/python -c "import socket,sys; sys.exit(socket.socket().connect_ex(('$HOST', $PORT)) != 0)"; then
+  echo "Port $PORT is taken (another 'make run'?). Stop it, or set PORT." >&2
+  exit 1
+fi
+
+LOCAL_MONGO=""
 APP_PID=""
 cleanup() {
   trap - EXIT INT TERM
   [ -n "$APP_PID" ] && kill -TERM "$APP_PID" 2>/dev/null && wait "$APP_PID" 2>/dev/null
-  [ -n "$MONGO_PID" ] && kill -TERM "$MONGO_PID" 2>/dev/null && wait "$MONGO_PID" 2>/dev/null
+  # Whichever local server is up now, also one restarted by hand meanwhile.
+  [ -n "$LOCAL_MONGO" ] && bash scripts/localmongo.sh stop >/dev/null
   return 0
 }
 trap cleanup EXIT INT TERM
 
 if [ -z "${MONGODB_URI:-}" ]; then
-  MONGO_PORT="${MONGOECO_PORT:-27018}"
-  if .venv/bin/python -c "import socket,sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', $MONGO_PORT)) != 0)"; then
-    echo "Port $MONGO_PORT is taken (another 'make run'?). Stop it, or set MONGOECO_PORT." >&2
-    exit 1
-  fi
-  # Own session: a Ctrl-C in the terminal stops gunicorn first; the cleanup trap stops
-  # this server after the workers have closed their connections.
-  setsid .venv/bin/python -m rappi.localmongo --path "$VAR_DIR/mongo.sqlite3" --port "$MONGO_PORT" \
-    >"$VAR_DIR/mongo.log" 2>&1 &
-  MONGO_PID=$!
-  export MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/rappi?directConnection=true"
-  .venv/bin/python - <<'PY' || { cat "$VAR_DIR/mongo.log" >&2; exit 1; }
-import os, sys, time
-from pymongo import MongoClient
-deadline = time.monotonic() + 30
-while True:
-    try:
-        MongoClient(os.environ["MONGODB_URI"], serverSelectionTimeoutMS=1000).admin.command("ping")
-        break
-    except Exception as exc:
-        if time.monotonic() > deadline:
-            sys.exit(f"local MongoDB-compatible server did not start: {exc}")
-        time.sleep(0.3)
-PY
-  kill -0 "$MONGO_PID" 2>/dev/null || { cat "$VAR_DIR/mongo.log" >&2; exit 1; }
-  echo "Local MongoDB-compatible server: $MONGODB_URI (data in $VAR_DIR/mongo.sqlite3)"
+  LOCAL_MONGO=1
+  bash scripts/localmongo.sh start
+  export MONGODB_URI="mongodb://127.0.0.1:${MONGOECO_PORT:-27018}/rappi?directConnection=true"
 fi
 
 .venv/bin/python manage.py migrate --noinput -v0
@@ -73,8 +52,7 @@ cat <<TXT
     API docs   http://$HOST:$PORT/api/docs/
     Admin      http://$HOST:$PORT/admin/
     Status     http://$HOST:$PORT/readyz
-  Demo logins (password demo12345): admin@rappi.pe, dispatcher@rappi.pe,
-    driver1@rappi.pe, customer1@rappi.pe
+  Demo logins: the seed's list above (password demo12345).
   Stop with Ctrl-C.
 
 TXT

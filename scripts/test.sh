@@ -27,11 +27,32 @@ find_pgbin() {
   return 1
 }
 
+APT_UPDATED=""
+# Installs Debian packages when running as root on Debian; false otherwise.
+apt_install() {
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 1
+  [ -n "$APT_UPDATED" ] || { apt-get update -qq && APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Browser tests drive the system Chromium (Playwright downloads no browser here).
+if [ -z "${CHROMIUM:-}" ] && ! [ -x /usr/bin/chromium ]; then
+  echo "Installing Chromium for the browser tests (Debian package 'chromium')..."
+  apt_install --no-install-recommends chromium || echo "No Chromium: the browser tests fail; set CHROMIUM=/path/to/chromium." >&2
+fi
+# Translation catalogues are compared with what GNU gettext compiles from them.
+command -v msgfmt >/dev/null || apt_install gettext || true
+
+# The compose file is checked by `docker-compose config`, which needs no Docker engine.
+if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then
+  echo "Installing the docker-compose CLI (Debian package 'docker-compose')..."
+  apt_install docker-compose || echo "No docker-compose CLI: the compose file check is skipped." >&2
+fi
+
 if [ -z "${DATABASE_URL:-}" ]; then
   if ! PGBIN=$(find_pgbin); then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      echo "Installing PostgreSQL server binaries (Debian package 'postgresql')..."
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    if apt_install postgresql; then
+      echo "Installed PostgreSQL server binaries (Debian package 'postgresql')."
       PGBIN=$(find_pgbin)
     else
       echo "PostgreSQL is required: set DATABASE_URL, or install the 'postgresql' package." >&2
