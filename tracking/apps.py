@@ -11,3 +11,7 @@ class TrackingConfig(AppConfig):
 
         # Every batch of fresh fixes is weighed against the run's geofences.
         fixes_accepted.connect(events.on_fixes_accepted, dispatch_uid="tracking.events")
+        # Pillow's decompression-bomb guard at the evidence pixel limit.
+        from tracking.evidence import configure_pillow
+
+        configure_pillow()

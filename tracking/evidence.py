@@ -4,13 +4,20 @@ bucket `evidence`, described by `Evidence` documents.
 Uploads are trusted by their bytes only: the type is sniffed from magic bytes, images are
 decoded and re-encoded as JPEG (orientation applied, every metadata block dropped, longest
 side at most MAX_IMAGE_SIDE), PDFs are kept as sent. Access checks belong to the callers,
-which know the owner row (incident, or destination of a run) and the user's scope."""
+which know the owner row (incident, or destination of a run) and the user's scope.
+
+Decoding is what costs memory, not the upload: a 187 KB PNG can hold 64 million pixels. So
+every image's size is read from its header before any is decoded, and refused past
+EVIDENCE_MAX_IMAGE_PIXELS (one image) or EVIDENCE_MAX_REQUEST_PIXELS (all of a request).
+Images are then decoded one at a time with at most two full-size copies alive (JPEGs at a
+reduced scale), so the peak is about 8 bytes per pixel of the largest image allowed."""
 
 import hashlib
 import io
 import logging
 import re
 import struct
+import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +27,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from gridfs import GridFSBucket, GridOut
 from gridfs.errors import NoFile
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 from pymongo.errors import PyMongoError
 
 from rappi.errors import DomainError, NotFoundError
@@ -31,9 +38,6 @@ logger = logging.getLogger(__name__)
 
 BUCKET_NAME = "evidence"
 MAX_IMAGE_SIDE = 1600
-# Checked from the header before decoding: a small compressed file can expand to gigabytes
-# of pixels. 64 MP still admits full-resolution 48/50 MP phone photos.
-MAX_IMAGE_PIXELS = 64_000_000
 JPEG_QUALITY = 85
 MAX_FILENAME_CHARS = 120
 IN_BATCH = 400  # $in lists stay this short (mongoeco's SQLite engine rejects ~500+)
@@ -44,12 +48,16 @@ HEIC = "image/heic"
 _HEIF_BRANDS = (b"heic", b"heix", b"mif1")
 # The Pillow plugin allowed to decode each sniffed type; None lets any registered plugin
 # (pillow-heif, if installed) try HEIC.
+WEBP = "image/webp"
 _PILLOW_FORMATS: dict[str, list[str] | None] = {
     JPEG: ["JPEG"],
     "image/png": ["PNG"],
-    "image/webp": ["WEBP"],
+    WEBP: ["WEBP"],
     HEIC: None,
 }
+# Decoding takes up to two full-size copies at 4 bytes a pixel (see _flatten_to_rgb_or_l);
+# Pillow's WebP decoder holds two more, so a WebP image may have half the pixels.
+_DECODE_COST = {WEBP: 2}
 _EXTENSIONS = {JPEG: ".jpg", PDF: ".pdf"}
 # What Pillow raises on malformed input: its plugins are not consistent about it.
 _DECODE_ERRORS = (
@@ -60,14 +68,29 @@ _DECODE_ERRORS = (
     IndexError,
     EOFError,
     struct.error,
-    Image.DecompressionBombError,
-    Image.DecompressionBombWarning,  # raised, not warned, when warnings are errors
 )
+# Pillow's own guard against huge images (Image.MAX_IMAGE_PIXELS); the warning is raised,
+# not warned, when warnings are errors.
+_BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+_ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class UploadTooLargeError(DomainError):
     code, http_status = "payload_too_large", 413
     default_message = _("The upload is larger than allowed.")
+
+
+class ImageTooLargeError(DomainError):
+    code, http_status = "image_too_large", 413
+    default_message = _("The image has more pixels than allowed.")
 
 
 class UnsupportedFileTypeError(DomainError):
@@ -97,6 +120,24 @@ def max_request_bytes() -> int:
     return settings.EVIDENCE_MAX_REQUEST_BYTES
 
 
+def max_image_pixels() -> int:
+    return settings.EVIDENCE_MAX_IMAGE_PIXELS
+
+
+def max_request_pixels() -> int:
+    return settings.EVIDENCE_MAX_REQUEST_PIXELS
+
+
+def configure_pillow() -> None:
+    """Pillow's own decompression-bomb guard, for any image opened anywhere in the
+    process: warn past the per-image limit, refuse past twice it (evidence checks first)."""
+    Image.MAX_IMAGE_PIXELS = max_image_pixels()
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1_000_000:g}"
+
+
 def sniff_content_type(head: bytes) -> str | None:
     """The content type named by the first bytes of a file (16 are enough), or None."""
     if head.startswith(b"\xff\xd8\xff"):
@@ -104,7 +145,7 @@ def sniff_content_type(head: bytes) -> str | None:
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
+        return WEBP
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         return HEIC
     if head.startswith(b"%PDF-"):
@@ -133,8 +174,10 @@ def clean_filename(filename: str, *, extension: str | None = None) -> str:
 def prepare_upload(*, filename: str, data: bytes) -> PreparedFile:
     """Check one upload and turn it into the bytes to store.
 
-    Raises UploadTooLargeError over the per-file limit, UnsupportedFileTypeError when the
-    bytes are not a JPEG, PNG, WebP, HEIC (decodable here) or PDF, or do not decode.
+    Raises UploadTooLargeError over the per-file limit, ImageTooLargeError for an image
+    with more pixels than one may have (read from its header, before decoding),
+    UnsupportedFileTypeError when the bytes are not a JPEG, PNG, WebP, HEIC (decodable
+    here) or PDF, or do not decode.
     Images come back as a metadata-free JPEG named `<stem>.jpg`."""
     limit = max_file_bytes()
     if len(data) > limit:
@@ -155,27 +198,116 @@ def prepare_upload(*, filename: str, data: bytes) -> PreparedFile:
     )
 
 
+def _pixels_allowed(detected: str) -> int:
+    return max_image_pixels() // _DECODE_COST.get(detected, 1)
+
+
+def _header_size(data: bytes, *, filename: str, detected: str) -> tuple[int, int]:
+    """(width, height) from the header alone, refused with ImageTooLargeError past what
+    one image of its type may have. Pillow opens PNG and JPEG lazily; its WebP plugin
+    allocates the canvas on open, so a WebP's size is read here, before Pillow sees it."""
+    if detected == WEBP:
+        size = _webp_size(data)
+        if size is None:
+            raise UnsupportedFileTypeError(filename=clean_filename(filename), detected=detected)
+    else:
+        try:
+            with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[detected]) as image:
+                size = image.size
+        except _BOMB_ERRORS:
+            size = None  # Pillow's own guard spoke first: larger still
+    limit = _pixels_allowed(detected)
+    if size is None or size[0] * size[1] > limit:
+        raise ImageTooLargeError(
+            _("An image of this type may have at most %(megapixels)s megapixels.")
+            % {"megapixels": _megapixels(limit)},
+            filename=clean_filename(filename),
+            limit_pixels=limit,
+        )
+    return size
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """A WebP's canvas from its first 30 bytes: lossy (VP8), lossless (VP8L) or extended
+    (VP8X) layout; None for anything else."""
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def _header_pixels(*, filename: str, data: bytes) -> int:
+    """Pixels of an upload from its header: 0 for a PDF, or for bytes that are no image
+    Pillow reads (prepare_upload refuses those)."""
+    detected = sniff_content_type(data[:16])
+    if detected is None or detected == PDF:
+        return 0
+    try:
+        width, height = _header_size(data, filename=filename, detected=detected)
+    except _DECODE_ERRORS:
+        return 0
+    return width * height
+
+
+_decode_slots: threading.BoundedSemaphore | None = None
+_decode_slots_lock = threading.Lock()
+
+
+def _decoding():
+    """The process-wide gate every image decode passes (EVIDENCE_DECODE_CONCURRENCY at
+    once): the pixel limits bound one request, this bounds a worker with many threads."""
+    global _decode_slots
+    with _decode_slots_lock:
+        if _decode_slots is None:
+            _decode_slots = threading.BoundedSemaphore(settings.EVIDENCE_DECODE_CONCURRENCY)
+    return _decode_slots
+
+
 def _reencode_image(data: bytes, *, filename: str, detected: str) -> bytes:
     try:
-        with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[detected]) as source:
-            width, height = source.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise Image.DecompressionBombError(f"{width}x{height} pixels")
-            # JPEGs decode at 1/2..1/8 scale when that still leaves room to downscale well.
-            source.draft("RGB", _draft_size(source.size))
-            image = ImageOps.exif_transpose(source)
-            image = _flatten_to_rgb(image)
-            image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
-            # A fresh image carries no info dict: Pillow would otherwise copy the JPEG
-            # comment across, and EXIF (GPS), XMP or ICC must never reach the file.
-            clean = Image.new("RGB", image.size)
-            clean.paste(image)
-            out = io.BytesIO()
-            clean.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        _header_size(data, filename=filename, detected=detected)
+        with _decoding():
+            out = _decoded_as_jpeg(data, detected=detected)
+    except _BOMB_ERRORS:
+        # Only if Pillow's guard disagrees with the header check (a plugin re-checking).
+        raise ImageTooLargeError(
+            filename=clean_filename(filename), limit_pixels=max_image_pixels()
+        ) from None
     except _DECODE_ERRORS as exc:
         raise UnsupportedFileTypeError(
             filename=clean_filename(filename), detected=detected
         ) from exc
+    return out
+
+
+def _decoded_as_jpeg(data: bytes, *, detected: str) -> bytes:
+    """The image upright, at most 1600 px a side, as a JPEG without metadata."""
+    source = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[detected])
+    try:
+        # JPEGs decode at 1/2..1/8 scale when that still leaves room to downscale well.
+        source.draft("RGB", _draft_size(source.size))
+        source.load()
+        orientation = _ORIENTATIONS.get(source.getexif().get(ExifTags.Base.Orientation))
+        image = _flatten_to_rgb_or_l(source)
+        # Shrunk first (in place: reduce, then Lanczos), so rotating and converting work
+        # on at most 1600 px a side.
+        image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
+        if orientation is not None:
+            image = image.transpose(orientation)
+        # A fresh image carries no info dict: Pillow would otherwise copy the JPEG
+        # comment across, and EXIF (GPS), XMP or ICC must never reach the file.
+        clean = Image.new("RGB", image.size)
+        clean.paste(image.convert("RGB"))
+        out = io.BytesIO()
+        clean.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    finally:
+        source.close()
     return out.getvalue()
 
 
@@ -187,13 +319,28 @@ def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
     return (max(1, int(size[0] / ratio * 2)), max(1, int(size[1] / ratio * 2)))
 
 
-def _flatten_to_rgb(image: Image.Image) -> Image.Image:
-    # JPEG has no alpha: transparent areas (signature pads) become white, not black.
-    if image.has_transparency_data:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
+def _flatten_to_rgb_or_l(source: Image.Image) -> Image.Image:
+    """The decoded `source` as RGB or L, which downscale well (Pillow shrinks palette
+    images by nearest neighbour), with transparent areas on white: JPEG has no alpha, and
+    a signature pad's transparent background must not turn black. Returns `source` itself
+    when it already fits; otherwise its pixels are released as soon as they are copied,
+    so no more than two full-size images exist at once."""
+    if source.mode in ("RGB", "L") and not source.has_transparency_data:
+        return source
+    if not source.has_transparency_data:
+        return _released_after(source, source.convert("RGB"))
+    alpha = (
+        source if source.mode in ("RGBA", "LA") else _released_after(source, source.convert("RGBA"))
+    )
+    flat = Image.new("RGB", alpha.size, (255, 255, 255))
+    flat.paste(alpha, mask=alpha)
+    return _released_after(alpha, flat)
+
+
+def _released_after(old: Image.Image, new: Image.Image) -> Image.Image:
+    if new is not old:
+        old.close()  # drops the decoded pixels now, not when the request ends
+    return new
 
 
 def _bucket() -> GridFSBucket:
@@ -202,12 +349,26 @@ def _bucket() -> GridFSBucket:
 
 def evidence_prepare(uploads: list[tuple[str, bytes]]) -> list[PreparedFile]:
     """Check and convert uploads ([(filename, bytes)]) without storing anything: callers
-    that store inside a transaction prepare first, so the slow part holds no lock."""
+    that store inside a transaction prepare first, so the slow part holds no lock.
+    Besides prepare_upload's errors, UploadTooLargeError past the request's bytes and
+    ImageTooLargeError past its pixels, both before any image is decoded."""
     limit, total = max_request_bytes(), 0
     for filename, data in uploads:
         total += len(data)
         if total > limit:
             raise UploadTooLargeError(filename=clean_filename(filename), limit_bytes=limit)
+    # Every image's size is read before any is decoded: the request's pixels are refused
+    # as a whole, not after decoding the first few.
+    pixel_limit, pixels = max_request_pixels(), 0
+    for filename, data in uploads:
+        pixels += _header_pixels(filename=filename, data=data)
+    if pixels > pixel_limit:
+        raise ImageTooLargeError(
+            _("The images of one request may have at most %(megapixels)s megapixels in all.")
+            % {"megapixels": _megapixels(pixel_limit)},
+            limit_pixels=pixel_limit,
+            pixels=pixels,
+        )
     return [prepare_upload(filename=filename, data=data) for filename, data in uploads]
 
 

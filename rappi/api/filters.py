@@ -1,21 +1,41 @@
-"""Free-text search and whitelisted ordering for Django and MongoEngine querysets."""
+"""Free-text search and whitelisted ordering for Django and MongoEngine querysets, and
+the strict filter fields every FilterSet uses: a typed parameter that is present must
+parse (an empty value included), and integers fit in 64 bits."""
 
 import operator
+import re
 from datetime import UTC
 from functools import reduce
 
 import django_filters
 from django import forms
+from django.utils.encoding import force_str
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import extend_schema_field
 from mongoengine.queryset import QuerySet as MongoQuerySet
 from mongoengine.queryset.visitor import Q as MongoQ
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 
+# The largest id (and integer filter value) PostgreSQL's bigint and SQLite can hold: SQLite
+# raises OverflowError binding anything larger, so it is refused before any query.
+INT64_MAX = 2**63 - 1
+EMPTY_VALUE_MESSAGE = gettext_lazy("Give a value, or leave the parameter out.")
+
 
 class SearchFilter(filters.SearchFilter):
     """`?search=` over the view's `search_fields`; MongoEngine querysets get a
-    case-insensitive `icontains` over the same fields."""
+    case-insensitive `icontains` over the same fields. Views without `search_fields` take
+    no `search` (it would be silently ignored)."""
+
+    def query_param_names(self, view) -> set[str]:
+        return {self.search_param} if getattr(view, "search_fields", None) else set()
+
+    def get_schema_operation_parameters(self, view):
+        if not self.query_param_names(view):
+            return []
+        return super().get_schema_operation_parameters(view)
 
     def filter_queryset(self, request, queryset, view):
         if not isinstance(queryset, MongoQuerySet):
@@ -36,6 +56,33 @@ class OrderingFilter(filters.OrderingFilter):
     400 naming the allowed fields. A unique tie-breaker keeps pages stable."""
 
     tie_breaker = "-id"
+
+    def query_param_names(self, view) -> set[str]:
+        return {self.ordering_param} if getattr(view, "ordering_fields", None) else set()
+
+    def get_schema_operation_parameters(self, view):
+        fields = list(getattr(view, "ordering_fields", None) or [])
+        if not fields:
+            return []
+        return [
+            {
+                "name": self.ordering_param,
+                "required": False,
+                "in": "query",
+                "description": force_str(self.ordering_description)
+                + " "
+                + _("Comma-separated; `-` before a field reverses it."),
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "string",
+                        "enum": [term for field in fields for term in (field, f"-{field}")],
+                    },
+                },
+                "style": "form",
+                "explode": False,
+            }
+        ]
 
     def get_ordering(self, request, queryset, view):
         params = request.query_params.get(self.ordering_param)
@@ -67,7 +114,70 @@ class OrderingFilter(filters.OrderingFilter):
         return queryset.order_by(*ordering) if ordering else queryset
 
 
-class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+class RefusesEmptyMixin:
+    """For the form field of a typed filter: `?name=` is an error, not "no filter" (which
+    is what django-filter makes of it), so a client's blank value is never silently
+    dropped. A parameter left out is still no filter."""
+
+    def clean(self, value):
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(item == "" for item in values):
+            raise forms.ValidationError(EMPTY_VALUE_MESSAGE, code="empty")
+        return super().clean(value)
+
+
+class StrictIntegerField(RefusesEmptyMixin, forms.IntegerField):
+    """Plain ASCII digits with an optional minus, within the field's bounds; not the
+    other spellings int() or Django take (`1_0`, full-width digits, `1.0`)."""
+
+    _INTEGER = re.compile(r"-?[0-9]{1,1000}")  # longer is no number anyone means
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        text = str(value)
+        if not self._INTEGER.fullmatch(text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return int(text)
+
+
+class IntegerFilter(django_filters.Filter):
+    """A whole-number filter between `min_value` and `max_value` (at most 2**63 - 1),
+    declared so in the schema; anything else is a 400 before the database is asked."""
+
+    field_class = StrictIntegerField
+
+    def __init__(self, *args, min_value: int = 1, max_value: int = INT64_MAX, **kwargs):
+        if max_value > INT64_MAX:
+            raise ValueError("An integer filter cannot go past 2**63 - 1.")
+        super().__init__(*args, min_value=min_value, max_value=max_value, **kwargs)
+        schema = {"type": "integer", "minimum": min_value, "maximum": max_value}
+        if max_value > 2**31 - 1:
+            schema["format"] = "int64"
+        extend_schema_field(schema)(self)
+
+
+class IdFilter(IntegerFilter):
+    """A relational id: 1 to 2**63 - 1."""
+
+
+class StrictChoiceField(RefusesEmptyMixin, django_filters.fields.ChoiceField):
+    pass
+
+
+class StrictChoiceFilter(django_filters.ChoiceFilter):
+    field_class = StrictChoiceField
+
+
+class StrictMultipleChoiceField(RefusesEmptyMixin, django_filters.fields.MultipleChoiceField):
+    pass
+
+
+class StrictMultipleChoiceFilter(django_filters.MultipleChoiceFilter):
+    field_class = StrictMultipleChoiceField
+
+
+class UtcIsoDateTimeField(RefusesEmptyMixin, django_filters.fields.IsoDateTimeField):
     """ISO 8601 instant, normalised to UTC: any valid offset (`+05:00`, `Z`) is accepted
     and the database never sees an offset or a year it would refuse."""
 
@@ -85,7 +195,7 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
-class StrictBooleanField(forms.Field):
+class StrictBooleanField(RefusesEmptyMixin, forms.Field):
     """`true`/`false` (also `1`/`0`); anything else is an error, never silently ignored."""
 
     _VALUES = {"true": True, "1": True, "false": False, "0": False}
@@ -103,6 +213,15 @@ class StrictBooleanField(forms.Field):
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
+
+
+def filterset_param_names(filterset_class) -> set[str]:
+    """The query parameters a FilterSet reads: a range filter reads one per suffix."""
+    names = set()
+    for name, declared in filterset_class.base_filters.items():
+        suffixes = getattr(getattr(declared.field_class, "widget", None), "suffixes", None)
+        names |= {f"{name}_{suffix}" if suffix else name for suffix in suffixes or [""]}
+    return names
 
 
 class CreatedRangeFilterSet(django_filters.FilterSet):

@@ -3,14 +3,19 @@ from django.utils.translation import gettext as _
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
+from rappi.api.filters import INT64_MAX
+
 
 def _positive_int(request, name: str) -> int | None:
     raw = request.query_params.get(name)
-    if raw in (None, ""):
+    if raw is None:
         return None
-    value = int(raw) if raw.isascii() and raw.isdigit() else 0
-    if value < 1:
-        raise ValidationError({name: [_("Must be a positive integer.")]})
+    # Plain digits only, and no more than an id holds: `?page=` is not "page 1".
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 19 else 0
+    if not 1 <= value <= INT64_MAX:
+        raise ValidationError(
+            {name: [_("Must be a whole number from 1 to %(max)d.") % {"max": INT64_MAX}]}
+        )
     return value
 
 
@@ -28,6 +33,17 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def paginate_queryset(self, queryset, request, view=None):
         _positive_int(request, self.page_query_param)
         return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        bounds = {
+            self.page_query_param: {"minimum": 1, "maximum": INT64_MAX},
+            # Larger sizes are capped rather than refused, but never answered.
+            self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size},
+        }
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
 
     def get_page_size(self, request) -> int:
         requested = _positive_int(request, self.page_size_query_param)

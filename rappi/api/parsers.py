@@ -1,14 +1,22 @@
 from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
+from django.utils.translation import gettext as _
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
 from rappi.api.exceptions import PayloadTooLarge
 
+# Far more than any body the API takes (the deepest, a GeoJSON polygon, is 5 levels), and
+# far less than Python's recursion limit, which every later step (validation, hashing for
+# Idempotency-Key, rendering) would otherwise have to stay under.
+JSON_MAX_DEPTH = 32
+
 
 class JSONParser(parsers.JSONParser):
-    """JSON with a body size limit: DRF reads the stream directly, so Django's
-    DATA_UPLOAD_MAX_MEMORY_SIZE is not applied to JSON bodies by itself."""
+    """JSON with a body size limit (DRF reads the stream directly, so Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE is not applied to JSON bodies by itself) and a nesting
+    limit: `[[[[…]]]]` 10,000 deep is a 20 KB body that makes the decoder, or anything
+    recursive after it, raise RecursionError."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
@@ -20,7 +28,36 @@ class JSONParser(parsers.JSONParser):
                 length = 0
             if length > limit:
                 raise PayloadTooLarge()
-        return super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise _too_deep() from None
+        if _depth_exceeds(data, JSON_MAX_DEPTH):
+            raise _too_deep()
+        return data
+
+
+def _too_deep() -> ParseError:
+    return ParseError(
+        _("JSON parse error - nested deeper than %(limit)d levels.") % {"limit": JSON_MAX_DEPTH}
+    )
+
+
+def _depth_exceeds(data, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep, without recursing."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 # Boundaries, part headers and the small text fields of an upload form.

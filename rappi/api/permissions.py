@@ -7,6 +7,8 @@ A custom action may name another resource too (`"ratings:write"`). A view whose
 endpoints); public views set `permission_classes = [AllowAny]`."""
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 
 from rappi.errors import PermissionDeniedError
@@ -46,6 +48,32 @@ class HasResourcePermission(BasePermission):
             return True
         resource, _sep, action = required_action(request, view).rpartition(":")
         return user.has_permission(resource or view.resource, action)
+
+
+class DeclaredQueryParameters(BasePermission):
+    """Runs with every API view's permission check, after authentication (a signed-out
+    caller still gets its 401 first): a query parameter the endpoint does not document
+    is a 400 `invalid`, `details.fields` naming each unknown one with the allowed ones."""
+
+    def has_permission(self, request, view) -> bool:
+        # Imported here: DRF loads permission classes while `rest_framework.views` is
+        # still importing, and the schema machinery rappi.api.query reads needs it.
+        from rappi.api.query import allowed_query_params
+
+        if not request.query_params or request.method == "OPTIONS":
+            return True
+        allowed = allowed_query_params(view, request.method)
+        if allowed is None:
+            return True
+        unknown = sorted(set(request.query_params) - allowed)
+        if not unknown:
+            return True
+        message = (
+            _("Unknown parameter. Allowed: %(names)s.") % {"names": ", ".join(sorted(allowed))}
+            if allowed
+            else _("Unknown parameter. This endpoint takes none.")
+        )
+        raise ValidationError({name: [message] for name in unknown})
 
 
 def require_staff(request) -> None:

@@ -41,6 +41,17 @@ def counter_hit(key: str, period: int, now: float | None = None) -> tuple[int, f
     return hits, expires_at - now
 
 
+def throttle_hit(scope: str, key: str | None) -> float | None:
+    """Count one hit of `key` against `scope`'s rate; returns the seconds until its window
+    closes when that spent the budget, else None (also for a scope that is off, or no key)."""
+    rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope))
+    if rate is None or key is None:
+        return None
+    limit, period = rate
+    hits, remaining = counter_hit(f"{scope}:{key}", period)
+    return remaining if hits > limit else None
+
+
 def purge_expired_counters(now: float | None = None) -> int:
     """Expired windows are dead weight; `manage.py purge_expired` (daily) calls this, so
     no request ever pays for the sweep."""
@@ -65,15 +76,8 @@ class SharedRateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         if self.rate is None:
             return True
-        key = self.get_cache_key(request, view)
-        if key is None:
-            return True
-        limit, period = self.rate
-        hits, remaining = counter_hit(f"{self.scope}:{key}", period)
-        if hits > limit:
-            self._wait = remaining
-            return False
-        return True
+        self._wait = throttle_hit(self.scope, self.get_cache_key(request, view))
+        return self._wait is None
 
     def wait(self) -> float | None:
         return self._wait

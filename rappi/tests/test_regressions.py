@@ -86,9 +86,9 @@ def test_a_bad_boolean_filter_is_400_not_ignored(admin, value):
     assert "is_active" in response.json()["error"]["details"]["fields"]
 
 
-@pytest.mark.parametrize("page", ["1_0", "\uff11"])  # underscore, full-width digit one
-def test_only_plain_digits_are_a_page(admin, page):
-    assert admin.get(f"/api/v1/users/?page={page}").status_code == 400
+@pytest.mark.parametrize("value", ["1_0", "\uff11"])  # underscore, full-width digit one
+def test_only_plain_digits_are_a_page(admin, value):
+    assert admin.get(f"/api/v1/users/?page={value}").status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -159,3 +159,75 @@ def test_concurrent_sign_ups_with_one_email_give_one_user_and_clean_400s():
         thread.join()
     assert sorted(statuses) == [201, 400, 400, 400]
     assert User.objects.filter(email="race@x.pe").count() == 1
+
+
+# --- Deeply nested JSON ---------------------------------------------------------------------
+
+DEEP_ARRAYS = "[" * 10_000 + "]" * 10_000  # 20 KB
+DEEP_OBJECTS = '{"a":' * 5_000 + "1" + "}" * 5_000
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _assert_too_deep(response):
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert "nested deeper than" in error["details"]["fields"]["non_field_errors"][0]
+
+
+@pytest.mark.parametrize("body", [DEEP_ARRAYS, DEEP_OBJECTS], ids=["arrays", "objects"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/refresh"]
+)
+def test_deeply_nested_json_to_a_public_endpoint_is_400_not_500(api, path, body):
+    _assert_too_deep(api.post(path, body, content_type="application/json"))
+
+
+def test_deeply_nested_json_inside_a_field_is_400(api):
+    body = '{"email": "a@b.pe", "password": ' + DEEP_ARRAYS + "}"
+    _assert_too_deep(api.post("/api/v1/auth/login", body, content_type="application/json"))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/notifications/"),
+        ("post", "/api/v1/geofences/"),
+        ("post", "/api/v1/orders/quote"),
+        ("patch", "/api/v1/users/{me}"),
+    ],
+)
+def test_deeply_nested_json_to_an_authenticated_endpoint_is_400_not_500(client_for, method, path):
+    user = UserFactory(role_name="admin")
+    client = client_for(user)
+    response = getattr(client, method)(
+        path.format(me=user.pk), DEEP_ARRAYS, content_type="application/json"
+    )
+    _assert_too_deep(response)
+
+
+def test_deeply_nested_json_with_an_idempotency_key_is_400_not_500(client_for):
+    client = client_for(UserFactory(role_name="admin"))
+    response = client.post(
+        "/api/v1/notifications/",
+        DEEP_ARRAYS,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="deep-1",
+    )
+    _assert_too_deep(response)
+
+
+def test_json_at_the_nesting_limit_parses_and_one_level_more_does_not(api):
+    from rappi.api.parsers import JSON_MAX_DEPTH
+
+    at_limit = api.post(
+        "/api/v1/auth/login", _nested(JSON_MAX_DEPTH), content_type="application/json"
+    )
+    assert at_limit.status_code == 400
+    assert "nested" not in at_limit.json()["error"]["details"]["fields"]["non_field_errors"][0]
+    _assert_too_deep(
+        api.post("/api/v1/auth/login", _nested(JSON_MAX_DEPTH + 1), content_type="application/json")
+    )

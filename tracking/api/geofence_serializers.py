@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from rappi.api.query import QuerySerializer
 from tracking.documents import GEOFENCE_EVENT_TYPES, GEOFENCE_KINDS
 from tracking.geofences import ZONE_KINDS, polygon_errors
 
@@ -108,12 +109,12 @@ class GeofenceUpdateInput(serializers.Serializer):
     )
 
 
-class GeofenceFilterInput(serializers.Serializer):
+class GeofenceFilterInput(QuerySerializer):
     kind = serializers.ChoiceField(choices=GEOFENCE_KINDS, required=False)
     active = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
-class ContainingInput(serializers.Serializer):
+class ContainingInput(QuerySerializer):
     lat = serializers.FloatField(min_value=-90, max_value=90)
     lng = serializers.FloatField(min_value=-180, max_value=180)
     kind = serializers.ChoiceField(choices=GEOFENCE_KINDS, required=False)
@@ -138,7 +139,7 @@ class GeofenceEventOutput(serializers.Serializer):
     )
 
 
-class GeofenceEventFilterInput(serializers.Serializer):
+class GeofenceEventFilterInput(QuerySerializer):
     type = serializers.ChoiceField(choices=GEOFENCE_EVENT_TYPES, required=False)
     driver_id = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False)
     assignment_id = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False)

@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 from gridfs import GridFSBucket
 from mongoengine import ValidationError
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageFile, WebPImagePlugin
 
 from rappi import mongo
 from tracking import evidence as ev
@@ -207,21 +207,112 @@ def test_heic_that_pillow_cannot_decode_is_refused():
     assert caught.value.details == {"filename": "IMG_0003.HEIC", "detected": "image/heic"}
 
 
-def test_image_with_more_pixels_than_allowed_is_refused_before_decoding(monkeypatch):
-    monkeypatch.setattr(ev, "MAX_IMAGE_PIXELS", 100 * 100)
-    data = image_bytes(Image.new("L", (101, 100)), "PNG")
-
-    with pytest.raises(ev.UnsupportedFileTypeError):
-        ev.prepare_upload(filename="bomb.png", data=data)
-    assert ev.prepare_upload(filename="ok.png", data=image_bytes(Image.new("L", (100, 100)), "PNG"))
+def png_of(size: tuple[int, int], mode: str = "L") -> bytes:
+    return image_bytes(Image.new(mode, size), "PNG")
 
 
-def test_pillow_decompression_bomb_guard_is_refused_not_raised(monkeypatch):
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Decoding any image fails the test: what is refused is refused from the header."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("an image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+
+
+def test_image_with_more_pixels_than_allowed_is_413_before_decoding(settings, no_decoding):
+    settings.EVIDENCE_MAX_IMAGE_PIXELS = 100 * 100
+
+    with pytest.raises(ev.ImageTooLargeError) as caught:
+        ev.prepare_upload(filename="bomb.png", data=png_of((101, 100)))
+
+    assert (caught.value.http_status, caught.value.code) == (413, "image_too_large")
+    assert caught.value.details == {"filename": "bomb.png", "limit_pixels": 100 * 100}
+    assert "0.01 megapixels" in caught.value.message
+
+
+def test_image_at_the_pixel_limit_is_accepted(settings):
+    settings.EVIDENCE_MAX_IMAGE_PIXELS = 100 * 100
+
+    assert ev.prepare_upload(filename="ok.png", data=png_of((100, 100))).data
+
+
+def test_pillow_decompression_bomb_guard_is_image_too_large_not_raised(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow errors above twice this
-    data = image_bytes(Image.new("L", (100, 100)), "PNG")
 
-    with pytest.raises(ev.UnsupportedFileTypeError):
-        ev.prepare_upload(filename="bomb.png", data=data)
+    with pytest.raises(ev.ImageTooLargeError):
+        ev.prepare_upload(filename="bomb.png", data=png_of((100, 100)))
+
+
+def test_pillow_guard_is_set_to_the_per_image_limit(settings):
+    assert Image.MAX_IMAGE_PIXELS == settings.EVIDENCE_MAX_IMAGE_PIXELS
+
+
+def test_images_over_the_request_pixel_limit_are_refused_before_any_is_decoded(
+    settings, no_decoding
+):
+    settings.EVIDENCE_MAX_IMAGE_PIXELS = 100 * 100
+    settings.EVIDENCE_MAX_REQUEST_PIXELS = 3 * 100 * 100
+    uploads = [(f"{n}.png", png_of((100, 100))) for n in range(4)] + [("a.pdf", PDF_BYTES)]
+
+    with pytest.raises(ev.ImageTooLargeError) as caught:
+        ev.evidence_prepare(uploads)
+
+    assert caught.value.http_status == 413
+    assert caught.value.details == {"limit_pixels": 30_000, "pixels": 40_000}
+    assert gridfs_count() == 0
+
+
+def test_images_up_to_the_request_pixel_limit_are_accepted(settings):
+    settings.EVIDENCE_MAX_IMAGE_PIXELS = 100 * 100
+    settings.EVIDENCE_MAX_REQUEST_PIXELS = 3 * 100 * 100
+    uploads = [(f"{n}.png", png_of((100, 100))) for n in range(3)] + [("a.pdf", PDF_BYTES)]
+
+    assert len(ev.evidence_prepare(uploads)) == 4
+
+
+WEBP_LAYOUTS = {
+    "lossy": ("RGB", {"quality": 80}),
+    "lossless": ("RGB", {"lossless": True}),
+    "extended": ("RGBA", {"quality": 80}),  # alpha makes it a VP8X file
+}
+
+
+@pytest.mark.parametrize("layout", sorted(WEBP_LAYOUTS))
+def test_a_webp_may_have_half_the_pixels_read_before_pillow_opens_it(settings, monkeypatch, layout):
+    mode, params = WEBP_LAYOUTS[layout]
+    data = image_bytes(Image.new(mode, (120, 50)), "WEBP", **params)
+    settings.EVIDENCE_MAX_IMAGE_PIXELS = 2 * 120 * 50 - 2
+    with monkeypatch.context() as patched:
+        # Pillow's WebP plugin allocates the whole canvas as it opens a file.
+        patched.setattr(WebPImagePlugin.WebPImageFile, "_open", _fail_if_called)
+        with pytest.raises(ev.ImageTooLargeError) as caught:
+            ev.prepare_upload(filename="w.webp", data=data)
+    assert caught.value.details["limit_pixels"] == 120 * 50 - 1
+
+    settings.EVIDENCE_MAX_IMAGE_PIXELS = 2 * 120 * 50
+    assert ev.prepare_upload(filename="w.webp", data=data).content_type == "image/jpeg"
+
+
+def _fail_if_called(*args, **kwargs):
+    raise AssertionError("Pillow opened the file")
+
+
+def test_default_limits_admit_full_resolution_phone_photos(settings):
+    fifty_megapixels = 8160 * 6144  # the largest common full-resolution phone sensor mode
+    assert fifty_megapixels <= settings.EVIDENCE_MAX_IMAGE_PIXELS
+    assert 2 * fifty_megapixels <= settings.EVIDENCE_MAX_REQUEST_PIXELS
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "LA", "L", "P", "1", "I;16", "CMYK"], ids=str)
+def test_every_mode_pillow_may_decode_to_becomes_an_rgb_jpeg(mode):
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    data = image_bytes(Image.new(mode, (2000, 1000)), fmt)
+
+    image = Image.open(io.BytesIO(ev.prepare_upload(filename="m", data=data).data))
+
+    assert (image.mode, image.size) == ("RGB", (1600, 800))
 
 
 # --- filenames ------------------------------------------------------------------------------
