@@ -13,7 +13,7 @@ from bson import ObjectId
 
 from audit import context
 from audit.documents import DOMAIN, REQUEST
-from rappi.net import client_ip
+from rappi.net import client_ip, loggable_path
 
 HASHED_BYTES = 1024
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -99,7 +99,7 @@ def request_record(
         "timestamp": started_at,
         "user_id": user_id,
         "username": username,
-        "path": _text(request.path, 2048),
+        "path": _text(loggable_path(request.path), 2048),
         "method": _text(request.method, 16),
         "ip": client_ip(request),
         "status_code": status_code,
@@ -169,7 +169,7 @@ def domain_record(*, action: str, target, changes: dict | None, actor) -> dict:
     }
     if request is not None:
         record.update(
-            path=_text(request.path, 2048),
+            path=_text(loggable_path(request.path), 2048),
             method=_text(request.method, 16),
             ip=client_ip(request),
             request_id=getattr(request, "request_id", "") or "",

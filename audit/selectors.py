@@ -4,6 +4,9 @@ has no row scope."""
 import math
 from datetime import datetime
 
+from django.conf import settings
+
+from audit import writer
 from audit.documents import DOMAIN, REQUEST, AuditEvent
 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
@@ -132,3 +135,10 @@ def _percentiles(collection, match: dict) -> tuple[float | None, float | None, i
 
 def _nearest_rank(ordered: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def audit_status() -> dict:
+    """The audit pipeline as this worker sees it: whether it is on, the spool of the
+    whole host (`host_spool`) and this worker's counts since it started (`worker`, None
+    before it has a writer)."""
+    return {"enabled": settings.AUDIT_ENABLED, **writer.status()}

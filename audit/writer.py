@@ -517,8 +517,8 @@ def shutdown(timeout: float = 5.0) -> None:
 
 
 def status() -> dict:
-    """For /readyz: the spool of this host (every worker's segments) and the counts of
-    this worker's writer (None if it has none yet)."""
+    """For `GET /api/v1/audit/status`: the spool of this host (every worker's segments)
+    and the counts of this worker's writer (None if it has none yet)."""
     if _writer is not None and _writer_pid == os.getpid():
         return {"host_spool": _writer.spool.depth(), "worker": _writer.state()}
     global _report_spool

@@ -1,9 +1,12 @@
 """Users, roles and sessions in the Django admin. Changes go through the same services
 as the API, so sessions are revoked and profile hooks fire either way."""
 
+import math
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.forms import ReadOnlyPasswordHashField, SetPasswordForm
 from django.contrib.auth.models import Group
@@ -17,12 +20,47 @@ from django.utils.translation import gettext_lazy as _
 
 from identity import selectors, services
 from identity.models import Role, RolePermission, User, UserSession
+from identity.throttling import login_attempt_wait
 from rappi.api.permissions import DELETE, WRITE
 from rappi.errors import DomainError
+from rappi.net import client_ip
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's sign-in spends the same per-IP and per-account budgets as the API's,
+    before the password is even looked at."""
+
+    retry_after: int | None = None
+
+    def clean(self):
+        wait = login_attempt_wait(
+            ip=client_ip(self.request) if self.request else None,
+            email=self.data.get("username"),
+        )
+        if wait is not None:
+            self.retry_after = max(1, math.ceil(wait))
+            raise forms.ValidationError(
+                _("Too many sign-in attempts. Try again in %(seconds)s seconds."),
+                code="throttled",
+                params={"seconds": self.retry_after},
+            )
+        return super().clean()
+
+
+def admin_login(request, extra_context=None):
+    """The admin's login page, answering 429 (with Retry-After) while throttled."""
+    response = admin.site.login(request, extra_context)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    if getattr(form, "retry_after", None):
+        response.status_code = 429
+        response["Retry-After"] = str(form.retry_after)
+    return response
+
 
 admin.site.site_header = _("Rappi back office")
 admin.site.site_title = _("Rappi")
 admin.site.index_title = _("Administration")
+admin.site.login_form = AdminLoginForm
 admin.site.unregister(Group)
 
 
@@ -282,7 +320,8 @@ class UserSessionAdmin(admin.ModelAdmin):
     list_filter = ["revoked_reason"]
     search_fields = ["user__email", "ip", "user_agent"]
     list_select_related = ["user"]
-    readonly_fields = [f.name for f in UserSession._meta.fields]
+    # Not the public id: with the signing key it names a live session in a token.
+    readonly_fields = [f.name for f in UserSession._meta.fields if f.name != "public_id"]
     actions = ["revoke"]
 
     def has_add_permission(self, request):

@@ -30,7 +30,7 @@ class SessionJWTAuthentication(JWTAuthentication):
             UserSession.objects.select_related("user__role")
             .prefetch_related("user__role__permissions")
             .filter(
-                pk=validated_token[SESSION_CLAIM],
+                public_id=validated_token[SESSION_CLAIM],
                 user_id=validated_token["user_id"],
                 revoked_at__isnull=True,
                 expires_at__gt=timezone.now(),

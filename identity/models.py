@@ -1,3 +1,4 @@
+import secrets
 from functools import cached_property
 
 from django.apps import apps
@@ -210,10 +211,18 @@ class User(AbstractBaseUser):
         )
 
 
+def new_session_public_id() -> str:
+    return secrets.token_urlsafe(24)  # 32 characters, 192 random bits
+
+
 class UserSession(models.Model):
     """One sign-in: follows its refresh token through every rotation until it expires or
-    is revoked. Access tokens carry its id (`sid`), so revoking it cuts them off at once."""
+    is revoked. Tokens carry its `public_id` (`sid`), so revoking it cuts them off at
+    once; random rather than the row id, so no one can name a session they were not given."""
 
+    public_id = models.CharField(
+        max_length=32, unique=True, default=new_session_public_id, editable=False
+    )
     user = models.ForeignKey(User, related_name="auth_sessions", on_delete=models.CASCADE)
     refresh_jti = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)

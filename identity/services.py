@@ -1,7 +1,6 @@
 """Identity writes: sign-in sessions and token rotation, users and roles."""
 
 import re
-import uuid
 from dataclasses import dataclass
 
 import bson
@@ -22,9 +21,20 @@ from identity.errors import (
     SelfLockoutError,
     TokenInvalid,
 )
-from identity.models import Role, RolePermission, User, UserSession
-from identity.signals import role_assigned, user_deactivated, user_reactivated
-from identity.tokens import decode_refresh, expiry_of, new_refresh_token, token_pair
+from identity.models import Role, RolePermission, User, UserSession, new_session_public_id
+from identity.signals import (
+    role_assigned,
+    user_deactivated,
+    user_email_changed,
+    user_reactivated,
+)
+from identity.tokens import (
+    SESSION_CLAIM,
+    decode_refresh,
+    expiry_of,
+    new_refresh_token,
+    token_pair,
+)
 from rappi.errors import NotFoundError, PermissionDeniedError
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
@@ -46,19 +56,16 @@ class ClientInfo:
 
 
 def session_open(*, user: User, client: ClientInfo) -> dict[str, str]:
-    session = UserSession.objects.create(
+    public_id = new_session_public_id()
+    refresh = new_refresh_token(user=user, session_id=public_id)
+    UserSession.objects.create(
+        public_id=public_id,
         user=user,
-        # Placeholder until the token, which needs the session id, exists; unique so
-        # concurrent sign-ins never wait on each other's index entry.
-        refresh_jti=f"pending-{uuid.uuid4().hex}",
-        expires_at=timezone.now(),
+        refresh_jti=refresh["jti"],
+        expires_at=expiry_of(refresh),
         user_agent=client.user_agent,
         ip=client.ip,
     )
-    refresh = new_refresh_token(user=user, session_id=session.pk)
-    session.refresh_jti = refresh["jti"]
-    session.expires_at = expiry_of(refresh)
-    session.save(update_fields=["refresh_jti", "expires_at"])
     return token_pair(refresh)
 
 
@@ -84,7 +91,7 @@ def session_refresh(*, raw_refresh: str) -> dict[str, str]:
         session = (
             UserSession.objects.select_for_update()
             .select_related("user")
-            .filter(pk=token["sid"], user_id=token["user_id"])
+            .filter(public_id=token[SESSION_CLAIM], user_id=token["user_id"])
             .first()
         )
         if session is None or not session.is_active or not session.user.is_active:
@@ -95,7 +102,7 @@ def session_refresh(*, raw_refresh: str) -> dict[str, str]:
             session.save(update_fields=["revoked_at", "revoked_reason"])
             reused = True
         else:
-            refresh = new_refresh_token(user=session.user, session_id=session.pk)
+            refresh = new_refresh_token(user=session.user, session_id=session.public_id)
             session.refresh_jti = refresh["jti"]
             session.expires_at = expiry_of(refresh)
             session.last_used_at = timezone.now()
@@ -110,7 +117,7 @@ def session_logout(*, user: User, raw_refresh: str) -> None:
     token = decode_refresh(raw_refresh)
     if str(token["user_id"]) != str(user.pk):
         raise TokenInvalid()
-    _revoke(UserSession.objects.filter(pk=token["sid"], user=user), reason="logout")
+    _revoke(UserSession.objects.filter(public_id=token[SESSION_CLAIM], user=user), reason="logout")
 
 
 def _revoke(sessions, *, reason: str) -> int:
@@ -237,7 +244,7 @@ def user_update(*, user: User, by: User | None, **changes) -> User:
     """Edit a user. Role changes fire `role_assigned`; `is_active` goes through
     deactivate/reactivate so sessions and profiles follow."""
     user = User.objects.select_for_update().select_related("role").get(pk=user.pk)
-    previous_role = user.role
+    previous_role, previous_email = user.role, user.email
     if "role" in changes and isinstance(changes["role"], str):
         changes["role"] = Role.objects.get(name=changes["role"])
     new_role = changes.get("role", previous_role)
@@ -263,6 +270,8 @@ def user_update(*, user: User, by: User | None, **changes) -> User:
     if password:
         # A new password ends every sign-in made with the old one.
         session_revoke_all(user=user, reason="password_changed")
+    if user.email != previous_email:
+        user_email_changed.send(sender=User, user=user, previous_email=previous_email)
     if user.role_id != previous_role.pk:
         role_assigned.send(sender=User, user=user, previous_role=previous_role, by=by)
         audit_record(

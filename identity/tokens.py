@@ -1,4 +1,5 @@
-"""JWT issue and decode. Tokens carry `user_id` and `sid` (the UserSession id)."""
+"""JWT issue and decode. Tokens carry `user_id` and `sid` (the UserSession's random
+`public_id`, never its row id)."""
 
 from datetime import UTC, datetime
 
@@ -10,7 +11,7 @@ from identity.errors import TokenInvalid
 SESSION_CLAIM = "sid"
 
 
-def new_refresh_token(*, user, session_id: int) -> RefreshToken:
+def new_refresh_token(*, user, session_id: str) -> RefreshToken:
     token = RefreshToken.for_user(user)
     token[SESSION_CLAIM] = session_id
     return token
@@ -20,14 +21,19 @@ def expiry_of(token) -> datetime:
     return datetime.fromtimestamp(token["exp"], tz=UTC)
 
 
+def _checked(token):
+    # A session id that is no string is a token from before public ids, or forged.
+    if not isinstance(token.get(SESSION_CLAIM), str) or "user_id" not in token:
+        raise TokenInvalid()
+    return token
+
+
 def decode_refresh(raw: str) -> RefreshToken:
     try:
         token = RefreshToken(raw)
     except TokenError:
         raise TokenInvalid() from None
-    if SESSION_CLAIM not in token or "user_id" not in token:
-        raise TokenInvalid()
-    return token
+    return _checked(token)
 
 
 def decode_access(raw: str | bytes) -> AccessToken:
@@ -35,9 +41,7 @@ def decode_access(raw: str | bytes) -> AccessToken:
         token = AccessToken(raw)
     except TokenError:
         raise TokenInvalid() from None
-    if SESSION_CLAIM not in token or "user_id" not in token:
-        raise TokenInvalid()
-    return token
+    return _checked(token)
 
 
 def token_pair(refresh: RefreshToken) -> dict[str, str]:

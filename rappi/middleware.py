@@ -12,6 +12,7 @@ from datetime import UTC
 from django.utils import timezone
 
 from rappi.logging import request_id_var
+from rappi.net import loggable_path
 
 logger = logging.getLogger("rappi.request")
 
@@ -37,14 +38,15 @@ class RequestIdMiddleware:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
             user = getattr(request, "user", None)
+            path = loggable_path(request.path)
             logger.info(
                 "%s %s %s",
                 request.method,
-                request.path,
+                path,
                 response.status_code,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "status_code": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "user_id": user.pk if user is not None and user.is_authenticated else None,

@@ -5,6 +5,7 @@ writes into the header itself sits further left and is never taken. With no trus
 proxy, or a peer outside them, the socket address counts."""
 
 import ipaddress
+import re
 from functools import lru_cache
 
 from django.conf import settings
@@ -56,3 +57,20 @@ def _trusted_networks(entries: tuple[str, ...]) -> tuple[_Network, ...]:
         raise ImproperlyConfigured(
             f"TRUSTED_PROXIES must list IP addresses or networks (CIDR): {exc}"
         ) from None
+
+
+def loggable_path(path: str) -> str:
+    """`path` as the request log and the audit log keep it: a path segment that is a
+    credential (SECRET_PATH_PATTERNS, e.g. the simulated checkout's signed token) is
+    replaced by `<secret>`, so readers of the logs cannot replay it."""
+    for pattern in _secret_path_patterns(tuple(settings.SECRET_PATH_PATTERNS)):
+        match = pattern.match(path)
+        if match:
+            start, end = match.span("secret")
+            return f"{path[:start]}<secret>{path[end:]}"
+    return path
+
+
+@lru_cache(maxsize=4)
+def _secret_path_patterns(patterns: tuple[str, ...]) -> list[re.Pattern]:
+    return [re.compile(pattern) for pattern in patterns]

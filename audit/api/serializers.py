@@ -2,12 +2,13 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from audit.documents import AUDIT_KINDS
+from rappi.api.query import QuerySerializer
 
 HTTP_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 STATUS_PATTERN = r"^([1-5][0-9]{2}|[1-5][xX]{2})$"
 
 
-class AuditEventFilterInput(serializers.Serializer):
+class AuditEventFilterInput(QuerySerializer):
     user_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     path = serializers.CharField(required=False, max_length=2048, help_text="Path prefix")
     method = serializers.ChoiceField(required=False, choices=HTTP_METHODS)
@@ -32,7 +33,7 @@ class AuditEventFilterInput(serializers.Serializer):
         return _checked_range(attrs)
 
 
-class AuditSummaryInput(serializers.Serializer):
+class AuditSummaryInput(QuerySerializer):
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
 
@@ -113,3 +114,37 @@ class AuditSummaryOutput(serializers.Serializer):
         "at most 50000"
     )
     domain_actions = ActionCountOutput(many=True)
+
+
+class SpoolDepthOutput(serializers.Serializer):
+    segments = serializers.IntegerField(help_text="Spool files on this host")
+    bytes = serializers.IntegerField()
+    records = serializers.IntegerField(help_text="Complete records waiting to be written")
+
+
+class WriterStateOutput(serializers.Serializer):
+    """The counts of the worker process that answered, since it started."""
+
+    pid = serializers.IntegerField()
+    mongodb = serializers.ChoiceField(choices=("up", "down"))
+    queued = serializers.IntegerField(help_text="Records waiting in memory")
+    spooling = serializers.BooleanField(help_text="New records go to the spool for now")
+    corrupt_spool_lines = serializers.IntegerField()
+    written = serializers.IntegerField()
+    spooled = serializers.IntegerField()
+    replayed = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="Replayed records already in MongoDB")
+    rejected = serializers.IntegerField(help_text="Records MongoDB cannot store")
+    errors = serializers.IntegerField()
+    dropped_queue_full = serializers.IntegerField()
+    dropped_spool_full = serializers.IntegerField()
+    dropped_spool_error = serializers.IntegerField()
+    dropped_at_exit = serializers.IntegerField()
+
+
+class AuditStatusOutput(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="AUDIT_ENABLED")
+    host_spool = SpoolDepthOutput(help_text="Every worker's spool on this host")
+    worker = WriterStateOutput(
+        allow_null=True, help_text="Null while the answering worker has no writer yet"
+    )

@@ -87,3 +87,17 @@ def _before(moment: datetime, span: timedelta) -> datetime:
         return moment - span
     except OverflowError:
         return datetime.min.replace(tzinfo=UTC)
+
+
+class AuditStatusView(APIView):
+    """What `/readyz` does not tell the public: the writer's spool and counts."""
+
+    resource = "audit"
+
+    @extend_schema(
+        tags=["audit"],
+        summary="The audit writer: spool depth on this host, counts of the answering worker",
+        responses={200: s.AuditStatusOutput},
+    )
+    def get(self, request):
+        return Response(s.AuditStatusOutput(selectors.audit_status()).data)

@@ -1,4 +1,5 @@
-"""Operations: the spool command, the readiness report and the retention index."""
+"""Operations: the spool command, the writer's status for staff and the retention
+index."""
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -8,8 +9,14 @@ from audit import writer as audit_writer
 from audit.documents import COLLECTION, TTL_INDEX, AuditEvent, ensure_retention
 from audit.tests.conftest import dead_uri, make_record
 from audit.writer import AuditWriter
+from identity.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def auditor(client_for):
+    return client_for(UserFactory(role_name="dispatcher"))
 
 
 def spool_two(directory) -> list[dict]:
@@ -45,7 +52,7 @@ def test_the_spool_command_keeps_the_spool_while_mongodb_is_away(settings, tmp_p
     assert len(list(settings.AUDIT_SPOOL_DIR.iterdir())) == 1
 
 
-def test_readiness_reports_the_hosts_spool_and_this_workers_counts(api, settings, tmp_path):
+def test_the_status_reports_the_hosts_spool_and_this_workers_counts(auditor, settings, tmp_path):
     settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
     spool_two(settings.AUDIT_SPOOL_DIR)  # left by another worker
     writer = AuditWriter(
@@ -60,28 +67,68 @@ def test_readiness_reports_the_hosts_spool_and_this_workers_counts(api, settings
     writer.submit(make_record(5))  # over the queue bound
     previous = audit_writer.install(writer)
     try:
-        response = api.get("/readyz")
+        response = auditor.get("/api/v1/audit/status")
     finally:
         audit_writer.install(previous)
         writer.spool.close()
     assert response.status_code == 200
-    audit = response.json()["audit"]
+    audit = response.json()
+    assert audit["enabled"] is False  # the suite's setting; the writer reports all the same
     assert audit["host_spool"]["segments"] == 2 and audit["host_spool"]["bytes"] > 0
     assert audit["host_spool"]["records"] == 3
     worker = audit["worker"]
+    assert set(worker) == {
+        "pid",
+        "mongodb",
+        "queued",
+        "spooling",
+        "corrupt_spool_lines",
+        "written",
+        "spooled",
+        "replayed",
+        "duplicates",
+        "rejected",
+        "errors",
+        "dropped_queue_full",
+        "dropped_spool_full",
+        "dropped_spool_error",
+        "dropped_at_exit",
+    }
     assert (worker["queued"], worker["dropped_queue_full"]) == (1, 1)
+    assert worker["mongodb"] in ("up", "down") and isinstance(worker["spooling"], bool)
 
 
-def test_readiness_reports_the_spool_in_a_worker_without_a_writer(api, settings, tmp_path):
+def test_the_status_reports_the_spool_in_a_worker_without_a_writer(auditor, settings, tmp_path):
     settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
     spool_two(settings.AUDIT_SPOOL_DIR)
     previous = audit_writer.install(None)
     try:
-        audit = api.get("/readyz").json()["audit"]
+        audit = auditor.get("/api/v1/audit/status").json()
     finally:
         audit_writer.install(previous)
     assert audit["host_spool"]["records"] == 2
     assert audit["worker"] is None
+
+
+@pytest.mark.parametrize(
+    ("role", "status"), [("admin", 200), ("dispatcher", 200), ("driver", 403), ("customer", 403)]
+)
+def test_only_audit_readers_see_the_status(client_for, settings, tmp_path, role, status):
+    settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
+    response = client_for(UserFactory(role_name=role)).get("/api/v1/audit/status")
+    assert response.status_code == status
+
+
+def test_the_status_needs_a_token(api):
+    response = api.get("/api/v1/audit/status")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_readiness_says_nothing_about_the_audit_writer(api, settings, tmp_path):
+    settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
+    spool_two(settings.AUDIT_SPOOL_DIR)
+    assert "audit" not in api.get("/readyz").json()
 
 
 def test_retention_follows_the_setting(settings):

@@ -6,6 +6,7 @@ from identity import catalogue
 from identity.models import Role, User, UserSession
 from rappi.api.fields import DocumentDataField
 from rappi.api.permissions import ACTIONS
+from rappi.api.query import QuerySerializer
 
 # --- Users ----------
 
@@ -244,7 +245,7 @@ class NotificationSendInput(serializers.Serializer):
         return value
 
 
-class NotificationFilterInput(serializers.Serializer):
+class NotificationFilterInput(QuerySerializer):
     unread = serializers.BooleanField(required=False, allow_null=True, default=None)
     kind = serializers.CharField(required=False, max_length=50)
     created_after = serializers.DateTimeField(required=False)

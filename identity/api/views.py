@@ -1,5 +1,4 @@
 from django.utils.translation import gettext as _
-from django_filters import rest_framework as django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -15,16 +14,11 @@ from rest_framework.views import APIView
 
 from identity import selectors, services
 from identity.api import serializers as s
-from identity.models import User
-from identity.throttling import LoginAccountThrottle, LoginIpThrottle
-from rappi.api.filters import (
-    CreatedRangeFilterSet,
-    OrderingFilter,
-    SearchFilter,
-    StrictBooleanFilter,
-)
+from identity.filters import UserFilter
+from identity.throttling import LoginIpThrottle, LoginThrottle
+from rappi.api.filters import OrderingFilter, SearchFilter
 from rappi.api.idempotency import idempotent
-from rappi.api.permissions import DELETE, READ, WRITE
+from rappi.api.permissions import DELETE, READ, WRITE, DeclaredQueryParameters
 from rappi.api.throttling import AnonRateThrottle
 from rappi.errors import PermissionDeniedError
 from rappi.net import client_ip
@@ -43,7 +37,8 @@ class PublicView(APIView):
     """No token needed; a wrong credential still answers 401 (DRF turns a 401 into a 403
     when the view announces no authentication scheme)."""
 
-    permission_classes = [AllowAny]
+    # Open to all, but a query parameter it does not document is refused as everywhere.
+    permission_classes = [AllowAny, DeclaredQueryParameters]
     authentication_classes = []
 
     def get_authenticate_header(self, request):
@@ -62,7 +57,7 @@ class RegisterView(PublicView):
 
 
 class LoginView(PublicView):
-    throttle_classes = [AnonRateThrottle, LoginIpThrottle, LoginAccountThrottle]
+    throttle_classes = [AnonRateThrottle, LoginThrottle]
 
     @extend_schema(
         request=s.LoginInput,
@@ -138,15 +133,6 @@ class SessionDetailView(APIView):
 
 
 # --- Users ----------
-
-
-class UserFilter(CreatedRangeFilterSet):
-    role = django_filters.CharFilter(field_name="role__name")
-    is_active = StrictBooleanFilter()
-
-    class Meta:
-        model = User
-        fields = ["role", "is_active"]
 
 
 @extend_schema_view(

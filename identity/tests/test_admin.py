@@ -191,3 +191,64 @@ def test_a_dispatcher_cannot_reset_passwords(client):
     assert response.status_code == 403
     target.refresh_from_db()
     assert target.check_password(PASSWORD)
+
+
+# --- Sign-in throttling ----------
+
+
+def admin_attempt(client, email, password, ip):
+    return client.post(
+        "/admin/login/?next=/admin/",
+        {"username": email, "password": password},
+        REMOTE_ADDR=ip,
+    )
+
+
+def api_attempt(api, email, password, ip):
+    return api.post(
+        "/api/v1/auth/login", {"email": email, "password": password}, format="json", REMOTE_ADDR=ip
+    )
+
+
+def test_admin_sign_in_is_throttled_per_account_and_refuses_even_the_right_password(client):
+    staff = UserFactory(role_name="admin", email="boss@rappi.pe")
+    for attempt in range(5):
+        response = admin_attempt(client, staff.email, "wrong", f"10.1.0.{attempt}")
+        assert response.status_code == 200  # the form again, "enter the correct email…"
+    throttled = admin_attempt(client, staff.email, "wrong", "10.1.0.50")
+    assert throttled.status_code == 429
+    assert 0 < int(throttled.headers["Retry-After"]) <= 3600
+    assert b"Too many sign-in attempts" in throttled.content
+    right = admin_attempt(client, " BOSS@rappi.pe ", PASSWORD, "10.1.0.51")
+    assert right.status_code == 429
+    assert b"Too many sign-in attempts" in right.content
+    assert "_auth_user_id" not in client.session
+    # Another account is not affected.
+    other = UserFactory(role_name="admin")
+    assert admin_attempt(client, other.email, PASSWORD, "10.1.0.52").status_code == 302
+
+
+def test_admin_sign_in_is_throttled_per_ip_across_accounts(client):
+    for attempt in range(20):
+        admin_attempt(client, f"guess{attempt}@rappi.pe", "wrong", "192.0.2.40")
+    assert admin_attempt(client, "guess-last@rappi.pe", "wrong", "192.0.2.40").status_code == 429
+    assert admin_attempt(client, "guess-last@rappi.pe", "wrong", "192.0.2.41").status_code == 200
+
+
+def test_the_api_and_the_admin_share_one_budget_per_account(client, api):
+    staff = UserFactory(role_name="admin")
+    for attempt in range(3):
+        assert api_attempt(api, staff.email, "wrong", f"10.2.0.{attempt}").status_code == 401
+    for attempt in range(2):
+        assert admin_attempt(client, staff.email, "wrong", f"10.2.1.{attempt}").status_code == 200
+    assert api_attempt(api, staff.email, PASSWORD, "10.2.2.1").status_code == 429
+    assert admin_attempt(client, staff.email, PASSWORD, "10.2.2.2").status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_api_and_the_admin_share_one_budget_per_ip(client, api):
+    for attempt in range(10):
+        api_attempt(api, f"api{attempt}@rappi.pe", "wrong", "192.0.2.60")
+        admin_attempt(client, f"admin{attempt}@rappi.pe", "wrong", "192.0.2.60")
+    assert api_attempt(api, "next@rappi.pe", "wrong", "192.0.2.60").status_code == 429
+    assert admin_attempt(client, "next@rappi.pe", "wrong", "192.0.2.60").status_code == 429

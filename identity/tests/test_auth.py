@@ -4,6 +4,7 @@ login throttling (SPEC §4)."""
 import pytest
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.test import override_settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from identity.models import User, UserSession
 from identity.tests.factories import PASSWORD, UserFactory, tokens_for
@@ -287,6 +288,37 @@ def test_revoking_all_sessions_signs_out_everywhere(api):
     assert bearer(api, first["access"]).delete("/api/v1/auth/sessions").status_code == 204
     for tokens in (first, second):
         assert bearer(api, tokens["access"]).get("/api/v1/auth/me").status_code == 401
+
+
+def test_tokens_carry_a_random_session_id_not_the_row_id(api):
+    user = UserFactory()
+    first, second = tokens_for(user), tokens_for(user)
+    sids = [AccessToken(t["access"])["sid"] for t in (first, second)]
+    rows = list(UserSession.objects.filter(user=user).order_by("pk"))
+    for sid, session in zip(sids, rows, strict=True):
+        assert isinstance(sid, str) and len(sid) >= 22 and not sid.isdigit()
+        assert sid == session.public_id
+        assert sid != str(session.pk)
+    assert sids[0] != sids[1]
+    assert RefreshToken(second["refresh"])["sid"] == sids[1]
+    # The sessions list keeps its integer ids and never shows the token's.
+    listed = bearer(api, second["access"]).get("/api/v1/auth/sessions").json()
+    assert sorted(s["id"] for s in listed) == [r.pk for r in rows]
+    assert not any(sid in str(listed) for sid in sids)
+
+
+def test_a_token_naming_a_session_by_its_row_id_is_refused(api):
+    """Even whoever holds the signing key cannot guess a live session's id."""
+    user = UserFactory()
+    tokens_for(user)
+    session = UserSession.objects.get(user=user)
+    forged = RefreshToken.for_user(user)
+    forged["sid"] = session.pk
+    response = bearer(api, str(forged.access_token)).get("/api/v1/auth/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_invalid"
+    refreshed = api.post("/api/v1/auth/refresh", {"refresh": str(forged)}, format="json")
+    assert refreshed.status_code == 401
 
 
 # --- Deactivation ----------

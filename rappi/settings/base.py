@@ -4,8 +4,10 @@ variables (optionally a `.env` file at the project root); `.env.example` lists t
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -33,6 +35,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "rappi.apps.RappiConfig",
     "identity.apps.IdentityConfig",
     "orders.apps.OrdersConfig",
@@ -50,6 +53,7 @@ MIDDLEWARE = [
     "audit.middleware.AuditMiddleware",
     "rappi.middleware.ApiUtcMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -141,8 +145,12 @@ SIMPLE_JWT = {
 # --- API -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["identity.authentication.SessionJWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rappi.api.permissions.HasResourcePermission"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The second refuses query parameters the endpoint does not document (400).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rappi.api.permissions.HasResourcePermission",
+        "rappi.api.permissions.DeclaredQueryParameters",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rappi.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rappi.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
@@ -195,6 +203,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: it would send our schema's URL off-site.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
@@ -246,6 +256,8 @@ MP_API_URL = env_str("MP_API_URL", "https://api.mercadopago.com")
 MP_WEBHOOK_TOLERANCE_S = env_int("MP_WEBHOOK_TOLERANCE_S", 300)
 # Public base URL of this deployment, for provider callbacks and back links.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# The simulated provider's checkout link (a signed token in the URL) works this long.
+SIMULATED_CHECKOUT_MAX_AGE_S = env_int("SIMULATED_CHECKOUT_MAX_AGE_S", 30 * 60)
 # RUC registry lookup (optional); fail-open accepts a checksum-valid RUC when it is down.
 RUC_LOOKUP_URL = env_str("RUC_LOOKUP_URL", "")
 RUC_LOOKUP_TOKEN = env_str("RUC_LOOKUP_TOKEN", "")
@@ -254,6 +266,14 @@ RUC_LOOKUP_FAIL_OPEN = env_bool("RUC_LOOKUP_FAIL_OPEN", True)
 # --- Evidence uploads (proofs of delivery, incident files) ------------------------------
 EVIDENCE_MAX_FILE_BYTES = env_int("EVIDENCE_MAX_FILE_BYTES", 10 * 1024 * 1024)
 EVIDENCE_MAX_REQUEST_BYTES = env_int("EVIDENCE_MAX_REQUEST_BYTES", 25 * 1024 * 1024)
+# Decoded pixels, read from the image headers before anything is decoded (a 187 KB PNG can
+# hold 64 MP, about 256 MB decoded). 52 MP admits full-resolution 48 and 50 MP phone photos
+# (8160 x 6144); 104 MP per request is two of those, or eight 12 MP ones.
+EVIDENCE_MAX_IMAGE_PIXELS = env_int("EVIDENCE_MAX_IMAGE_PIXELS", 52_000_000)
+EVIDENCE_MAX_REQUEST_PIXELS = env_int("EVIDENCE_MAX_REQUEST_PIXELS", 104_000_000)
+# Images decoded at once per process (each up to ~8 bytes a pixel of the per-image limit,
+# ~400 MB): with gunicorn's threads, this bounds a worker's memory, not just a request's.
+EVIDENCE_DECODE_CONCURRENCY = max(1, env_int("EVIDENCE_DECODE_CONCURRENCY", 1))
 
 # --- GPS tracking (see tracking/pings.py) ---------------------------------------------
 # TTL of stored fixes and last positions, in days (0 keeps them forever).
@@ -289,6 +309,8 @@ AUDIT_MONGODB_TIMEOUT_MS = env_int("AUDIT_MONGODB_TIMEOUT_MS", 500)
 AUDIT_RETRY_SECONDS = float(env_str("AUDIT_RETRY_SECONDS", "2"))
 # Path prefixes never recorded (STATIC_URL is always added).
 AUDIT_EXCLUDE_PATHS = ["/healthz", "/readyz", "/api/docs/", "/api/schema/"]
+# Paths whose `secret` group is a credential: the request and audit logs keep `<secret>`.
+SECRET_PATH_PATTERNS = [r"^/pay/simulated/(?P<secret>[^/]+)"]
 
 # --- Internationalisation --------------------------------------------------------
 # API clients without Accept-Language get English; browsers asking for Spanish get it.
@@ -309,6 +331,44 @@ STORAGES = {
 }
 
 LOGIN_URL = "/admin/login/"
+
+# --- Content security policy (django-csp) -------------------------------------------
+# Pages run only this site's own scripts and styles: no inline code, no other origin.
+# Maps draw tiles from MAP_TILE_URL (`{s}` may stand for the host's first label);
+# CSP_IMG_SRC_EXTRA lists further origins pages may show images from.
+MAP_TILE_URL = env_str("MAP_TILE_URL", "") or "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+CSP_IMG_SRC_EXTRA = env_list("CSP_IMG_SRC_EXTRA", [])
+
+
+def _tile_origin(url: str) -> list[str]:
+    """The CSP source for a tile URL template; none for tiles served by this site."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return []
+    labels = parts.netloc.split(".")
+    if parts.scheme not in ("http", "https") or any("{" in label for label in labels[1:]):
+        raise ImproperlyConfigured(
+            f"MAP_TILE_URL: {url!r} must be an http(s) URL; only the first label of its "
+            "host may be a placeholder ({s})"
+        )
+    if "{" in labels[0]:
+        labels[0] = "*"
+    return [f"{parts.scheme}://{'.'.join(labels)}"]
+
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", *_tile_origin(MAP_TILE_URL), *CSP_IMG_SRC_EXTRA],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Logging: one JSON object per line on stdout -------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -1,5 +1,6 @@
-"""Production settings: only tighten security. Refuses to start without SECRET_KEY and
-passes `manage.py check --deploy` with its defaults."""
+"""Production settings: only tighten security. Refuses to start without a SECRET_KEY, or
+with a secret (SECRET_KEY, JWT_SIGNING_KEY, MP_WEBHOOK_SECRET) under 32 bytes or once
+published, and passes `manage.py check --deploy` with its defaults."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -7,10 +8,29 @@ from rappi.settings.base import *  # noqa: F403
 from rappi.settings.base import SIMPLE_JWT
 from rappi.settings.env import env_bool, env_int, env_required, env_str
 
-SECRET_KEY = env_required(
-    "SECRET_KEY", "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(64))'`"
-)
-SIMPLE_JWT["SIGNING_KEY"] = env_str("JWT_SIGNING_KEY", "") or SECRET_KEY
+_GENERATE = "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(64))'`"
+# Keys that were once written in this repository: anyone can sign tokens with them.
+_PUBLISHED_KEYS = {
+    "local-development-only-not-secret-0123456789-abcdefghijklmnop",
+    "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+}
+_MIN_SECRET_BYTES = 32
+
+
+def _strong_secret(name: str, value: str) -> str:
+    """Refuse a secret short enough to guess, or one that is public."""
+    if value in _PUBLISHED_KEYS:
+        raise ImproperlyConfigured(f"{name} is a published development key; {_GENERATE}")
+    if len(value.encode()) < _MIN_SECRET_BYTES:
+        raise ImproperlyConfigured(
+            f"{name} must be at least {_MIN_SECRET_BYTES} bytes long; {_GENERATE}"
+        )
+    return value
+
+
+SECRET_KEY = _strong_secret("SECRET_KEY", env_required("SECRET_KEY", _GENERATE))
+_jwt_key = env_str("JWT_SIGNING_KEY", "")
+SIMPLE_JWT["SIGNING_KEY"] = _strong_secret("JWT_SIGNING_KEY", _jwt_key) if _jwt_key else SECRET_KEY
 DEBUG = False
 env_required("DATABASE_URL", "production runs on PostgreSQL (postgres://user:pass@host:5432/db)")
 env_required("MONGODB_URI", "production runs on MongoDB (mongodb://host:27017/rappi)")
@@ -25,6 +45,8 @@ if PAYMENT_PROVIDER == "simulated" and not env_bool("ALLOW_SIMULATED_PAYMENTS", 
 if PAYMENT_PROVIDER == "mercadopago":
     env_required("MP_ACCESS_TOKEN", "MercadoPago Checkout Pro needs its access token")
     env_required("MP_WEBHOOK_SECRET", "MercadoPago webhooks are verified with this secret")
+if MP_WEBHOOK_SECRET:  # noqa: F405
+    _strong_secret("MP_WEBHOOK_SECRET", MP_WEBHOOK_SECRET)  # noqa: F405
 
 # TLS terminates at the proxy in front of gunicorn, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -22,11 +22,15 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-# Generous general limits so tests that loop do not trip them; login limits stay real.
+# Generous general limits so tests that loop do not trip them. Login limits keep their
+# counts, over an hour: a test's attempts must not straddle a window's end (with one-minute
+# windows, about one run in a hundred would).
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
     "anon": "10000/min",
     "user": "10000/min",
+    "login_ip": "20/hour",
+    "login_account": "5/hour",
 }
 AUDIT_ENABLED = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -88,7 +88,7 @@ def test_throttled_is_429_with_retry_after(api):
         "/api/v1/auth/login", {"email": "who@x.pe", "password": "bad"}, format="json"
     )
     error = assert_error(response, 429, "throttled")
-    assert 0 < error["details"]["retry_after"] <= 60
+    assert 0 < error["details"]["retry_after"] <= 3600
     assert response.headers["Retry-After"] == str(error["details"]["retry_after"])
 
 
@@ -163,13 +163,14 @@ def test_healthz_is_public(client):
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_readyz_reports_both_databases(client):
+def test_readyz_reports_only_whether_each_database_answers(client):
+    """Public: nothing about timings, errors or the audit writer's state."""
     response = client.get("/readyz")
     assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok"
-    assert body["checks"]["postgresql"]["ok"] is True
-    assert body["checks"]["mongodb"]["ok"] is True
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"postgresql": {"ok": True}, "mongodb": {"ok": True}},
+    }
 
 
 @pytest.fixture
@@ -190,10 +191,10 @@ def test_readyz_reports_a_mongodb_outage_with_503(client, own_mongo_server):
     own_mongo_server.stop()
     response = client.get("/readyz")
     assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unavailable"
-    assert body["checks"]["mongodb"]["ok"] is False
-    assert body["checks"]["postgresql"]["ok"] is True
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"postgresql": {"ok": True}, "mongodb": {"ok": False}},
+    }
 
 
 # --- API schema and docs ----------
