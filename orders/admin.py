@@ -4,6 +4,7 @@ change shows as a message."""
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -33,8 +34,26 @@ class AddressInline(admin.TabularInline):
     fields = ["label", "line", "district", "lat", "lng", "is_primary"]
 
 
+class CustomerForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = ["full_name", "email", "phone", "tax_id", "is_active"]
+
+    def clean_email(self):
+        # The service's rule, shown on the field: another account's email, or a new one
+        # for a customer whose login decides it, is refused.
+        current = self.instance if self.instance.pk else None
+        try:
+            return services.customer_email_clean(
+                email=self.cleaned_data.get("email", ""), customer=current
+            )
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["email"]) from None
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    form = CustomerForm
     list_display = [
         "full_name",
         "email",
@@ -63,8 +82,17 @@ class CustomerAdmin(admin.ModelAdmin):
             call_service(
                 self, request, obj, lambda: services.customer_update(customer=obj, **changes)
             )
-        else:
-            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        created = services.customer_create(
+            full_name=data["full_name"],
+            email=data["email"],
+            phone=data["phone"],
+            tax_id=data["tax_id"],
+        )
+        if not data["is_active"]:
+            services.customer_deactivate(customer=created)
+        obj.pk, obj.email, obj.is_active = created.pk, created.email, created.is_active
 
     @admin.action(
         description=_("Deactivate selected customers (and their logins)"), permissions=["delete"]
@@ -428,12 +456,14 @@ class PaymentAdmin(admin.ModelAdmin):
         "amount",
         "currency",
         "status",
+        "needs_refund",
+        "checkout",
         "paid_at",
         "created_at",
     ]
-    list_filter = ["status", "provider"]
+    list_filter = ["status", "provider", "needs_refund"]
     search_fields = ["=order__id", "external_id", "provider_payment_id", "reference"]
-    list_select_related = ["order"]
+    list_select_related = ["order", "checkout"]
     readonly_fields = [f.name for f in Payment._meta.fields]
 
     def has_add_permission(self, request):

@@ -21,6 +21,20 @@ PLAZA = {
     "lat": Decimal("-16.398800"),
     "lng": Decimal("-71.536900"),
 }
+# Pickups outside the historic centre for the orders left waiting for a dispatcher: with
+# every stop outside the restriction zone, any vehicle may take them on any weekday.
+WORKSHOP = {
+    "line": "Av. Emmel 120",
+    "district": "Yanahuara",
+    "lat": Decimal("-16.386700"),
+    "lng": Decimal("-71.543200"),
+}
+BAKERY = {
+    "line": "Av. Parra 215",
+    "district": "Cercado",
+    "lat": Decimal("-16.409200"),
+    "lng": Decimal("-71.540100"),
+}
 
 ADDRESSES = {
     "customer1@rappi.pe": [
@@ -67,11 +81,18 @@ def _destination(index: int, weight: str, dims=None) -> dict:
     }
 
 
-def _order(key: str, customer: Customer, by: User, drops: list[dict], level="standard") -> Order:
+def _order(
+    key: str,
+    customer: Customer,
+    by: User,
+    drops: list[dict],
+    level="standard",
+    origin: dict = PLAZA,
+) -> Order:
     return services.order_create(
         by=by,
         customer=customer,
-        origin=PLAZA,
+        origin=origin,
         destinations=drops,
         service_level=level,
         scheduled_for=timezone.now() + timedelta(days=1),
@@ -121,13 +142,14 @@ def seed(*, reset: bool, stdout) -> None:
         [_destination(0, "2.5"), _destination(1, "1.2", ("60", "40", "40"))],
     )
 
-    # Paid through the simulated provider, invoiced.
+    # Paid through the simulated provider, invoiced; waits for a dispatcher.
     paid = _order(
         "paid online",
         textiles,
         textiles.user,
         [_destination(2, "12"), _destination(3, "4")],
         "express",
+        origin=WORKSHOP,
     )
     payment = services.payment_checkout(order=paid, by=textiles.user)
     services.payment_simulate(payment=payment, outcome="approved")
@@ -137,7 +159,9 @@ def seed(*, reset: bool, stdout) -> None:
 
     # Created by staff for a walk-in customer, paid in cash.
     walk_in = Customer.objects.get(email="ventas@panaderiamisti.pe")
-    cash = _order("paid in cash", walk_in, dispatcher, [_destination(1, "8")], "urgent")
+    cash = _order(
+        "paid in cash", walk_in, dispatcher, [_destination(3, "8")], "urgent", origin=BAKERY
+    )
     services.order_adjust_price(
         order=cash, amount=Decimal("-3.00"), reason="Cliente frecuente", by=dispatcher
     )
@@ -163,7 +187,9 @@ def seed(*, reset: bool, stdout) -> None:
     services.payment_simulate(payment=payment, outcome="approved")
     # Paid by the customer: the fleet demo puts it in a run and cancels the run before it
     # starts, so it is pending again, ready for a dispatcher.
-    again = _order("for run cancelled", textiles, dispatcher, [_destination(1, "5")])
+    again = _order(
+        "for run cancelled", textiles, dispatcher, [_destination(2, "5")], origin=WORKSHOP
+    )
     services.payment_record_manual(
         order=again, amount=again.total, reference="Caja 0043", by=dispatcher
     )

@@ -33,7 +33,9 @@ class Customer(models.Model):
         related_name="customer_profile",
     )
     full_name = models.CharField(_("full name"), max_length=150)
-    email = models.EmailField(_("email"), blank=True)
+    email = models.EmailField(
+        _("email"), blank=True, help_text=_("With a login, always the login's email.")
+    )
     phone = models.CharField(_("phone"), max_length=30, blank=True)
     tax_id = models.CharField(_("tax id (RUC/DNI)"), max_length=11, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
@@ -291,7 +293,19 @@ class Payment(models.Model):
     provider = models.CharField(max_length=20)
     external_id = models.CharField(max_length=100, blank=True, db_index=True)
     checkout_url = models.URLField(max_length=500, blank=True)
+    # One row per provider payment: the checkout row holds the one that settled it; every
+    # other card attempt on the same checkout (declined, wrong amount, too late) gets a row
+    # of its own pointing at the checkout.
     provider_payment_id = models.CharField(max_length=100, blank=True)
+    checkout = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        # The checkout cannot go while its attempts stay (deleting both together is fine).
+        on_delete=models.RESTRICT,
+        related_name="attempts",
+        help_text=_("The checkout this provider payment was made on, when it is not its own."),
+    )
     reference = models.CharField(max_length=200, blank=True, help_text=_("manual payments"))
     needs_refund = models.BooleanField(
         default=False,
@@ -318,6 +332,12 @@ class Payment(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["order"], condition=Q(status="paid"), name="payment_one_paid_per_order"
+            ),
+            # A webhook delivered twice finds its row instead of adding one.
+            models.UniqueConstraint(
+                fields=["provider", "provider_payment_id"],
+                condition=~Q(provider_payment_id=""),
+                name="payment_one_row_per_provider_payment",
             ),
         ]
         verbose_name = _("payment")

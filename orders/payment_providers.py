@@ -3,7 +3,8 @@ MercadoPago Checkout Pro (preferences, signed webhooks, payment reads).
 
 Settings are read at call time so tests and deployments can switch providers without
 re-importing. Every failure talking to a provider surfaces as `PaymentProviderError`
-(503); a webhook that cannot be authenticated as `WebhookSignatureError` (401).
+(503), except a payment the provider says does not exist (`ProviderPaymentNotFoundError`);
+a webhook that cannot be authenticated as `WebhookSignatureError` (401).
 """
 
 import hashlib
@@ -23,7 +24,9 @@ from http.client import HTTPException
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from rappi.errors import DomainError
@@ -51,6 +54,12 @@ class PaymentProviderError(DomainError):
     default_message = _("The payment provider is unavailable. Please try again later.")
 
 
+class ProviderPaymentNotFoundError(PaymentProviderError):
+    """The provider answered 404 for a payment id: asking again will not help."""
+
+    default_message = _("The payment provider does not know this payment.")
+
+
 class WebhookSignatureError(DomainError):
     code, http_status = "invalid_signature", 401
     default_message = _("The notification signature is invalid.")
@@ -76,10 +85,33 @@ def _public_base_url() -> str:
     return settings.PUBLIC_BASE_URL.rstrip("/")
 
 
+SIMULATED_CHECKOUT_SALT = "orders.simulated-checkout"
+
+
+def simulated_checkout_token(payment_id: int) -> str:
+    """A signed, timestamped token naming one payment: the simulated checkout page's key."""
+    return signing.TimestampSigner(salt=SIMULATED_CHECKOUT_SALT).sign(str(payment_id))
+
+
+def simulated_checkout_payment_id(token: str) -> int:
+    """The payment a token names; `signing.SignatureExpired` once it is older than
+    `SIMULATED_CHECKOUT_MAX_AGE_S`, `signing.BadSignature` if it is not one of ours."""
+    value = signing.TimestampSigner(salt=SIMULATED_CHECKOUT_SALT).unsign(
+        token, max_age=settings.SIMULATED_CHECKOUT_MAX_AGE_S
+    )
+    return int(value)
+
+
 class SimulatedProvider:
-    """No money moves: the checkout URL is our own `simulate` endpoint."""
+    """No money moves: the checkout URL is our own page, opened by a short-lived signed
+    link, where the buyer approves or rejects the payment."""
 
     name = "simulated"
+
+    def checkout_url(self, *, payment_id: int) -> str:
+        """A fresh link to the payment's page (links expire; a reused checkout gets a new one)."""
+        path = reverse("simulated-checkout", kwargs={"token": simulated_checkout_token(payment_id)})
+        return f"{_public_base_url()}{path}"
 
     def create_checkout(
         self,
@@ -92,8 +124,7 @@ class SimulatedProvider:
         payer_email: str,
     ) -> Checkout:
         return Checkout(
-            external_id=f"sim-{payment_id}",
-            checkout_url=f"{_public_base_url()}/api/v1/payments/{payment_id}/simulate",
+            external_id=f"sim-{payment_id}", checkout_url=self.checkout_url(payment_id=payment_id)
         )
 
 
@@ -222,7 +253,8 @@ class MercadoPagoProvider:
                     "currency_id": currency,
                 }
             ],
-            "payer": {"email": payer_email},
+            # A walk-in customer may have no email; MercadoPago then asks the buyer.
+            **({"payer": {"email": payer_email}} if payer_email else {}),
             "external_reference": str(payment_id),
             "notification_url": f"{base}{WEBHOOK_PATH}",
             "back_urls": {
@@ -245,7 +277,14 @@ class MercadoPagoProvider:
     def fetch_payment(self, external_id: str) -> ProviderPayment:
         """Read a payment back from MercadoPago: the only source we trust for its state."""
         path = f"/v1/payments/{urllib.parse.quote(str(external_id), safe='')}"
-        body = self._call("GET", path)
+        try:
+            body = self._call("GET", path)
+        except PaymentProviderError as exc:
+            if exc.details.get("upstream_status") == 404:
+                raise ProviderPaymentNotFoundError(
+                    provider=self.name, payment_id=str(external_id)
+                ) from exc
+            raise
         payment_id, status = _text(body.get("id")), body.get("status")
         amount, currency = body.get("transaction_amount"), body.get("currency_id")
         if not payment_id:

@@ -1,10 +1,15 @@
 """Reactions to identity's signals: a customer login always has its customer record, and
-the record follows the login's active state."""
+the record follows the login's active state and email."""
 
 from django.dispatch import receiver
 
 from identity import catalogue
-from identity.signals import role_assigned, user_deactivated, user_reactivated
+from identity.signals import (
+    role_assigned,
+    user_deactivated,
+    user_email_changed,
+    user_reactivated,
+)
 from orders.models import Customer
 
 
@@ -27,3 +32,10 @@ def deactivate_customer_record(sender, user, **kwargs):
 @receiver(user_reactivated)
 def reactivate_customer_record(sender, user, **kwargs):
     Customer.objects.filter(user=user).update(is_active=True)
+
+
+@receiver(user_email_changed)
+def follow_login_email(sender, user, **kwargs):
+    from orders import services  # at call time, as above
+
+    services.customer_follow_user_email(user=user)

@@ -3,6 +3,7 @@ payments, invoices and ratings. Every state change of an order goes through
 `order_transition`."""
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -42,7 +43,14 @@ from orders.models import (
     Rating,
     Tariff,
 )
-from orders.payment_providers import ProviderPayment, WebhookSignatureError, get_provider
+from orders.payment_providers import (
+    MercadoPagoProvider,
+    ProviderPayment,
+    ProviderPaymentNotFoundError,
+    SimulatedProvider,
+    WebhookSignatureError,
+    get_provider,
+)
 from orders.ruc import InvalidRucError, RucNotRegisteredError, ruc_lookup
 from orders.signals import order_cancelled
 from rappi.errors import IllegalTransitionError, PermissionDeniedError
@@ -58,10 +66,43 @@ SCHEDULE_TOLERANCE = timedelta(minutes=5)
 # --- Customers and addresses ------------------------------------------------------------
 
 
+def customer_email_clean(*, email: str, customer: Customer | None = None) -> str:
+    """The email `customer` (None: a new walk-in customer) may hold, lowercased. With a
+    login it is always the login's: another one is refused (change the login's instead).
+    Without one it may stay blank, but may not be another account's — another login's or
+    another customer record's, in any case. Raises ValidationError on `email`."""
+    email = (email or "").strip().lower()
+    if customer is not None and customer.user_id:
+        own = customer.user.email.lower()
+        if email != own:
+            raise ValidationError(
+                {
+                    "email": [
+                        _(
+                            "This customer signs in with a login and always has its email; "
+                            "change the login's email instead."
+                        )
+                    ]
+                }
+            )
+        return own
+    if customer is not None and email == (customer.email or "").lower():
+        return email  # unchanged: no conflict with itself
+    others = Customer.objects.filter(email__iexact=email)
+    if customer is not None:
+        others = others.exclude(pk=customer.pk)
+    if email and (User.objects.filter(email__iexact=email).exists() or others.exists()):
+        raise ValidationError({"email": [_("This email belongs to another account.")]})
+    return email
+
+
 @transaction.atomic
 def customer_create(
     *, full_name: str, email: str = "", phone: str = "", tax_id: str = "", user: User | None = None
 ) -> Customer:
+    """A customer record: a walk-in one (its email checked), or a login's, which takes the
+    login's email (a walk-in record may share it: registering never adopts one)."""
+    email = user.email if user is not None else customer_email_clean(email=email)
     customer = Customer(full_name=full_name, email=email, phone=phone, tax_id=tax_id, user=user)
     customer.full_clean(exclude=["user"])
     customer.save()
@@ -70,8 +111,13 @@ def customer_create(
 
 @transaction.atomic
 def customer_update(*, customer: Customer, **changes) -> Customer:
-    """Edit a customer; `is_active` cascades to the linked login (and back, via signals)."""
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    """Edit a customer; `is_active` cascades to the linked login (and back, via signals).
+    The email follows `customer_email_clean`."""
+    customer = (
+        Customer.objects.select_for_update(of=("self",)).select_related("user").get(pk=customer.pk)
+    )
+    if "email" in changes:
+        changes["email"] = customer_email_clean(email=changes["email"], customer=customer)
     is_active = changes.pop("is_active", None)
     for field, value in changes.items():
         setattr(customer, field, value)
@@ -117,10 +163,19 @@ def customer_link_user(*, user: User, link_by_email: bool = False) -> Customer:
         customer = customer_create(
             full_name=user.full_name, email=user.email, phone=user.phone, user=user
         )
+    customer_follow_user_email(user=user)
+    customer.email = user.email
     if user.is_active and not customer.is_active:
         Customer.objects.filter(pk=customer.pk).update(is_active=True)
         customer.is_active = True
     return customer
+
+
+def customer_follow_user_email(*, user: User) -> None:
+    """A login's customer record carries the login's email (its change included)."""
+    Customer.objects.filter(user=user).exclude(email=user.email).update(
+        email=user.email, updated_at=timezone.now()
+    )
 
 
 def _keep_one_primary(address: Address) -> None:
@@ -517,6 +572,10 @@ def payment_checkout(*, order: Order, by: User) -> Payment:
     open_payment = order.payments.filter(status=PaymentStatus.PENDING).first()
     if open_payment is not None:
         if open_payment.amount == order.total and open_payment.provider == provider.name:
+            if isinstance(provider, SimulatedProvider):
+                # Its link expires; whoever taps "pay" again gets a working one.
+                open_payment.checkout_url = provider.checkout_url(payment_id=open_payment.pk)
+                open_payment.save(update_fields=["checkout_url", "updated_at"])
             return open_payment
         # The order was re-priced (or the provider changed) since: close the stale checkout.
         open_payment.status = PaymentStatus.FAILED
@@ -528,13 +587,15 @@ def payment_checkout(*, order: Order, by: User) -> Payment:
         provider=provider.name,
         created_by=by,
     )
+    customer = order.customer
     checkout = provider.create_checkout(
         payment_id=payment.pk,
         order_id=order.pk,
         amount=payment.amount,
         currency=payment.currency,
         description=_("Rappi order #%(id)s") % {"id": order.pk},
-        payer_email=order.customer.email,
+        # A customer with a login pays as that login.
+        payer_email=customer.user.email if customer.user_id else customer.email,
     )
     payment.external_id = checkout.external_id
     payment.checkout_url = checkout.checkout_url
@@ -568,38 +629,24 @@ def _notify_customer(order: Order, *, kind: str, title: str, body: str = "") -> 
         )
 
 
-@transaction.atomic
-def payment_confirm(*, payment: Payment, provider_payment_id: str = "", paid_at=None) -> Payment:
-    """The provider says this payment went through. It settles the order (`paid`, order
-    `pending_payment → pending`, customer told) only if it is the order's open checkout
-    for exactly the order's current total; anything else (a stale checkout, an order
-    already paid or cancelled) is kept `failed` with `needs_refund`, for staff to return
-    the money. Idempotent: a second confirmation changes nothing."""
-    order = _locked(payment.order)  # order first, as checkout and cancel lock it
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
-    if payment.status == PaymentStatus.PAID or payment.needs_refund:
-        return payment
-    payment.provider_payment_id = provider_payment_id or payment.provider_payment_id
-    payment.paid_at = paid_at or timezone.now()
-    settles = (
-        payment.status == PaymentStatus.PENDING
+def _settles(*, checkout: Payment, order: Order, amount: Decimal, currency: str) -> bool:
+    """Whether money of `amount` and `currency` received on `checkout` pays for the order:
+    the order's open checkout, for exactly its current total, and nothing paid it yet.
+    The caller holds the order's row lock."""
+    return (
+        checkout.status == PaymentStatus.PENDING
         and order.status == OrderStatus.PENDING_PAYMENT
-        and payment.amount == order.total
-        and payment.currency == order.currency
+        and amount == checkout.amount == order.total
+        and currency == checkout.currency == order.currency
         and not order.payments.filter(status=PaymentStatus.PAID).exists()
     )
-    if not settles:
-        payment.status = PaymentStatus.FAILED
-        payment.needs_refund = True
-        payment.save(
-            update_fields=["status", "needs_refund", "paid_at", "provider_payment_id", "updated_at"]
-        )
-        logger.error(
-            "money received that does not settle its order; refund it",
-            extra={"payment_id": payment.pk, "order_id": order.pk},
-        )
-        return payment
+
+
+def _settle(*, order: Order, payment: Payment, provider_payment_id: str, paid_at) -> Payment:
+    """`payment` settles its order: paid, order `pending_payment → pending`, customer told."""
     payment.status = PaymentStatus.PAID
+    payment.provider_payment_id = provider_payment_id or payment.provider_payment_id
+    payment.paid_at = paid_at or timezone.now()
     payment.save(update_fields=["status", "paid_at", "provider_payment_id", "updated_at"])
     order_transition(order=order, to=OrderStatus.PENDING)
     _notify_customer(
@@ -609,6 +656,39 @@ def payment_confirm(*, payment: Payment, provider_payment_id: str = "", paid_at=
         body=_("We received %(amount)s %(currency)s for order #%(id)s.")
         % {"amount": payment.amount, "currency": payment.currency, "id": order.pk},
     )
+    return payment
+
+
+def _log_refund_needed(payment: Payment) -> None:
+    logger.error(
+        "money received that does not settle its order; refund it",
+        extra={"payment_id": payment.pk, "order_id": payment.order_id},
+    )
+
+
+@transaction.atomic
+def payment_confirm(*, payment: Payment, provider_payment_id: str = "", paid_at=None) -> Payment:
+    """The provider says this payment (checkout and attempt in one, as the simulated
+    provider's) went through. It settles the order only if it is the order's open checkout
+    for exactly the order's current total; anything else (a stale checkout, an order
+    already paid or cancelled) is kept `failed` with `needs_refund`, for staff to return
+    the money. Idempotent: a second confirmation changes nothing."""
+    order = _locked(payment.order)  # order first, as checkout and cancel lock it
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status == PaymentStatus.PAID or payment.needs_refund:
+        return payment
+    if _settles(checkout=payment, order=order, amount=payment.amount, currency=payment.currency):
+        return _settle(
+            order=order, payment=payment, provider_payment_id=provider_payment_id, paid_at=paid_at
+        )
+    payment.status = PaymentStatus.FAILED
+    payment.needs_refund = True
+    payment.provider_payment_id = provider_payment_id or payment.provider_payment_id
+    payment.paid_at = paid_at or timezone.now()
+    payment.save(
+        update_fields=["status", "needs_refund", "paid_at", "provider_payment_id", "updated_at"]
+    )
+    _log_refund_needed(payment)
     return payment
 
 
@@ -622,7 +702,8 @@ def payment_fail(*, payment: Payment) -> Payment:
 
 
 def payment_simulate(*, payment: Payment, outcome: str) -> Payment:
-    """The simulated provider's "customer paid / card declined"."""
+    """The simulated provider's "customer paid / card declined". Its checkout is a single
+    attempt: a declined one is closed, and paying again opens a new checkout."""
     if payment.provider != "simulated" or settings.PAYMENT_PROVIDER != "simulated":
         raise WrongProviderError(provider=payment.provider)
     target = PaymentStatus.PAID if outcome == "approved" else PaymentStatus.FAILED
@@ -635,43 +716,111 @@ def payment_simulate(*, payment: Payment, outcome: str) -> Payment:
     return payment_fail(payment=payment)
 
 
-def payment_apply_provider_state(*, provider_payment: ProviderPayment) -> Payment | None:
-    """What a provider says about one of our payments (webhook): confirm, fail or note a
-    refund. Unknown references are ignored (logged)."""
-    reference = provider_payment.external_reference
-    payment = (
-        Payment.objects.filter(pk=int(reference), provider="mercadopago").first()
-        if reference.isdigit()
-        else None
-    )
-    if payment is None:
-        logger.warning("provider payment for no payment of ours", extra={"reference": reference})
+# Our payment ids as we send them in `external_reference`: ASCII digits within a bigint.
+_REFERENCE_RE = re.compile(r"[0-9]{1,18}")
+
+
+def _provider_checkout(provider: str, reference: str) -> Payment | None:
+    """The checkout (never an attempt row) a provider payment's reference names."""
+    if not _REFERENCE_RE.fullmatch(reference):
         return None
-    if provider_payment.status == "approved":
-        if (
-            provider_payment.amount != payment.amount
-            or provider_payment.currency != payment.currency
-        ):
-            # Not what we asked for: never settles the order (confirm would compare
-            # our own amount); flagged for a refund instead.
-            Payment.objects.filter(pk=payment.pk).update(
-                needs_refund=True, provider_payment_id=provider_payment.external_id
-            )
-            logger.error("provider amount differs from ours", extra={"payment_id": payment.pk})
-            return payment
-        return payment_confirm(
-            payment=payment,
-            provider_payment_id=provider_payment.external_id,
+    return Payment.objects.filter(pk=int(reference), provider=provider, checkout=None).first()
+
+
+def payment_apply_provider_state(*, provider_payment: ProviderPayment) -> Payment | None:
+    """What MercadoPago says about one of its payments (webhook). Each provider payment is
+    one row of ours, found again by its id, so a repeated notification changes nothing.
+
+    One checkout (our payment row, MercadoPago's preference) may receive several card
+    attempts. An approval of exactly the order's total on its open checkout settles the
+    order, recorded on the checkout row itself. Every other provider payment gets a row of
+    its own linked to the checkout: a declined attempt is `failed` and leaves the checkout
+    open for another card; approved money that cannot settle the order (a wrong amount or
+    currency, a stale or closed checkout, an order already paid or cancelled) is `failed`
+    with `needs_refund`. A refund is recorded on the row it returns. Payments still
+    undecided store nothing, and references that are not ours are ignored (logged)."""
+    reference = provider_payment.external_reference
+    checkout = _provider_checkout(MercadoPagoProvider.name, reference)
+    if checkout is None:
+        logger.warning(
+            "provider payment %s for no checkout of ours",
+            provider_payment.external_id,
+            extra={"reference": reference[:100], "mp_payment_id": provider_payment.external_id},
+        )
+        return None
+    if provider_payment.status not in ("approved", "rejected", "refunded"):
+        return None  # still undecided: a later notification says how it ended
+    return _record_provider_payment(checkout=checkout, provider_payment=provider_payment)
+
+
+@transaction.atomic
+def _record_provider_payment(*, checkout: Payment, provider_payment: ProviderPayment) -> Payment:
+    # Order first, as checkout and cancel lock it; then concurrent deliveries of one
+    # notification run one after the other and the later ones find the row.
+    order = _locked(checkout.order)
+    checkout = Payment.objects.select_for_update().get(pk=checkout.pk)
+    provider_id = provider_payment.external_id
+    row = (
+        Payment.objects.select_for_update()
+        .filter(provider=checkout.provider, provider_payment_id=provider_id)
+        .first()
+    )
+    if row is not None:
+        return _follow_provider_payment(row, provider_payment)
+    if provider_payment.status == "approved" and _settles(
+        checkout=checkout,
+        order=order,
+        amount=provider_payment.amount,
+        currency=provider_payment.currency,
+    ):
+        return _settle(
+            order=order,
+            payment=checkout,
+            provider_payment_id=provider_id,
             paid_at=provider_payment.paid_at,
         )
-    if provider_payment.status == "rejected":
-        return payment_fail(payment=payment)
-    if provider_payment.status == "refunded":
-        with transaction.atomic():
-            Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PAID).update(
-                status=PaymentStatus.REFUNDED, updated_at=timezone.now()
-            )
-    return payment
+    attempt = Payment(
+        order=order,
+        checkout=checkout,
+        amount=provider_payment.amount.quantize(Decimal("0.01")),
+        currency=provider_payment.currency,
+        provider=checkout.provider,
+        external_id=checkout.external_id,
+        provider_payment_id=provider_id,
+        status=PaymentStatus.FAILED,
+        paid_at=provider_payment.paid_at,
+    )
+    if provider_payment.status == "approved":
+        attempt.needs_refund = True
+        attempt.paid_at = attempt.paid_at or timezone.now()
+    elif provider_payment.status == "refunded":
+        # Taken and given back before we heard of it: recorded, nothing to do.
+        attempt.status = PaymentStatus.REFUNDED
+    attempt.save()
+    if attempt.needs_refund:
+        _log_refund_needed(attempt)
+    return attempt
+
+
+def _follow_provider_payment(row: Payment, provider_payment: ProviderPayment) -> Payment:
+    """A provider payment we already hold: only a refund (or, oddly, a late approval of a
+    declined attempt, which is money to return) changes it. The caller holds the locks."""
+    if provider_payment.status == "refunded" and (
+        row.status == PaymentStatus.PAID or row.needs_refund
+    ):
+        row.status = PaymentStatus.REFUNDED
+        row.needs_refund = False
+        row.save(update_fields=["status", "needs_refund", "updated_at"])
+    elif (
+        provider_payment.status == "approved"
+        and row.status == PaymentStatus.FAILED
+        and not row.needs_refund
+    ):
+        row.needs_refund = True
+        row.paid_at = provider_payment.paid_at or timezone.now()
+        row.save(update_fields=["needs_refund", "paid_at", "updated_at"])
+        _log_refund_needed(row)
+    return row
 
 
 def payment_webhook_mercadopago(*, headers, query, body: dict) -> Payment | None:
@@ -684,7 +833,17 @@ def payment_webhook_mercadopago(*, headers, query, body: dict) -> Payment | None
     topic = query.get("type") or query.get("topic") or body.get("type") or ""
     if topic and topic != "payment":
         return None  # merchant orders, chargebacks…: nothing to do here
-    return payment_apply_provider_state(provider_payment=provider.fetch_payment(external_id))
+    try:
+        provider_payment = provider.fetch_payment(external_id)
+    except ProviderPaymentNotFoundError:
+        # Acknowledged: answering an error would have MercadoPago retry it for days.
+        logger.warning(
+            "mercadopago does not know payment %s",
+            external_id,
+            extra={"mp_payment_id": external_id},
+        )
+        return None
+    return payment_apply_provider_state(provider_payment=provider_payment)
 
 
 @transaction.atomic

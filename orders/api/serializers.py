@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import Address, Customer, Invoice, Order, Payment, Rating, ServiceLevel, Tariff
+from rappi.api.schema import DECIMAL_STRING
 
 COORD = {"max_digits": 9, "decimal_places": 6, "coerce_to_string": False}
 MONEY = {"max_digits": 10, "decimal_places": 2}
@@ -248,13 +249,17 @@ class OrderOutput(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_total_weight_kg(self, order) -> Decimal:
+    # Sent as decimal strings, like every stored decimal.
+    @extend_schema_field(DECIMAL_STRING)
+    def get_total_weight_kg(self, order) -> str:
         return str(sum((d.weight_kg for d in order.destinations.all()), Decimal("0")))
 
-    def get_total_chargeable_weight_kg(self, order) -> Decimal:
+    @extend_schema_field(DECIMAL_STRING)
+    def get_total_chargeable_weight_kg(self, order) -> str:
         return str(sum((d.chargeable_weight_kg for d in order.destinations.all()), Decimal("0")))
 
-    def get_total_volume_cm3(self, order) -> Decimal:
+    @extend_schema_field(DECIMAL_STRING)
+    def get_total_volume_cm3(self, order) -> str:
         return str(
             sum((d.volume_cm3 or Decimal("0") for d in order.destinations.all()), Decimal("0"))
         )
@@ -278,6 +283,9 @@ class AdjustPriceInput(serializers.Serializer):
 
 
 class PaymentOutput(serializers.ModelSerializer):
+    # One row per provider payment: a further card attempt on a checkout names it here.
+    checkout_id = serializers.IntegerField(read_only=True, allow_null=True)
+
     class Meta:
         model = Payment
         fields = [
@@ -288,6 +296,9 @@ class PaymentOutput(serializers.ModelSerializer):
             "status",
             "provider",
             "external_id",
+            "provider_payment_id",
+            "checkout_id",
+            "needs_refund",
             "checkout_url",
             "reference",
             "paid_at",

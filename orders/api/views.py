@@ -1,5 +1,3 @@
-import django_filters
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -11,9 +9,9 @@ from rest_framework.views import APIView
 
 from orders import selectors, services
 from orders.api import serializers as s
-from orders.models import Customer, Invoice, Order, Payment, ServiceLevel
+from orders.filters import CustomerFilter, OrderFilter, PaymentFilter
+from orders.models import Customer, Invoice, Order, Payment
 from orders.ruc import ruc_lookup, ruc_validation_error
-from rappi.api.filters import CreatedRangeFilterSet, StrictBooleanFilter
 from rappi.api.idempotency import idempotent
 from rappi.api.permissions import READ, WRITE, require_staff
 from rappi.errors import PermissionDeniedError
@@ -25,14 +23,6 @@ CONFLICT = OpenApiResponse(
 
 
 # --- Customers and addresses -------------------------------------------------------------
-
-
-class CustomerFilter(CreatedRangeFilterSet):
-    is_active = StrictBooleanFilter()
-
-    class Meta:
-        model = Customer
-        fields = ["is_active"]
 
 
 @extend_schema_view(
@@ -137,43 +127,6 @@ class AddressViewSet(viewsets.ModelViewSet):
 # --- Orders --------------------------------------------------------------------------------
 
 
-class OrderFilter(CreatedRangeFilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=Order.Status.choices)
-    service_level = django_filters.ChoiceFilter(choices=ServiceLevel.choices)
-    customer_id = django_filters.NumberFilter(field_name="customer_id")
-    customer = django_filters.NumberFilter(field_name="customer_id")
-    district = django_filters.CharFilter(method="filter_district")
-
-    class Meta:
-        model = Order
-        fields = ["status", "service_level", "customer_id", "customer", "district"]
-
-    def filter_district(self, queryset, name, value):
-        return queryset.filter(
-            Q(origin_district__iexact=value) | Q(destinations__district__iexact=value)
-        ).distinct()
-
-
-class OrderSearch:
-    """`?search=` over id, customer name/email and every address of the order."""
-
-    @staticmethod
-    def apply(queryset, term: str):
-        term = term.strip()
-        if not term:
-            return queryset
-        match = (
-            Q(customer__full_name__icontains=term)
-            | Q(customer__email__icontains=term)
-            | Q(origin_line__icontains=term)
-            | Q(destinations__line__icontains=term)
-            | Q(destinations__recipient_name__icontains=term)
-        )
-        if term.lstrip("#").isdigit() and len(term) < 18:
-            match |= Q(pk=int(term.lstrip("#")))
-        return queryset.filter(match).distinct()
-
-
 @extend_schema_view(
     list=extend_schema(responses=s.OrderOutput(many=True)),
     retrieve=extend_schema(responses=s.OrderOutput),
@@ -200,10 +153,7 @@ class OrderViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Order.objects.none()
-        queryset = selectors.order_list_for(user=self.request.user)
-        if self.action == "list" and self.request.query_params.get("search"):
-            queryset = OrderSearch.apply(queryset, self.request.query_params["search"])
-        return queryset
+        return selectors.order_list_for(user=self.request.user)
 
     def get_object(self):
         return selectors.order_get_for(user=self.request.user, pk=self.kwargs["pk"])
@@ -353,16 +303,6 @@ class DestinationViewSet(viewsets.GenericViewSet):
 
 
 # --- Payments ------------------------------------------------------------------------------------
-
-
-class PaymentFilter(CreatedRangeFilterSet):
-    status = django_filters.ChoiceFilter(choices=Payment.Status.choices)
-    order_id = django_filters.NumberFilter()
-    provider = django_filters.CharFilter()
-
-    class Meta:
-        model = Payment
-        fields = ["status", "order_id", "provider"]
 
 
 @extend_schema_view(

@@ -14,19 +14,8 @@ VALID_RUC = "20100070970"
 
 
 @pytest.fixture
-def alice(client_for):
-    user, customer = customer_user(email="alice@example.pe")
-    return client_for(user), user, customer
-
-
-@pytest.fixture
 def bob():
     return customer_user(email="bob@example.pe")
-
-
-@pytest.fixture
-def staff(client_for):
-    return client_for(UserFactory(role_name="dispatcher"))
 
 
 def _address(**overrides):

@@ -23,11 +23,6 @@ def alice(client_for):
     return client_for(user), user, make_order(customer=customer, by=user)
 
 
-@pytest.fixture
-def staff(client_for):
-    return client_for(UserFactory(role_name="dispatcher"))
-
-
 def test_a_stale_simulated_checkout_cannot_release_a_repriced_order(alice):
     client, _user, order = alice
     stale = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
@@ -146,8 +141,9 @@ def test_a_webhook_for_a_stale_mercadopago_checkout_flags_a_refund(api, alice, s
             HTTP_X_SIGNATURE=sign_webhook(secret="s", data_id="55", request_id="r", ts=ts),
         )
     assert response.status_code == 200  # acknowledged, so MercadoPago stops retrying
-    stale.refresh_from_db()
-    assert stale.status == "failed" and stale.needs_refund is True
+    money = Payment.objects.get(provider="mercadopago", provider_payment_id="55")
+    assert (money.status, money.needs_refund, money.checkout_id) == ("failed", True, stale.pk)
+    assert Payment.objects.get(pk=stale.pk).status == "failed"
     assert Order.objects.get(pk=order.pk).status == "pending_payment"
 
 

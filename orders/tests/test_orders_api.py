@@ -14,17 +14,6 @@ from rappi.errors import IllegalTransitionError
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(client_for):
-    user, customer = customer_user(email="alice@example.pe")
-    return client_for(user), user, customer
-
-
-@pytest.fixture
-def staff(client_for):
-    return client_for(UserFactory(role_name="dispatcher"))
-
-
 def test_registering_creates_the_linked_customer_record(api):
     response = api.post(
         "/api/v1/auth/register",

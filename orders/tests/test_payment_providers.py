@@ -17,10 +17,12 @@ from orders.payment_providers import (
     MercadoPagoProvider,
     PaymentProviderError,
     ProviderPayment,
+    ProviderPaymentNotFoundError,
     SimulatedProvider,
     WebhookSignatureError,
     get_provider,
     sign_webhook,
+    simulated_checkout_payment_id,
 )
 from rappi.testing.fake_http import FakeHttpServer
 
@@ -88,12 +90,37 @@ def _serve_payment(fake, body, status=200) -> None:
 # --- Simulated provider ----------------------------------------------------------------------
 
 
-def test_simulated_checkout_points_at_our_simulate_endpoint():
+def test_simulated_checkout_points_at_our_signed_checkout_page():
     checkout = _checkout(SimulatedProvider())
-    assert checkout == Checkout(
-        external_id="sim-17",
-        checkout_url="https://rappi.example/api/v1/payments/17/simulate",
+    assert checkout.external_id == "sim-17"
+    prefix = "https://rappi.example/pay/simulated/"
+    assert checkout.checkout_url.startswith(prefix) and checkout.checkout_url.endswith("/")
+    token = checkout.checkout_url.removeprefix(prefix).rstrip("/")
+    assert simulated_checkout_payment_id(token) == 17
+
+
+def test_a_payment_of_a_customer_without_email_names_no_payer(fake, mp):
+    fake.add(
+        "POST",
+        "/checkout/preferences",
+        lambda req: (201, {"id": "p", "init_point": "https://mp/p"}),
     )
+    mp.create_checkout(
+        payment_id=17,
+        order_id=5,
+        amount=Decimal("45.50"),
+        currency="PEN",
+        description="Rappi order #5",
+        payer_email="",
+    )
+    assert "payer" not in fake.requests[0].json()
+
+
+def test_a_payment_mercadopago_does_not_know_is_its_own_error(fake, mp):
+    fake.add("GET", r"/v1/payments/987654", lambda req: (404, {"message": "Payment not found"}))
+    with pytest.raises(ProviderPaymentNotFoundError) as caught:
+        mp.fetch_payment("987654")
+    assert caught.value.details["payment_id"] == "987654"
 
 
 # --- Checkout Pro preference -----------------------------------------------------------------
