@@ -23,10 +23,14 @@ from orders.models import Order, OrderStatus
 from rappi.routing import Point, haversine_m
 from tracking import pings
 
+# No two operational plates share a restricted weekday. A run takes the first allowed of
+# them after its own (`_allowed_vehicle`): the spare van comes before driver3's, which
+# stays free for a dispatcher whatever the day.
 VEHICLES = [
     ("V1A-123", "van", "900", "250", "150", "140", VehicleStatus.OPERATIONAL),
-    ("V2B-456", "van", "1200", "300", "170", "160", VehicleStatus.OPERATIONAL),
     ("M3C-781", "motorcycle", "40", "50", "40", "40", VehicleStatus.OPERATIONAL),
+    ("V5E-348", "van", "800", "240", "150", "130", VehicleStatus.OPERATIONAL),
+    ("V2B-456", "van", "1200", "300", "170", "160", VehicleStatus.OPERATIONAL),
     ("T4D-902", "truck", "3500", "420", "200", "200", VehicleStatus.MAINTENANCE),
 ]
 DRIVERS = [
@@ -88,8 +92,12 @@ def _seed_runs() -> None:
             continue  # already in a run (seeded before)
         if notes.endswith("cancelled") and Assignment.objects.filter(orders=order).exists():
             continue  # its run was cancelled at an earlier seed: it waits for a dispatcher
+        started = then in (_deliver_all, _start_with_incident)
+        vehicle = _allowed_vehicle(plate, order, started=started)
+        if vehicle is None:
+            continue  # every plate is kept out of the centre or on the road: no such run
         run = services.assignment_create(
-            orders=[order], driver=driver, vehicle=_allowed_vehicle(plate, order), by=dispatcher
+            orders=[order], driver=driver, vehicle=vehicle, by=dispatcher
         )
         if then is not None:
             then(run, dispatcher)
@@ -141,18 +149,30 @@ def _start_with_incident(run: Assignment, dispatcher: User) -> None:
     )
 
 
-def _allowed_vehicle(plate: str, order: Order) -> Vehicle:
-    """The planned vehicle, or else another operational one, whose plate may enter the
-    historic centre today and on the order's day: the demo pickups are at the Plaza de
-    Armas, and one run is started at once. The three plates never share a weekday."""
-    days = {restriction.service_day(order.scheduled_for), restriction.service_day(None)}
+def _allowed_vehicle(plate: str, order: Order, *, started: bool) -> Vehicle | None:
+    """The planned vehicle, or else another operational one, on no other live run, whose
+    plate may enter the historic centre on the order's day, and today too for a run
+    started at once (the demo pickups are at the Plaza de Armas). Two days rule out at
+    most two plates and the other live run one more: one of the four is left."""
+    days = {restriction.service_day(order.scheduled_for)}
+    if started:
+        days.add(restriction.service_day(None))
     spares = [p for p, *_, status in VEHICLES if status == VehicleStatus.OPERATIONAL and p != plate]
-    allowed = next(
-        p
-        for p in [plate, *spares]
-        if not any(restriction.is_restricted(plate=p, day=day) for day in days)
+    on_the_road = set(
+        Assignment.objects.filter(status__in=Assignment.ACTIVE).values_list(
+            "vehicle__plate", flat=True
+        )
     )
-    return Vehicle.objects.get(plate=allowed)
+    allowed = next(
+        (
+            p
+            for p in [plate, *spares]
+            if p not in on_the_road
+            and not any(restriction.is_restricted(plate=p, day=day) for day in days)
+        ),
+        None,
+    )
+    return Vehicle.objects.get(plate=allowed) if allowed else None
 
 
 # --- The running run's GPS track -----------------------------------------------------------------

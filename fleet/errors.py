@@ -77,3 +77,22 @@ class ProofEvidenceError(ConflictError):
 class RunClosedError(ConflictError):
     code = "run_closed"
     default_message = _("Only a run still to be driven (assigned or in progress) is re-planned.")
+
+
+class VehicleBusyError(ConflictError):
+    code = "vehicle_busy"
+    default_message = _("The vehicle is already on another run.")
+
+
+class NoVehicleError(ConflictError):
+    """A reason in driver suggestions: the driver has no default vehicle."""
+
+    code = "no_vehicle"
+    default_message = _("The driver has no vehicle assigned.")
+
+
+class DeliveryStopNeedsProofError(ConflictError):
+    code = "delivery_stop_needs_proof"
+    default_message = _(
+        "A drop-off is done by delivering it or recording its failure, with a photo as proof."
+    )

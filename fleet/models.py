@@ -141,7 +141,19 @@ class Assignment(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=AssignmentStatus.values), name="assignment_known_status"
-            )
+            ),
+            # A van is in one place and a courier drives one van: at most one live run
+            # each. The services check it under row locks; these back them up.
+            models.UniqueConstraint(
+                fields=["vehicle"],
+                condition=Q(status__in=["assigned", "in_progress"]),
+                name="assignment_one_live_run_per_vehicle",
+            ),
+            models.UniqueConstraint(
+                fields=["driver"],
+                condition=Q(status__in=["assigned", "in_progress"]),
+                name="assignment_one_live_run_per_driver",
+            ),
         ]
         verbose_name = _("run")
         verbose_name_plural = _("runs")

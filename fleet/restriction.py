@@ -104,10 +104,11 @@ def check_stops(
     orders: list[Order],
     destinations: list[Destination],
     now: datetime | None = None,
+    zones: list[Zone] | None = None,
 ) -> None:
     """409 `vehicle_restricted` when, on the day one of the orders is carried, the plate
-    is restricted and that order's pickup or one of its drop-offs lies in an active zone."""
-    zones: list[Zone] | None = None
+    is restricted and that order's pickup or one of its drop-offs lies in an active zone.
+    The zones are loaded when a plate is restricted, unless the caller has them already."""
     offending = []
     for order in orders:
         day = service_day(order.scheduled_for, now=now)

@@ -2,13 +2,12 @@
 
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models import Avg, Count, QuerySet
 
-from fleet import restriction
+from fleet import restriction, rules
 from fleet.models import (
     Assignment,
     AssignmentStatus,
-    Availability,
     Driver,
     Incident,
     Route,
@@ -143,65 +142,88 @@ def evidence_file_for(*, user: User, file_id: str):
 # --- Driver suggestions for an order ------------------------------------------------------------
 
 
-def package_fits(vehicle: Vehicle, destination: Destination) -> bool:
-    """Run creation's rule: a package with all three sides fits the cargo box in some
-    axis-aligned orientation (sorted sides within sorted sides); one without is not
-    checked."""
-    sides = (destination.length_cm, destination.width_cm, destination.height_cm)
-    if any(side is None for side in sides):
-        return True
-    box = sorted((vehicle.length_cm, vehicle.width_cm, vehicle.height_cm))
-    return all(side <= room for side, room in zip(sorted(sides), box, strict=True))
+def _reason(refusal) -> dict:
+    return {"code": refusal.code, "message": refusal.message, "details": refusal.details}
 
 
-def active_loads_kg(vehicle_ids: list[int]) -> dict[int, Decimal]:
-    """What each vehicle already carries: pending drop-offs of its active runs."""
-    rows = (
-        Assignment.objects.filter(vehicle_id__in=vehicle_ids, status__in=Assignment.ACTIVE)
-        .values("vehicle_id")
-        .annotate(
-            load=Sum(
-                "orders__destinations__chargeable_weight_kg",
-                filter=Q(orders__destinations__status=Destination.Status.PENDING),
-            )
+def _volume(vehicle: Vehicle) -> Decimal:
+    return vehicle.length_cm * vehicle.width_cm * vehicle.height_cm
+
+
+class _Refusals:
+    """The rules of `fleet.rules` for one order, with what they need loaded once: the live
+    runs, and the restriction zones (from MongoDB, only if some plate is restricted on
+    the order's day)."""
+
+    def __init__(self, order: Order, destinations: list[Destination]) -> None:
+        self.orders, self.destinations = [order], destinations
+        self.day = restriction.service_day(order.scheduled_for)
+        self.runs_of_driver, self.runs_of_vehicle = {}, {}
+        for run in Assignment.objects.filter(status__in=Assignment.ACTIVE).only(
+            *rules.LIVE_RUN_FIELDS
+        ):
+            self.runs_of_driver[run.driver_id] = run
+            self.runs_of_vehicle[run.vehicle_id] = run
+        self._zones = None
+
+    def zones(self, plate: str) -> list[restriction.Zone]:
+        if not restriction.is_restricted(plate=plate, day=self.day):
+            return []  # not asked for: the plate is free that day
+        if self._zones is None:
+            self._zones = restriction.restriction_zones()
+        return self._zones
+
+    def of_driver(self, driver: Driver):
+        return rules.driver_refusal(driver, self.runs_of_driver.get(driver.pk))
+
+    def of_vehicle(self, vehicle: Vehicle, *, driver: Driver | None = None) -> list:
+        run = self.runs_of_vehicle.get(vehicle.pk)
+        if run is not None and driver is not None and run.driver_id == driver.pk:
+            run = None  # the driver's own run: its refusal already says so
+        return rules.vehicle_refusals(
+            vehicle,
+            run=run,
+            orders=self.orders,
+            destinations=self.destinations,
+            zones=self.zones(vehicle.plate),
         )
-    )
-    return {row["vehicle_id"]: row["load"] or Decimal("0") for row in rows}
 
 
-def _order_in_restriction_zone(order: Order, destinations: list[Destination]) -> bool:
-    points = [(order.origin_lat, order.origin_lng)] + [(d.lat, d.lng) for d in destinations]
-    return any(
-        zone.covers(lat=lat, lng=lng)
-        for zone in restriction.restriction_zones()
-        for lat, lng in points
-    )
+def _spare_vehicle(refusals: _Refusals, required: Decimal, taken: set[int]) -> Vehicle | None:
+    """The smallest vehicle (capacity, then cargo volume) that could carry the order with
+    any driver: in service, on no live run, not an available driver's own (`taken`: it is
+    spoken for), big enough, every package fits, not restricted for the order."""
+    candidates = Vehicle.objects.filter(
+        is_active=True, status=VehicleStatus.OPERATIONAL, capacity_kg__gte=required
+    ).exclude(pk__in=set(refusals.runs_of_vehicle) | taken)
+    by_size = sorted(candidates, key=lambda v: (v.capacity_kg, _volume(v), v.plate))
+    return next((vehicle for vehicle in by_size if not refusals.of_vehicle(vehicle)), None)
 
 
 def driver_suggestions(*, order: Order, limit: int, only_fit: bool = False) -> dict:
-    """Available, active drivers with a usable default vehicle, best first for carrying
-    `order`: not restricted on the order's day, every package fits, enough free capacity,
-    nearest last fix to the pickup (none: last), best average rating. `only_fit` keeps
-    those that could be given the order now. A fixed number of queries."""
+    """Active drivers for carrying `order`, best first: those who could be given it now
+    (`eligible`), nearest last fix to the pickup (none: last), best average rating. Each
+    says why it cannot (`reasons`, the codes and messages run creation answers with);
+    when its own vehicle cannot (busy, out of service, restricted, too small, a package
+    does not fit, or none), the smallest spare vehicle that can is offered instead
+    (`alternative`, with `default_vehicle_reasons`). `only_fit` keeps the eligible. A
+    fixed number of queries whatever the size of the fleet."""
     destinations = list(order.destinations.all())
-    required = sum((d.chargeable_weight_kg for d in destinations), Decimal("0"))
-    day = restriction.service_day(order.scheduled_for)
+    required = rules.load_kg(destinations)
+    refusals = _Refusals(order, destinations)
     drivers = list(
-        Driver.objects.filter(
-            is_active=True,
-            availability=Availability.AVAILABLE,
-            user__is_active=True,
-            vehicle__is_active=True,
-            vehicle__status=VehicleStatus.OPERATIONAL,
-        ).select_related("user", "vehicle")
+        Driver.objects.filter(is_active=True, user__is_active=True).select_related(
+            "user", "vehicle"
+        )
     )
-    plates = {driver.vehicle.plate for driver in drivers}
-    restricted_plates = {
-        plate for plate in plates if restriction.is_restricted(plate=plate, day=day)
+    driver_refusals = {driver.pk: refusals.of_driver(driver) for driver in drivers}
+    own = {
+        driver.pk: refusals.of_vehicle(driver.vehicle, driver=driver)
+        if driver.vehicle is not None
+        else [rules.no_vehicle(driver)]
+        for driver in drivers
     }
-    # MongoDB is asked for the zones only when some candidate's plate is restricted that day.
-    in_zone = bool(restricted_plates) and _order_in_restriction_zone(order, destinations)
-    loads = active_loads_kg([d.vehicle_id for d in drivers])
+    spare, spare_loaded = None, False
     ratings = {
         row["driver_id"]: row
         for row in Rating.objects.filter(driver_id__in=[d.pk for d in drivers])
@@ -212,8 +234,16 @@ def driver_suggestions(*, order: Order, limit: int, only_fit: bool = False) -> d
     pickup = Point(lat=float(order.origin_lat), lng=float(order.origin_lng))
     suggestions = []
     for driver in drivers:
-        vehicle = driver.vehicle
-        load = loads.get(vehicle.pk, Decimal("0"))
+        driver_refusal = driver_refusals[driver.pk]
+        vehicle, vehicle_refusals, alternative = driver.vehicle, own[driver.pk], False
+        if driver_refusal is None and vehicle_refusals:
+            if not spare_loaded:  # once, when an available driver first needs it
+                taken = {d.vehicle_id for d in drivers if driver_refusals[d.pk] is None}
+                spare, spare_loaded = _spare_vehicle(refusals, required, taken - {None}), True
+            if spare is not None:
+                vehicle, vehicle_refusals, alternative = spare, [], True
+        reasons = ([driver_refusal] if driver_refusal else []) + vehicle_refusals
+        codes = {refusal.code for refusal in vehicle_refusals}
         position = positions.get(driver.pk)
         distance_km = None
         if position is not None:
@@ -223,26 +253,30 @@ def driver_suggestions(*, order: Order, limit: int, only_fit: bool = False) -> d
         entry = {
             "driver_id": driver.pk,
             "driver_name": driver.user.full_name,
-            "vehicle_id": vehicle.pk,
-            "vehicle_plate": vehicle.plate,
-            "restricted": in_zone and vehicle.plate in restricted_plates,
-            "fits": all(package_fits(vehicle, d) for d in destinations),
-            "has_capacity": load + required <= vehicle.capacity_kg,
-            "capacity_kg": vehicle.capacity_kg,
-            "load_kg": load,
+            "availability": driver.availability,
+            "vehicle_id": vehicle.pk if vehicle else None,
+            "vehicle_plate": vehicle.plate if vehicle else None,
+            "vehicle_type": vehicle.type if vehicle else None,
+            "capacity_kg": vehicle.capacity_kg if vehicle else None,
+            "alternative": alternative,
+            "default_vehicle_id": driver.vehicle_id,
+            "default_vehicle_reasons": [_reason(r) for r in own[driver.pk]] if alternative else [],
+            "restricted": "vehicle_restricted" in codes if vehicle else None,
+            "fits": "does_not_fit" not in codes if vehicle else None,
+            "has_capacity": "capacity_exceeded" not in codes if vehicle else None,
             "distance_km": distance_km,
             "last_fix_at": position["recorded_at"] if position else None,
             "rating_average": round(rating["average"], 2) if rating else None,
             "rating_count": rating["count"] if rating else 0,
+            "eligible": not reasons,
+            "reasons": [_reason(refusal) for refusal in reasons],
         }
-        entry["eligible"] = not entry["restricted"] and entry["fits"] and entry["has_capacity"]
         if entry["eligible"] or not only_fit:
             suggestions.append(entry)
     suggestions.sort(
         key=lambda e: (
-            e["restricted"],
-            not e["fits"],
-            not e["has_capacity"],
+            not e["eligible"],
+            driver_refusals[e["driver_id"]] is not None,
             e["distance_km"] is None,
             e["distance_km"] or 0,
             -(e["rating_average"] or 0),
@@ -251,7 +285,7 @@ def driver_suggestions(*, order: Order, limit: int, only_fit: bool = False) -> d
     )
     return {
         "order_id": order.pk,
-        "service_day": day,
+        "service_day": refusals.day,
         "required_kg": required,
         "results": suggestions[:limit],
     }

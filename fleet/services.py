@@ -2,22 +2,19 @@
 
 import logging
 from datetime import timedelta
-from decimal import Decimal
 from functools import partial
 
-from django.db import transaction
-from django.db.models import Sum
+from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
-from fleet import restriction
+from fleet import restriction, rules
 from fleet.errors import (
     AssignmentInProgressError,
     AssignmentNotInProgressError,
-    CapacityExceededError,
-    DoesNotFitError,
-    DriverUnavailableError,
+    DeliveryStopNeedsProofError,
     InactiveUserError,
     InvalidSequenceError,
     OrdersNotPendingError,
@@ -190,42 +187,43 @@ def driver_reactivate(*, driver: Driver) -> Driver:
 # --- Runs (assignments) ----------------------------------------------------------------------
 
 
-def _box(*dims) -> list[Decimal]:
-    return sorted(Decimal(d) for d in dims)
+def _refuse_to_book(driver: Driver, vehicle: Vehicle, **orders) -> None:
+    """Raise the first reason the driver or the vehicle (`rules`) cannot take these
+    orders on a new live run; both rows are locked by the caller."""
+    refusal = rules.driver_refusal(driver, rules.live_run(driver_id=driver.pk))
+    if refusal is None:
+        refusals = rules.vehicle_refusals(
+            vehicle, run=rules.live_run(vehicle_id=vehicle.pk), **orders
+        )
+        refusal = refusals[0] if refusals else None
+    if refusal is not None:
+        raise refusal
 
 
-def _check_fit(vehicle: Vehicle, destinations) -> None:
-    """Every package with all three sides fits the cargo box in some orientation: sorted
-    sides against sorted sides is the test for axis-aligned rotations."""
-    box = _box(vehicle.length_cm, vehicle.width_cm, vehicle.height_cm)
-    for destination in destinations:
-        sides = (destination.length_cm, destination.width_cm, destination.height_cm)
-        if any(side is None for side in sides):
-            continue
-        if any(p > b for p, b in zip(_box(*sides), box, strict=True)):
-            raise DoesNotFitError(
-                destination_id=destination.pk,
-                package_cm=[str(s) for s in sides],
-                box_cm=[str(vehicle.length_cm), str(vehicle.width_cm), str(vehicle.height_cm)],
-            )
-
-
-def _active_load_kg(vehicle: Vehicle) -> Decimal:
-    total = Destination.objects.filter(
-        order__assignments__vehicle=vehicle,
-        order__assignments__status__in=Assignment.ACTIVE,
-        status=Destination.Status.PENDING,
-    ).aggregate(total=Sum("chargeable_weight_kg"))["total"]
-    return total or Decimal("0")
+def _put_on_the_road(write, *, driver: Driver, vehicle: Vehicle):
+    """Run `write`, which makes a run live, in a savepoint. The one-live-run indexes back
+    up the checks made before it: should a run committed since (by a write that did not
+    take the vehicle's lock) hold the driver or the vehicle, the conflict is named as the
+    check would have named it, never a 500."""
+    try:
+        with transaction.atomic():
+            return write()
+    except IntegrityError:
+        refusal = rules.busy_refusal(
+            vehicle, rules.live_run(vehicle_id=vehicle.pk)
+        ) or rules.driver_refusal(driver, rules.live_run(driver_id=driver.pk))
+        if refusal is None:
+            raise
+        raise refusal from None
 
 
 @transaction.atomic
 def assignment_create(
     *, orders: list[Order], driver: Driver, vehicle: Vehicle, by: User
 ) -> Assignment:
-    """Put pending orders in a run for an available driver and a usable vehicle. Orders,
-    driver and vehicle rows are locked (in id order, so two dispatchers cannot deadlock or
-    double-book); capacity counts what the vehicle already carries on its active runs."""
+    """Put pending orders in a run for an available driver and a usable vehicle that are
+    on no other live run. Orders, driver and vehicle rows are locked (in id order, so two
+    dispatchers cannot deadlock or double-book); capacity is the run's own load."""
     order_ids = sorted({o.pk for o in orders})
     locked_orders = list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk"))
     driver = Driver.objects.select_for_update().select_related("user").get(pk=driver.pk)
@@ -233,22 +231,13 @@ def assignment_create(
     not_pending = [o.pk for o in locked_orders if o.status != OrderStatus.PENDING]
     if not_pending or len(locked_orders) != len(order_ids):
         raise OrdersNotPendingError(order_ids=not_pending)
-    if not driver.is_active or driver.availability != Availability.AVAILABLE:
-        raise DriverUnavailableError(driver_id=driver.pk, availability=driver.availability)
-    if not vehicle.is_usable:
-        raise VehicleUnavailableError(vehicle_id=vehicle.pk, status=vehicle.status)
     destinations = list(Destination.objects.filter(order_id__in=order_ids))
-    requested = sum((d.chargeable_weight_kg for d in destinations), Decimal("0"))
-    current = _active_load_kg(vehicle)
-    if current + requested > vehicle.capacity_kg:
-        raise CapacityExceededError(
-            capacity_kg=str(vehicle.capacity_kg),
-            current_load_kg=str(current),
-            requested_kg=str(requested),
-        )
-    _check_fit(vehicle, destinations)
-    restriction.check_stops(plate=vehicle.plate, orders=locked_orders, destinations=destinations)
-    assignment = Assignment.objects.create(driver=driver, vehicle=vehicle, created_by=by)
+    _refuse_to_book(driver, vehicle, orders=locked_orders, destinations=destinations)
+    assignment = _put_on_the_road(
+        lambda: Assignment.objects.create(driver=driver, vehicle=vehicle, created_by=by),
+        driver=driver,
+        vehicle=vehicle,
+    )
     assignment.orders.set(locked_orders)
     for order in locked_orders:
         order_services.order_transition(order=order, to=OrderStatus.ASSIGNED)
@@ -319,11 +308,15 @@ def _release_orders(assignment: Assignment) -> None:
 
 @transaction.atomic
 def assignment_cancel(*, assignment: Assignment, reason: str = "") -> Assignment:
-    """Before it starts: its orders go back to pending and the driver is free again."""
+    """Before it starts: its orders go back to pending, its stops are skipped (the orders
+    get a new route in their next run) and the driver is free again."""
     assignment = _locked_run(assignment)
     if assignment.status != AssignmentStatus.ASSIGNED:
         _refuse(assignment, AssignmentStatus.CANCELLED, [])
     _release_orders(assignment)
+    Stop.objects.filter(route__assignment=assignment, status=StopStatus.PENDING).update(
+        status=StopStatus.SKIPPED
+    )
     assignment.status = AssignmentStatus.CANCELLED
     assignment.cancel_reason = reason
     assignment.finished_at = timezone.now()
@@ -365,6 +358,17 @@ def run_documents_purge(*, assignment_id: int) -> None:
             logger.exception("Could not purge %s of deleted run %s", purge.__name__, assignment_id)
 
 
+def _pending_pickups(assignment: Assignment, order: Order):
+    """The run's pickup stops still to make at `order`'s origin."""
+    return Stop.objects.filter(
+        route__assignment=assignment,
+        kind=StopKind.PICKUP,
+        lat=order.origin_lat,
+        lng=order.origin_lng,
+        status=StopStatus.PENDING,
+    )
+
+
 @transaction.atomic
 def assignment_order_cancelled(*, order: Order) -> None:
     """An order in a run was cancelled: its pending stops are skipped; a run left with no
@@ -379,13 +383,7 @@ def assignment_order_cancelled(*, order: Order) -> None:
         ).update(status=StopStatus.SKIPPED)
         # Its pickup too, unless another order still to carry is collected there.
         if not live.filter(origin_lat=order.origin_lat, origin_lng=order.origin_lng).exists():
-            Stop.objects.filter(
-                route__assignment=assignment,
-                kind=StopKind.PICKUP,
-                lat=order.origin_lat,
-                lng=order.origin_lng,
-                status=StopStatus.PENDING,
-            ).update(status=StopStatus.SKIPPED)
+            _pending_pickups(assignment, order).update(status=StopStatus.SKIPPED)
         if live.exists():
             continue
         if assignment.orders.filter(status=OrderStatus.DELIVERED).exists():
@@ -421,7 +419,21 @@ def incident_report(
     severity: int | None = None,
 ) -> Incident:
     """Record an incident; severity follows from its type unless staff set it; the
-    dispatchers are told."""
+    dispatchers are told. A driver reports on its runs still to be driven; staff (and
+    the system) on any run but one cancelled before it started, which never happened."""
+    assignment = _locked_run(assignment)
+    if by is not None and not by.is_staff_member and assignment.status not in Assignment.ACTIVE:
+        raise RunClosedError(
+            _("Incidents are reported on a run still to be driven; tell dispatch about this one."),
+            assignment_id=assignment.pk,
+            status=assignment.status,
+        )
+    if assignment.status == AssignmentStatus.CANCELLED and assignment.started_at is None:
+        raise RunClosedError(
+            _("This run was cancelled before it started: nothing happened on it."),
+            assignment_id=assignment.pk,
+            status=assignment.status,
+        )
     if origin is None:
         origin = (
             IncidentOrigin.DRIVER
@@ -467,7 +479,21 @@ def order_close_if_done(*, order: Order) -> Order:
     return order_services.order_transition(order=order, to=target)
 
 
+def _close_stops(assignment: Assignment) -> None:
+    """A finished run leaves no stop pending: its pickups were made (what it carried was
+    collected), its drop-offs' stops follow them (delivered: visited, failed: skipped)."""
+    now = timezone.now()
+    pending = Stop.objects.filter(route__assignment=assignment, status=StopStatus.PENDING)
+    pending.filter(kind=StopKind.PICKUP).update(status=StopStatus.VISITED, visited_at=now)
+    for destination_status, stop_status in _STOP_FOR_DESTINATION.items():
+        if stop_status != StopStatus.PENDING:
+            pending.filter(kind=StopKind.DELIVERY, destination__status=destination_status).update(
+                status=stop_status, visited_at=now
+            )
+
+
 def _close_run(assignment: Assignment) -> Assignment:
+    _close_stops(assignment)
     assignment.status = AssignmentStatus.FINISHED
     assignment.finished_at = timezone.now()
     assignment.save(update_fields=["status", "finished_at", "updated_at"])
@@ -509,19 +535,35 @@ def assignment_finish(*, assignment: Assignment, reason: str, by: User) -> Assig
 @transaction.atomic
 def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False) -> Assignment:
     """Staff put a finished run back in progress: its failed drop-offs (and, if asked,
-    delivered ones) are pending again and its orders in transit; the driver must be free."""
+    delivered ones) and their stops are pending again and its orders in transit. Driver
+    and vehicle must be free (on no other live run) and the vehicle in service."""
     assignment = _locked_run(assignment)
     if assignment.status != AssignmentStatus.FINISHED:
         _refuse(assignment, AssignmentStatus.IN_PROGRESS, [])
-    driver = Driver.objects.select_for_update().get(pk=assignment.driver_id)
-    if not driver.is_active or driver.availability != Availability.AVAILABLE:
-        raise DriverUnavailableError(driver_id=driver.pk, availability=driver.availability)
+    # Orders, driver, then vehicle: the order run creation locks them in.
+    orders = list(Order.objects.select_for_update().filter(assignments=assignment).order_by("pk"))
+    driver = Driver.objects.select_for_update().select_related("user").get(pk=assignment.driver_id)
+    vehicle = Vehicle.objects.select_for_update().get(pk=assignment.vehicle_id)
+    refusal = (
+        rules.driver_refusal(driver, rules.live_run(driver_id=driver.pk))
+        or rules.usable_refusal(vehicle)
+        or rules.busy_refusal(vehicle, rules.live_run(vehicle_id=vehicle.pk))
+    )
+    if refusal is not None:
+        raise refusal
     reopened = [Destination.Status.FAILED]
     if include_delivered:
         reopened.append(Destination.Status.DELIVERED)
-    orders = list(Order.objects.select_for_update().filter(assignments=assignment))
-    Destination.objects.filter(order__in=orders, status__in=reopened).update(
+    reopened_ids = list(
+        Destination.objects.filter(order__in=orders, status__in=reopened).values_list(
+            "pk", flat=True
+        )
+    )
+    Destination.objects.filter(pk__in=reopened_ids).update(
         status=Destination.Status.PENDING, failure_reason="", delivered_at=None, received_by=""
+    )
+    Stop.objects.filter(route__assignment=assignment, destination_id__in=reopened_ids).update(
+        status=StopStatus.PENDING, visited_at=None
     )
     for order in orders:
         still_open = order.destinations.filter(status=Destination.Status.PENDING).exists()
@@ -529,7 +571,11 @@ def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False
             order_services.order_transition(order=order, to=OrderStatus.IN_TRANSIT)
     assignment.status = AssignmentStatus.IN_PROGRESS
     assignment.finished_at = None
-    assignment.save(update_fields=["status", "finished_at", "updated_at"])
+    _put_on_the_road(
+        lambda: assignment.save(update_fields=["status", "finished_at", "updated_at"]),
+        driver=driver,
+        vehicle=vehicle,
+    )
     driver.availability = Availability.BUSY
     driver.save(update_fields=["availability", "updated_at"])
     audit_record(
@@ -650,7 +696,12 @@ def route_plan(*, assignment: Assignment) -> Route:
     if assignment.status not in Assignment.ACTIVE:
         raise RunClosedError(status=assignment.status)
     orders = list(Order.objects.filter(assignments=assignment).order_by("pk"))
-    stops = _planned_stops(orders, collected=assignment.status == AssignmentStatus.IN_PROGRESS)
+    made = {
+        (stop.lat, stop.lng): stop
+        for stop in Stop.objects.filter(route__assignment=assignment, kind=StopKind.PICKUP)
+        if stop.status != StopStatus.PENDING
+    }
+    stops = _planned_stops(orders, pickups_made=made)
     return _write_route(assignment=assignment, stops=stops, started=_plan_start(assignment))
 
 
@@ -669,25 +720,44 @@ def route_plan_for_orders(*, orders: list[Order]) -> Route:
     return _write_route(assignment=None, stops=_planned_stops(orders), started=now)
 
 
-def _planned_stops(orders: list[Order], *, collected: bool = False) -> list[dict]:
-    """Pickups (one per distinct origin, visited once the loads are `collected`), then the
-    drop-offs already done, then the pending ones in the optimiser's order."""
+def _planned_stops(orders: list[Order], *, pickups_made: dict | None = None) -> list[dict]:
+    """Pickups (one per distinct origin), then the drop-offs already done, then the
+    pending ones in the optimiser's order. A pickup keeps the state of the one it replaces
+    (`pickups_made`: stops visited or skipped, by place), and is visited if one of its
+    orders' drop-offs was delivered (what was handed over was collected); else pending."""
+    pickups_made = pickups_made or {}
+    by_id = {order.pk: order for order in orders}
+    destinations = list(
+        Destination.objects.filter(order__in=orders).order_by("order_id", "sequence")
+    )
+    first_delivered: dict[tuple, list] = {}
+    for d in destinations:
+        if d.status == Destination.Status.DELIVERED:
+            origin = by_id[d.order_id].origin_lat, by_id[d.order_id].origin_lng
+            first_delivered.setdefault(origin, []).append(d.delivered_at)
     pickups, seen = [], set()
     for order in orders:
         key = (order.origin_lat, order.origin_lng)
-        if key not in seen:
-            seen.add(key)
-            pickups.append(
-                {
-                    "kind": StopKind.PICKUP,
-                    "lat": order.origin_lat,
-                    "lng": order.origin_lng,
-                    "order": order,
-                    "destination": None,
-                    "status": StopStatus.VISITED if collected else StopStatus.PENDING,
-                }
-            )
-    by_id = {order.pk: order for order in orders}
+        if key in seen:
+            continue
+        seen.add(key)
+        status, visited_at = StopStatus.PENDING, None
+        if key in pickups_made:
+            status, visited_at = pickups_made[key].status, pickups_made[key].visited_at
+        elif key in first_delivered:
+            times = [when for when in first_delivered[key] if when is not None]
+            status, visited_at = StopStatus.VISITED, min(times, default=None)
+        pickups.append(
+            {
+                "kind": StopKind.PICKUP,
+                "lat": order.origin_lat,
+                "lng": order.origin_lng,
+                "order": order,
+                "destination": None,
+                "status": status,
+                "visited_at": visited_at,
+            }
+        )
     deliveries = [
         {
             "kind": StopKind.DELIVERY,
@@ -698,7 +768,7 @@ def _planned_stops(orders: list[Order], *, collected: bool = False) -> list[dict
             "status": _STOP_FOR_DESTINATION[d.status],
             "visited_at": d.delivered_at,
         }
-        for d in Destination.objects.filter(order__in=orders).order_by("order_id", "sequence")
+        for d in destinations
     ]
     done = [d for d in deliveries if d["status"] != StopStatus.PENDING]
     pending = [d for d in deliveries if d["status"] == StopStatus.PENDING]
@@ -804,7 +874,40 @@ def route_resequence(*, route: Route, stop_ids: list[int]) -> Route:
 
 @transaction.atomic
 def stop_visit(*, stop: Stop) -> Stop:
-    stop = Stop.objects.select_for_update().get(pk=stop.pk)
+    """The driver has collected the loads at a pickup of its run under way. A drop-off is
+    done only by delivering it or recording its failure, with the proof; visiting a stop
+    already visited changes nothing (a retry)."""
+    run_id = stop.route.assignment_id
+    if run_id is None:
+        raise RouteWithoutRunError(
+            _("Only the stops of a run are visited."), route_id=stop.route_id
+        )
+    assignment = Assignment.objects.select_for_update().get(pk=run_id)
+    # Under the run's lock: a re-plan (which replaces the stops) has finished or waits.
+    stop = Stop.objects.select_for_update().filter(pk=stop.pk).first()
+    if stop is None:
+        raise NotFoundError(_("The route was re-planned: use the stops of the new one."))
+    if assignment.status != AssignmentStatus.IN_PROGRESS:
+        raise AssignmentNotInProgressError(
+            _("Stops are visited only on a run in progress."),
+            assignment_id=assignment.pk,
+            status=assignment.status,
+        )
+    if stop.kind == StopKind.DELIVERY:
+        ids = {"pk": assignment.pk, "destination_id": stop.destination_id}
+        raise DeliveryStopNeedsProofError(
+            assignment_id=assignment.pk,
+            destination_id=stop.destination_id,
+            deliver_url=reverse("assignments-deliver", kwargs=ids),
+            fail_url=reverse("assignments-fail", kwargs=ids),
+        )
+    if stop.status == StopStatus.SKIPPED:
+        raise IllegalTransitionError(
+            _("This pickup was skipped: its orders were cancelled."),
+            current=stop.status,
+            target=StopStatus.VISITED,
+            allowed=[],
+        )
     if stop.status == StopStatus.PENDING:
         stop.status = StopStatus.VISITED
         stop.visited_at = timezone.now()
@@ -847,10 +950,12 @@ def _pending_destination(destination_id: int, target: str) -> Destination:
 def _settle(*, assignment: Assignment, order: Order, destination: Destination) -> None:
     """After a drop-off is delivered or failed: its stop is done, the customer is told, the
     order closes when all its drop-offs are, and the run when all its orders are."""
-    stop_status = _STOP_FOR_DESTINATION[destination.status]
+    stop_status, now = _STOP_FOR_DESTINATION[destination.status], timezone.now()
     Stop.objects.filter(
         route__assignment=assignment, destination=destination, status=StopStatus.PENDING
-    ).update(status=stop_status, visited_at=timezone.now())
+    ).update(status=stop_status, visited_at=now)
+    # Whatever was handed over (or tried) was collected: its pickup is made.
+    _pending_pickups(assignment, order).update(status=StopStatus.VISITED, visited_at=now)
     order = order_close_if_done(order=order)
     customer_user_id = order.customer.user_id
     if customer_user_id:

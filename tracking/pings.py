@@ -6,7 +6,8 @@ Ingest (`pings_ingest`) of the fixes one request carries:
 
 - each fix is checked on its own: coordinates in range and not (0, 0), device time at
   most GPS_CLOCK_SKEW_S ahead of ours and not before the run's start (same allowance),
-  accuracy no worse than GPS_MAX_ACCURACY_M;
+  accuracy no worse than GPS_MAX_ACCURACY_M, speed not negative and heading a compass
+  bearing, 0 ≤ heading < 360 (-1 for either means unknown, as iOS sends it);
 - the others are taken in recorded-time order: a fix whose `client_id` or instant the
   driver already sent (stored, or earlier in the batch) is a duplicate; one implying more
   than GPS_MAX_SPEED_KMH from the previous accepted fix of the run (the stored one just
@@ -49,15 +50,20 @@ BEFORE_RUN_START = "before_run_start"
 INACCURATE = "inaccurate"
 DUPLICATE = "duplicate"
 IMPOSSIBLE_SPEED = "impossible_speed"
+INVALID_SPEED = "invalid_speed"
+INVALID_HEADING = "invalid_heading"
 REASONS = (
     OUT_OF_RANGE,
     NULL_ISLAND,
     FUTURE,
     BEFORE_RUN_START,
     INACCURATE,
+    INVALID_SPEED,
+    INVALID_HEADING,
     DUPLICATE,
     IMPOSSIBLE_SPEED,
 )
+UNKNOWN = -1  # what phones send for a speed or course they do not know
 
 
 class BatchTooLargeError(DomainError):
@@ -98,10 +104,11 @@ class Fix:
     def __post_init__(self) -> None:
         self.recorded_at = to_millis(self.recorded_at)
         # Phones report -1 for an unknown speed or course (iOS); keep them as unknown.
-        if self.speed_kmh is not None and self.speed_kmh < 0:
+        # Any other value out of range is refused (`_problem`), not guessed at.
+        if self.speed_kmh == UNKNOWN:
             self.speed_kmh = None
-        if self.heading is not None:
-            self.heading = self.heading % 360 if 0 <= self.heading <= 360 else None
+        if self.heading == UNKNOWN:
+            self.heading = None
 
     @classmethod
     def from_document(cls, doc: dict) -> "Fix":
@@ -167,6 +174,10 @@ def _problem(fix: Fix, *, now: datetime, started_at: datetime) -> str | None:
     # A negative accuracy is how phones say the position is not valid at all.
     if fix.accuracy_m is not None and not 0 <= fix.accuracy_m <= settings.GPS_MAX_ACCURACY_M:
         return INACCURATE
+    if fix.speed_kmh is not None and fix.speed_kmh < 0:
+        return INVALID_SPEED
+    if fix.heading is not None and not 0 <= fix.heading < 360:
+        return INVALID_HEADING
     return None
 
 

@@ -18,6 +18,7 @@ from fleet.models import (
     VehicleType,
 )
 from orders.api.serializers import RatingOutput
+from rappi.api.query import QuerySerializer
 from tracking.documents import EVIDENCE_KINDS
 
 SIDE = {"max_digits": 6, "decimal_places": 1, "min_value": Decimal("0.1")}
@@ -381,27 +382,73 @@ class RouteSequenceInput(serializers.Serializer):
 # --- Driver suggestions ----------------------------------------------------------------------
 
 
-class SuggestionQuery(serializers.Serializer):
+class SuggestionQuery(QuerySerializer):
     order_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
     only_fit = serializers.BooleanField(
-        default=False, help_text="Only drivers who could be given the order now"
+        default=False,
+        help_text="Only drivers who could be given the order now (`eligible`, an "
+        "alternative vehicle included)",
     )
+
+
+class SuggestionReasonOutput(serializers.Serializer):
+    """Why a driver, or its vehicle, cannot carry the order now. The codes are those run
+    creation refuses with (409), so a console words both the same way."""
+
+    code = serializers.ChoiceField(
+        choices=[
+            ("driver_unavailable", "The driver is busy (details: availability, assignment_id)"),
+            ("no_vehicle", "The driver has no vehicle assigned"),
+            ("vehicle_unavailable", "The vehicle is not in service (details: status)"),
+            ("vehicle_busy", "The vehicle is on another live run (details: assignment_id)"),
+            ("capacity_exceeded", "Too heavy (details: capacity_kg, requested_kg)"),
+            ("does_not_fit", "A package does not fit (details: package_cm, box_cm)"),
+            (
+                "vehicle_restricted",
+                "Plate restricted on the order's day in a zone it stops in "
+                "(details: plate, digit, weekday, date, zone_id, zone_name, points)",
+            ),
+        ],
+        help_text="Stable: clients branch on it",
+    )
+    message = serializers.CharField(
+        help_text="Plain words, with the numbers, in the caller's language"
+    )
+    details = serializers.DictField(help_text="As in the 409 of run creation with this code")
 
 
 class SuggestionOutput(serializers.Serializer):
     driver_id = serializers.IntegerField()
     driver_name = serializers.CharField()
-    vehicle_id = serializers.IntegerField()
-    vehicle_plate = serializers.CharField()
-    restricted = serializers.BooleanField(
-        help_text="The plate may not stop at one of the order's points on its day"
+    availability = serializers.ChoiceField(choices=Availability.choices)
+    vehicle_id = serializers.IntegerField(
+        allow_null=True,
+        help_text="The vehicle offered: the driver's own, or an `alternative`; null when the "
+        "driver has none and no spare vehicle can carry the order",
     )
-    fits = serializers.BooleanField(help_text="Every package fits the cargo box")
-    has_capacity = serializers.BooleanField(help_text="Current load plus the order fits")
-    capacity_kg = serializers.DecimalField(max_digits=8, decimal_places=1)
-    load_kg = serializers.DecimalField(
-        max_digits=12, decimal_places=3, help_text="Pending load on the vehicle's active runs"
+    vehicle_plate = serializers.CharField(allow_null=True)
+    vehicle_type = serializers.ChoiceField(choices=VehicleType.choices, allow_null=True)
+    capacity_kg = serializers.DecimalField(max_digits=8, decimal_places=1, allow_null=True)
+    alternative = serializers.BooleanField(
+        help_text="The driver's own vehicle cannot carry the order (`default_vehicle_reasons`"
+        " say why): this is the smallest free vehicle that can — in service, on no live run, "
+        "not another available driver's own, big enough, every package fits, not restricted"
+    )
+    default_vehicle_id = serializers.IntegerField(allow_null=True)
+    default_vehicle_reasons = SuggestionReasonOutput(
+        many=True, help_text="Why the driver's own vehicle is not offered (with `alternative`)"
+    )
+    restricted = serializers.BooleanField(
+        allow_null=True,
+        help_text="The plate may not stop at one of the order's points on its day "
+        "(null without a vehicle)",
+    )
+    fits = serializers.BooleanField(
+        allow_null=True, help_text="Every package fits the cargo box (null without a vehicle)"
+    )
+    has_capacity = serializers.BooleanField(
+        allow_null=True, help_text="The order's load is within capacity (null without a vehicle)"
     )
     distance_km = serializers.FloatField(
         allow_null=True, help_text="Great circle from the driver's last fix to the pickup"
@@ -409,7 +456,12 @@ class SuggestionOutput(serializers.Serializer):
     last_fix_at = serializers.DateTimeField(allow_null=True)
     rating_average = serializers.FloatField(allow_null=True)
     rating_count = serializers.IntegerField()
-    eligible = serializers.BooleanField(help_text="Not restricted, fits and has capacity")
+    eligible = serializers.BooleanField(
+        help_text="The driver could be given the order now with `vehicle_id`: no `reasons`"
+    )
+    reasons = SuggestionReasonOutput(
+        many=True, help_text="Why the driver, with `vehicle_id`, cannot be given the order now"
+    )
 
 
 class SuggestionsOutput(serializers.Serializer):

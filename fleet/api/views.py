@@ -1,37 +1,24 @@
-import django_filters
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fleet import selectors, services
 from fleet.api import serializers as s
 from fleet.errors import ProofEvidenceError
-from fleet.models import (
-    Assignment,
-    AssignmentStatus,
-    Availability,
-    Driver,
-    Incident,
-    IncidentOrigin,
-    IncidentType,
-    Route,
-    Vehicle,
-    VehicleStatus,
-    VehicleType,
-)
+from fleet.filters import AssignmentFilter, DriverFilter, IncidentFilter, VehicleFilter
+from fleet.models import Assignment, Driver, Incident, Route, Vehicle
 from orders.models import Order
 from orders.selectors import order_get_for
-from rappi.api.filters import StrictBooleanFilter
 from rappi.api.idempotency import idempotent
 from rappi.api.parsers import UploadParser
 from rappi.api.permissions import READ, WRITE, require_staff
@@ -48,7 +35,10 @@ ROUTE_CONFLICT = OpenApiResponse(
     description="`route_restricted`: no way round a zone closed to the vehicle today; "
     "`route_without_run`"
 )
-TOO_LARGE = OpenApiResponse(description="A file or the whole upload is too large")
+TOO_LARGE = OpenApiResponse(
+    description="A file or the whole upload is too large (`payload_too_large`), or its images "
+    "have too many pixels (`image_too_large`)"
+)
 UNSUPPORTED = OpenApiResponse(description="A file is not a JPEG, PNG, WebP or PDF")
 
 
@@ -69,16 +59,6 @@ def read_upload(upload) -> tuple[str, bytes]:
             filename=evidence_store.clean_filename(upload.name or ""), limit_bytes=limit
         )
     return upload.name or "", upload.read()
-
-
-class VehicleFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=VehicleStatus.choices)
-    type = django_filters.ChoiceFilter(choices=VehicleType.choices)
-    is_active = StrictBooleanFilter()
-
-    class Meta:
-        model = Vehicle
-        fields = ["status", "type", "is_active"]
 
 
 @extend_schema_view(
@@ -126,16 +106,6 @@ class VehicleViewSet(viewsets.ModelViewSet):
     def destroy(self, request, pk=None):
         services.vehicle_deactivate(vehicle=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class DriverFilter(django_filters.FilterSet):
-    availability = django_filters.ChoiceFilter(choices=Availability.choices)
-    is_active = StrictBooleanFilter()
-    vehicle_id = django_filters.NumberFilter()
-
-    class Meta:
-        model = Driver
-        fields = ["availability", "is_active", "vehicle_id"]
 
 
 @extend_schema_view(
@@ -232,17 +202,6 @@ def _orders_or_404(ids: list[int]) -> list[Order]:
     return orders
 
 
-class AssignmentFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=AssignmentStatus.choices)
-    driver_id = django_filters.NumberFilter()
-    vehicle_id = django_filters.NumberFilter()
-    order_id = django_filters.NumberFilter(field_name="orders__id")
-
-    class Meta:
-        model = Assignment
-        fields = ["status", "driver_id", "vehicle_id", "order_id"]
-
-
 @extend_schema_view(
     list=extend_schema(responses=s.AssignmentOutput(many=True)),
     retrieve=extend_schema(responses=s.AssignmentOutput),
@@ -251,8 +210,10 @@ class AssignmentFilter(django_filters.FilterSet):
         responses={
             201: s.AssignmentOutput,
             409: OpenApiResponse(
-                description="`orders_not_pending`, `driver_unavailable`, `vehicle_unavailable`, "
-                "`capacity_exceeded`, `does_not_fit`, `vehicle_restricted`, `route_restricted`"
+                description="`orders_not_pending`, `driver_unavailable` (busy, or on a live "
+                "run: `assignment_id`), `vehicle_unavailable`, `vehicle_busy` (on another live "
+                "run: `assignment_id`, `status`), `capacity_exceeded`, `does_not_fit`, "
+                "`vehicle_restricted`, `route_restricted`"
             ),
         },
     ),
@@ -321,7 +282,14 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(self._output(assignment))
 
     @extend_schema(
-        request=s.AssignmentReopenInput, responses={200: s.AssignmentOutput, 409: CONFLICT}
+        request=s.AssignmentReopenInput,
+        responses={
+            200: s.AssignmentOutput,
+            409: OpenApiResponse(
+                description="`illegal_transition` (not finished), `driver_unavailable`, "
+                "`vehicle_unavailable`, `vehicle_busy` (its vehicle is on another live run)"
+            ),
+        },
     )
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
@@ -452,24 +420,19 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(self._output(assignment))
 
 
-class IncidentFilter(django_filters.FilterSet):
-    assignment_id = django_filters.NumberFilter()
-    type = django_filters.ChoiceFilter(choices=IncidentType.choices)
-    origin = django_filters.ChoiceFilter(choices=IncidentOrigin.choices)
-    severity = django_filters.NumberFilter()
-    severity_min = django_filters.NumberFilter(field_name="severity", lookup_expr="gte")
-
-    class Meta:
-        model = Incident
-        fields = ["assignment_id", "type", "origin", "severity"]
-
-
 @extend_schema_view(
     list=extend_schema(responses=s.IncidentOutput(many=True)),
     retrieve=extend_schema(responses=s.IncidentOutput),
     create=extend_schema(
         request=s.IncidentCreateInput,
-        responses={201: s.IncidentOutput, 404: OpenApiResponse(description="Not the caller's run")},
+        responses={
+            201: s.IncidentOutput,
+            404: OpenApiResponse(description="Not the caller's run"),
+            409: OpenApiResponse(
+                description="`run_closed`: a driver reports on its runs still to be driven "
+                "(assigned, in progress); staff on any run but one cancelled before it started"
+            ),
+        },
     ),
     update=extend_schema(request=s.IncidentUpdateInput, responses=s.IncidentOutput),
     partial_update=extend_schema(request=s.IncidentUpdateInput, responses=s.IncidentOutput),
@@ -661,7 +624,19 @@ class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         route = services.route_resequence(route=route, stop_ids=data.validated_data["stop_ids"])
         return self._route_output(route)
 
-    @extend_schema(request=None, responses=s.StopOutput)
+    @extend_schema(
+        request=None,
+        responses={
+            200: s.StopOutput,
+            404: NOT_FOUND,
+            409: OpenApiResponse(
+                description="`assignment_not_in_progress` (`status`), `route_without_run`, "
+                "`delivery_stop_needs_proof` (deliver or fail the drop-off: `deliver_url`, "
+                "`fail_url`), `illegal_transition` (a skipped pickup)"
+            ),
+        },
+        summary="Mark a pickup of a run in progress visited (its loads collected)",
+    )
     @action(detail=True, methods=["post"], url_path=r"stops/(?P<stop_id>[0-9]+)/visit")
     def visit(self, request, pk=None, stop_id=None):
         route = self.get_object()
@@ -671,8 +646,22 @@ class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(s.StopOutput(services.stop_visit(stop=stop)).data)
 
 
+class StoredTypeNegotiation(BaseContentNegotiation):
+    """The bytes go out in their stored type whatever the client's `Accept` (DRF would
+    refuse `Accept: image/jpeg` with a 406: only its JSON renderer is listed); an error
+    before them is the JSON error body."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 @extend_schema(
     responses={
+        # Stored files are JPEG or PDF; the generic type lets clients take any bytes.
+        (200, "application/octet-stream"): OpenApiTypes.BINARY,
         (200, "image/jpeg"): OpenApiTypes.BINARY,
         (200, "application/pdf"): OpenApiTypes.BINARY,
         404: NOT_FOUND,
@@ -683,6 +672,7 @@ class FileDownloadView(APIView):
     """Bytes of a proof or incident file for staff, the run's driver or the order's customer."""
 
     resource = None  # the owner row's scope decides, in the selector
+    content_negotiation_class = StoredTypeNegotiation
 
     def get(self, request, file_id):
         stored, _record, stream = selectors.evidence_file_for(user=request.user, file_id=file_id)
@@ -698,7 +688,6 @@ class FileDownloadView(APIView):
 
 @extend_schema(
     responses={200: s.EvidenceOutput(many=True), 404: NOT_FOUND},
-    parameters=[OpenApiParameter("order_id", int, OpenApiParameter.PATH)],
     summary="Proofs of delivery of an order (its customer and staff)",
 )
 class OrderProofsView(APIView):

@@ -1,12 +1,16 @@
-"""Runs: every creation check accepting and refusing, the double-booking race, start,
-cancel, delete, an order cancelled inside a run, driver scope and list cost."""
+"""Runs: every creation check accepting and refusing, one live run per vehicle and per
+driver (checks, database backstop, races), start, cancel, delete, an order cancelled
+inside a run, driver scope and list cost."""
 
 import threading
+import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
+from fleet import services
+from fleet.errors import VehicleBusyError
 from fleet.models import Assignment, Driver
 from fleet.tests.factories import VehicleFactory, driver_user
 from identity.documents import Notification
@@ -87,36 +91,119 @@ def test_an_unusable_vehicle_is_refused(staff, staff_user, state):
     assert response.status_code == 409 and response.json()["error"]["code"] == "vehicle_unavailable"
 
 
-def test_capacity_counts_the_load_already_on_the_vehicle(staff, staff_user):
+def test_capacity_compares_the_runs_load_with_the_vehicles_capacity(staff, staff_user):
     vehicle = VehicleFactory(capacity_kg=Decimal("50"))
-    _u1, first_driver = driver_user()
-    _u2, second_driver = driver_user()
-    heavy = pending_order(staff_user, weight="30")
-    assert (
-        staff.post(
-            "/api/v1/assignments/", run_body([heavy], first_driver, vehicle), format="json"
-        ).status_code
-        == 201
-    )
+    _user, driver = driver_user()
     response = staff.post(
         "/api/v1/assignments/",
-        run_body([pending_order(staff_user, weight="25")], second_driver, vehicle),
+        run_body(
+            [pending_order(staff_user, weight="30"), pending_order(staff_user, weight="25")],
+            driver,
+            vehicle,
+        ),
         format="json",
     )
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "capacity_exceeded"
     assert error["details"] == {
+        "vehicle_id": vehicle.pk,
         "capacity_kg": "50.0",
-        "current_load_kg": "30.000",
-        "requested_kg": "25.000",
+        "requested_kg": "55.000",
     }
-    fits = staff.post(
+    assert "55" in error["message"] and "50" in error["message"]
+    full = staff.post(
         "/api/v1/assignments/",
-        run_body([pending_order(staff_user, weight="20")], second_driver, vehicle),
+        run_body(
+            [pending_order(staff_user, weight="30"), pending_order(staff_user, weight="20")],
+            driver,
+            vehicle,
+        ),
         format="json",
     )
-    assert fits.status_code == 201
+    assert full.status_code == 201  # exactly the capacity
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_a_vehicle_on_a_live_run_cannot_go_on_another(staff, staff_user, started):
+    vehicle = VehicleFactory(capacity_kg=Decimal("5000"))
+    _u1, first_driver = driver_user()
+    _u2, second_driver = driver_user()
+    first = services.assignment_create(
+        orders=[pending_order(staff_user)], driver=first_driver, vehicle=vehicle, by=staff_user
+    )
+    if started:
+        services.assignment_start(assignment=first, by=staff_user)
+    order = pending_order(staff_user)
+    response = staff.post(
+        "/api/v1/assignments/", run_body([order], second_driver, vehicle), format="json"
+    )
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert error["code"] == "vehicle_busy"
+    status = "in_progress" if started else "assigned"
+    assert error["details"] == {
+        "vehicle_id": vehicle.pk,
+        "assignment_id": first.pk,
+        "status": status,
+    }
+    assert f"#{first.pk}" in error["message"] and vehicle.plate in error["message"]
+    assert Order.objects.get(pk=order.pk).status == "pending"
+    assert Driver.objects.get(pk=second_driver.pk).availability == "available"
+
+
+def test_a_vehicle_is_free_again_once_its_run_is_over(staff, staff_user):
+    vehicle = VehicleFactory()
+    _u1, first_driver = driver_user()
+    _u2, second_driver = driver_user()
+    cancelled = services.assignment_create(
+        orders=[pending_order(staff_user)], driver=first_driver, vehicle=vehicle, by=staff_user
+    )
+    services.assignment_cancel(assignment=cancelled)
+    finished = services.assignment_create(
+        orders=[pending_order(staff_user)], driver=first_driver, vehicle=vehicle, by=staff_user
+    )
+    services.assignment_start(assignment=finished, by=staff_user)
+    services.assignment_finish(assignment=finished, reason="Fin de turno", by=staff_user)
+    response = staff.post(
+        "/api/v1/assignments/",
+        run_body([pending_order(staff_user)], second_driver, vehicle),
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+
+
+def test_a_driver_marked_available_by_hand_while_on_a_run_gets_no_second_one(staff, staff_user):
+    _user, driver = driver_user()
+    first = services.assignment_create(
+        orders=[pending_order(staff_user)], driver=driver, vehicle=VehicleFactory(), by=staff_user
+    )
+    Driver.objects.filter(pk=driver.pk).update(availability="available")
+    response = staff.post(
+        "/api/v1/assignments/",
+        run_body([pending_order(staff_user)], driver, VehicleFactory()),
+        format="json",
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "driver_unavailable"
+    assert error["details"]["assignment_id"] == first.pk
+
+
+def test_the_database_keeps_a_vehicle_and_a_driver_on_one_live_run(staff_user):
+    vehicle = VehicleFactory()
+    _u1, first_driver = driver_user()
+    _u2, second_driver = driver_user()
+    services.assignment_create(
+        orders=[pending_order(staff_user)], driver=first_driver, vehicle=vehicle, by=staff_user
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(driver=second_driver, vehicle=vehicle, status="in_progress")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(driver=first_driver, vehicle=VehicleFactory())
+    # Closed runs do not count.
+    Assignment.objects.create(driver=second_driver, vehicle=vehicle, status="finished")
+    Assignment.objects.create(driver=first_driver, vehicle=vehicle, status="cancelled")
 
 
 def test_a_package_fits_when_turned(staff, staff_user):
@@ -194,6 +281,89 @@ def test_two_dispatchers_racing_for_one_driver_book_it_once():
         thread.join()
     assert sorted(statuses) == [201, 409]
     assert Assignment.objects.filter(driver=driver).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_racing_for_one_vehicle_book_it_once():
+    from identity import services as identity_services
+    from identity.tests.factories import signed_in_client
+
+    identity_services.roles_seed()
+    by = UserFactory(role_name="dispatcher")
+    vehicle = VehicleFactory(capacity_kg=Decimal("5000"))
+    bookings = [(pending_order(by), driver_user()[1]), (pending_order(by), driver_user()[1])]
+    answers, start = [], threading.Barrier(2)
+
+    def book(order, driver):
+        client = signed_in_client(UserFactory(role_name="dispatcher"))
+        start.wait()
+        try:
+            response = client.post(
+                "/api/v1/assignments/", run_body([order], driver, vehicle), format="json"
+            )
+            answers.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=book, args=booking) for booking in bookings]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(status for status, _body in answers) == [201, 409]
+    [refused] = [body for status, body in answers if status == 409]
+    assert refused["error"]["code"] == "vehicle_busy"
+    assert Assignment.objects.filter(vehicle=vehicle).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_run_committed_behind_the_checks_back_is_named_not_a_500():
+    """A write that puts a run back on the road without the vehicle lock (none does today)
+    commits while a new run for that vehicle is past its checks: the database refuses the
+    second live run and the service names the first, as its own check would have."""
+    from identity import services as identity_services
+
+    identity_services.roles_seed()
+    by = UserFactory(role_name="dispatcher")
+    vehicle = VehicleFactory()
+    _u1, first_driver = driver_user()
+    _u2, second_driver = driver_user()
+    old = Assignment.objects.create(driver=first_driver, vehicle=vehicle, status="finished")
+    order = pending_order(by)
+    reopened, outcome = threading.Event(), {}
+
+    def reopen_by_hand():
+        try:
+            with transaction.atomic():
+                Assignment.objects.filter(pk=old.pk).update(status="in_progress")
+                reopened.set()
+                time.sleep(1.5)  # the booking below is waiting on the unique index by now
+        finally:
+            connection.close()
+
+    def book():
+        reopened.wait()
+        try:
+            services.assignment_create(orders=[order], driver=second_driver, vehicle=vehicle, by=by)
+            outcome["result"] = "booked"
+        except Exception as error:  # the test reports whatever came out
+            outcome["result"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reopen_by_hand), threading.Thread(target=book)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    error = outcome["result"]
+    assert isinstance(error, VehicleBusyError), error
+    assert error.details == {
+        "vehicle_id": vehicle.pk,
+        "assignment_id": old.pk,
+        "status": "in_progress",
+    }
+    assert Order.objects.get(pk=order.pk).status == "pending"
 
 
 def test_start_cancel_and_delete(staff, staff_user, client_for):
@@ -297,12 +467,13 @@ def test_run_filters(staff, staff_user):
 def test_the_run_list_costs_constant_queries(
     staff, staff_user, django_assert_max_num_queries, size
 ):
-    vehicle = VehicleFactory(capacity_kg=Decimal("100000"))
     for _ in range(size):
         _user, driver = driver_user()
         staff.post(
             "/api/v1/assignments/",
-            run_body([pending_order(staff_user), pending_order(staff_user)], driver, vehicle),
+            run_body(
+                [pending_order(staff_user), pending_order(staff_user)], driver, VehicleFactory()
+            ),
             format="json",
         )
     with django_assert_max_num_queries(6):

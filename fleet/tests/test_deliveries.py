@@ -435,6 +435,88 @@ def test_cancelling_an_order_inside_a_run_skips_its_stops(client_for, run, staff
     assert Driver.objects.get(pk=run["driver"].pk).availability == "available"
 
 
+def _two_pickup_run(staff_user):
+    """A run in progress: order A collected at the Plaza, order B a few blocks away."""
+    user, driver = driver_user()
+    order_a = make_order(customer=customer_user()[1], by=staff_user)
+    order_b = make_order(customer=customer_user()[1], by=staff_user, drops=[drop(lat="-16.4100")])
+    Order.objects.filter(pk=order_b.pk).update(
+        origin_lat=Decimal("-16.3900"), origin_lng=Decimal("-71.5400")
+    )
+    assignment = services.assignment_create(
+        orders=[order_a, Order.objects.get(pk=order_b.pk)],
+        driver=driver,
+        vehicle=VehicleFactory(),
+        by=staff_user,
+    )
+    services.assignment_start(assignment=assignment, by=staff_user)
+    return {"assignment": assignment, "user": user, "orders": [order_a, order_b]}
+
+
+def stop_states(run) -> dict[tuple[str, int], str]:
+    """(kind, order id) → status of each stop of the run's route."""
+    route = Assignment.objects.get(pk=run["assignment"].pk).route
+    return {(stop.kind, stop.order_id): stop.status for stop in route.stops.all()}
+
+
+def test_a_delivered_or_failed_drop_off_marks_its_pickup_visited(client_for, staff_user):
+    run = _two_pickup_run(staff_user)
+    order_a, order_b = run["orders"]
+    assert set(stop_states(run).values()) == {"pending"}
+    deliver(client_for(run["user"]), run, drops_of(order_a)[0])
+    assert stop_states(run)[("pickup", order_a.pk)] == "visited"
+    assert stop_states(run)[("pickup", order_b.pk)] == "pending"  # not collected yet
+    fail(client_for(run["user"]), run, drops_of(order_b)[0])
+    assert Assignment.objects.get(pk=run["assignment"].pk).status == "finished"
+    assert stop_states(run) == {
+        ("pickup", order_a.pk): "visited",
+        ("pickup", order_b.pk): "visited",
+        ("delivery", order_a.pk): "visited",
+        ("delivery", order_b.pk): "skipped",
+    }
+
+
+def test_a_run_closed_by_cancelling_its_last_order_leaves_no_stop_pending(client_for, staff_user):
+    run = _two_pickup_run(staff_user)
+    order_a, order_b = run["orders"]
+    deliver(client_for(run["user"]), run, drops_of(order_a)[0])
+    client_for(staff_user).post(
+        f"/api/v1/orders/{order_b.pk}/cancel", {"reason": "x"}, format="json"
+    )
+    assert Assignment.objects.get(pk=run["assignment"].pk).status == "finished"
+    assert stop_states(run) == {
+        ("pickup", order_a.pk): "visited",
+        ("pickup", order_b.pk): "skipped",  # never collected: its order was called off
+        ("delivery", order_a.pk): "visited",
+        ("delivery", order_b.pk): "skipped",
+    }
+
+
+def test_a_forced_finish_leaves_no_stop_pending_and_reopening_brings_the_drops_back(
+    client_for, staff_user
+):
+    run = _two_pickup_run(staff_user)
+    order_a, order_b = run["orders"]
+    driver, staff = client_for(run["user"]), client_for(staff_user)
+    fail(driver, run, drops_of(order_a)[0])
+    finished = staff.post(
+        f"/api/v1/assignments/{run['assignment'].pk}/finish", {"reason": "Avería"}, format="json"
+    )
+    assert finished.status_code == 200, finished.content
+    assert stop_states(run) == {
+        ("pickup", order_a.pk): "visited",
+        ("pickup", order_b.pk): "visited",
+        ("delivery", order_a.pk): "skipped",
+        ("delivery", order_b.pk): "skipped",
+    }
+    reopened = staff.post(f"/api/v1/assignments/{run['assignment'].pk}/reopen", {}, format="json")
+    assert reopened.status_code == 200, reopened.content
+    assert stop_states(run)[("delivery", order_a.pk)] == "pending"
+    assert stop_states(run)[("delivery", order_b.pk)] == "pending"
+    assert deliver(driver, run, drops_of(order_a)[0]).status_code == 200
+    assert stop_states(run)[("delivery", order_a.pk)] == "visited"
+
+
 def test_admin_shows_proofs_route_and_downloads(client, client_for, delivered):
     client.force_login(UserFactory(role_name="admin"))
     page = client.get(f"/admin/fleet/assignment/{delivered['assignment'].pk}/change/")

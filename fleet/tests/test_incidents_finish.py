@@ -1,12 +1,12 @@
-"""Incidents (severity from type, origin, driver scope) and closing runs: forced finish
-and reopen."""
+"""Incidents (severity from type, origin, driver scope, which runs take them) and closing
+runs: forced finish and reopen (driver and vehicle free, vehicle usable)."""
 
 from decimal import Decimal
 
 import pytest
 
 from fleet import services
-from fleet.models import Assignment, Driver, Incident
+from fleet.models import Assignment, Driver, Incident, Vehicle
 from fleet.tests.factories import VehicleFactory, driver_user
 from identity.documents import Notification
 from identity.tests.factories import UserFactory
@@ -108,6 +108,57 @@ def test_drivers_report_only_on_their_own_runs_and_cannot_reclassify(client_for,
     assert [i["id"] for i in own.get("/api/v1/incidents/").json()["results"]] == [incident["id"]]
 
 
+def report(client, assignment, kind="damaged_package"):
+    return client.post(
+        "/api/v1/incidents/", {"assignment_id": assignment.pk, "type": kind}, format="json"
+    )
+
+
+def test_a_driver_reports_only_on_its_runs_still_to_be_driven(client_for, run, staff_user):
+    own = client_for(run["user"])
+    waiting = services.assignment_create(
+        orders=[make_order(customer=CustomerFactory(), by=staff_user)],
+        driver=driver_user()[1],
+        vehicle=VehicleFactory(),
+        by=staff_user,
+    )
+    assert report(client_for(waiting.driver.user), waiting, "traffic").status_code == 201
+    services.assignment_finish(assignment=run["assignment"], reason="x", by=staff_user)
+    refused = report(own, run["assignment"])
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "run_closed"
+    assert error["details"] == {"assignment_id": run["assignment"].pk, "status": "finished"}
+    assert not Incident.objects.filter(assignment=run["assignment"], origin="driver").exists()
+
+
+def test_staff_report_on_finished_runs_but_not_on_runs_cancelled_before_they_started(
+    staff, run, staff_user
+):
+    services.assignment_finish(assignment=run["assignment"], reason="x", by=staff_user)
+    late = report(staff, run["assignment"])  # a damaged package found after the run
+    assert late.status_code == 201, late.content
+    assert late.json()["origin"] == "staff"
+    never_driven = services.assignment_create(
+        orders=[make_order(customer=CustomerFactory(), by=staff_user)],
+        driver=driver_user()[1],
+        vehicle=VehicleFactory(),
+        by=staff_user,
+    )
+    services.assignment_cancel(assignment=never_driven)
+    refused = report(staff, never_driven)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "run_closed"
+    assert refused.json()["error"]["details"]["status"] == "cancelled"
+
+
+def test_staff_report_on_a_run_cancelled_on_the_road(staff, run, staff_user):
+    for order in run["orders"]:
+        staff.post(f"/api/v1/orders/{order.pk}/cancel", {"reason": "x"}, format="json")
+    assert Assignment.objects.get(pk=run["assignment"].pk).status == "cancelled"
+    assert report(staff, run["assignment"]).status_code == 201
+
+
 def test_customers_see_no_incidents(client_for, run):
     user, _customer = customer_user()
     assert client_for(user).get("/api/v1/incidents/").status_code == 403
@@ -178,6 +229,38 @@ def test_reopen_needs_the_driver_free(staff, run, staff_user):
     )
     response = staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
     assert response.status_code == 409 and response.json()["error"]["code"] == "driver_unavailable"
+    assert Assignment.objects.get(pk=assignment.pk).status == "finished"
+
+
+def test_reopen_needs_the_vehicle_off_other_runs(staff, run, staff_user):
+    assignment = run["assignment"]
+    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
+    other = services.assignment_create(
+        orders=[make_order(customer=CustomerFactory(), by=staff_user)],
+        driver=driver_user()[1],
+        vehicle=assignment.vehicle,
+        by=staff_user,
+    )
+    response = staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "vehicle_busy"
+    assert error["details"] == {
+        "vehicle_id": assignment.vehicle_id,
+        "assignment_id": other.pk,
+        "status": "assigned",
+    }
+    assert Assignment.objects.get(pk=assignment.pk).status == "finished"
+    assert Driver.objects.get(pk=run["driver"].pk).availability == "available"
+
+
+def test_reopen_needs_a_usable_vehicle(staff, run):
+    assignment = run["assignment"]
+    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
+    Vehicle.objects.filter(pk=assignment.vehicle_id).update(status="maintenance")
+    response = staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "vehicle_unavailable"
     assert Assignment.objects.get(pk=assignment.pk).status == "finished"
 
 

@@ -1,5 +1,6 @@
 """Routes: pickups before deliveries, the optimiser never worse than the input order,
-geometry and ETAs, re-planning after visits, stop visits and scope."""
+geometry and ETAs, re-planning after visits, stop visits (pickups of a run under way
+only) and scope."""
 
 from decimal import Decimal
 from itertools import pairwise
@@ -101,15 +102,105 @@ def test_replanning_keeps_delivered_stops_first_and_reoptimises_the_rest(
     assert Route.objects.filter(assignment=run["assignment"]).count() == 1
 
 
-def test_the_driver_marks_a_stop_visited_and_others_cannot(client_for, run):
+def visit(client, stop):
+    return client.post(f"/api/v1/routes/{stop.route_id}/stops/{stop.pk}/visit")
+
+
+def test_the_driver_marks_a_pickup_visited_on_its_run_in_progress_and_others_cannot(
+    client_for, run, staff_user
+):
+    services.assignment_start(assignment=run["assignment"], by=staff_user)
     route = Route.objects.get(assignment=run["assignment"])
-    stop = route.stops.order_by("sequence").last()
+    pickup = route.stops.get(kind="pickup")
     own = client_for(run["user"])
-    response = own.post(f"/api/v1/routes/{route.pk}/stops/{stop.pk}/visit")
-    assert response.status_code == 200 and response.json()["status"] == "visited"
+    response = visit(own, pickup)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "visited" and response.json()["visited_at"]
+    again = visit(own, pickup)  # a retry changes nothing
+    assert again.status_code == 200 and again.json()["visited_at"] == response.json()["visited_at"]
     other_user, _other = driver_user()
     assert client_for(other_user).get(f"/api/v1/routes/{route.pk}").status_code == 404
+    assert visit(client_for(other_user), pickup).status_code == 404
     assert own.post(f"/api/v1/routes/{route.pk}/stops/999999/visit").status_code == 404
+
+
+def test_a_stop_is_visited_only_while_its_run_is_in_progress(client_for, run, staff_user):
+    route = Route.objects.get(assignment=run["assignment"])
+    pickup = route.stops.get(kind="pickup")
+    own = client_for(run["user"])
+    refused = visit(own, pickup)  # the run is assigned, not under way
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "assignment_not_in_progress"
+    assert error["details"] == {"assignment_id": run["assignment"].pk, "status": "assigned"}
+    assert Stop.objects.get(pk=pickup.pk).status == "pending"
+    services.assignment_start(assignment=run["assignment"], by=staff_user)
+    services.assignment_finish(assignment=run["assignment"], reason="Fin de turno", by=staff_user)
+    closed = visit(own, Stop.objects.get(pk=pickup.pk))
+    assert closed.status_code == 409 and closed.json()["error"]["details"]["status"] == "finished"
+
+
+def test_a_delivery_stop_is_done_only_by_delivering_or_failing_it(client_for, run, staff_user):
+    services.assignment_start(assignment=run["assignment"], by=staff_user)
+    stop = Route.objects.get(assignment=run["assignment"]).stops.filter(kind="delivery").first()
+    response = visit(client_for(run["user"]), stop)
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "delivery_stop_needs_proof"
+    base = f"/api/v1/assignments/{run['assignment'].pk}/destinations/{stop.destination_id}"
+    assert error["details"] == {
+        "assignment_id": run["assignment"].pk,
+        "destination_id": stop.destination_id,
+        "deliver_url": f"{base}/deliver",
+        "fail_url": f"{base}/fail",
+    }
+    assert Stop.objects.get(pk=stop.pk).status == "pending"
+    assert Destination.objects.get(pk=stop.destination_id).status == "pending"
+
+
+def test_a_stop_of_a_route_without_a_run_is_not_visited(client_for, staff_user):
+    staff = client_for(staff_user)
+    order = make_order(customer=CustomerFactory(), by=staff_user)
+    route = staff.post("/api/v1/routes/plan", {"order_ids": [order.pk]}, format="json").json()
+    pickup = Stop.objects.get(route_id=route["id"], kind="pickup")
+    response = visit(staff, pickup)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "route_without_run"
+    assert Stop.objects.get(pk=pickup.pk).status == "pending"
+
+
+def test_a_skipped_pickup_cannot_be_visited(client_for, run, staff_user):
+    services.assignment_start(assignment=run["assignment"], by=staff_user)
+    pickup = Route.objects.get(assignment=run["assignment"]).stops.get(kind="pickup")
+    Stop.objects.filter(pk=pickup.pk).update(status="skipped")
+    response = visit(client_for(run["user"]), pickup)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "illegal_transition"
+    assert response.json()["error"]["details"]["current"] == "skipped"
+
+
+def test_a_run_cancelled_before_it_started_leaves_no_stop_pending(run, staff_user):
+    services.assignment_cancel(assignment=run["assignment"], reason="Lluvia")
+    route = Route.objects.get(assignment=run["assignment"])
+    assert set(route.stops.values_list("status", flat=True)) == {"skipped"}
+
+
+def test_replanning_a_run_under_way_keeps_a_pickup_not_yet_collected_pending(
+    client_for, run, staff_user
+):
+    services.assignment_start(assignment=run["assignment"], by=staff_user)
+    route = client_for(staff_user).post(
+        f"/api/v1/assignments/{run['assignment'].pk}/regenerate-route"
+    )
+    assert route.status_code == 200, route.content
+    [pickup] = [stop for stop in route.json()["stops"] if stop["kind"] == "pickup"]
+    assert pickup["status"] == "pending"  # nothing delivered yet: the driver is on its way
+    visit(client_for(run["user"]), Stop.objects.get(pk=pickup["id"]))
+    again = client_for(staff_user).post(
+        f"/api/v1/assignments/{run['assignment'].pk}/regenerate-route"
+    )
+    [pickup] = [stop for stop in again.json()["stops"] if stop["kind"] == "pickup"]
+    assert pickup["status"] == "visited" and pickup["visited_at"]
 
 
 def test_plan_is_staff_only(client_for, run, staff_user):
@@ -125,13 +216,14 @@ def test_plan_is_staff_only(client_for, run, staff_user):
 def test_the_route_list_costs_constant_queries(
     client_for, staff_user, django_assert_max_num_queries, size
 ):
-    vehicle = VehicleFactory(capacity_kg=Decimal("100000"))
     for _ in range(size):
         _user, driver = driver_user()
         order = make_order(
             customer=CustomerFactory(), by=staff_user, drops=[drop(), drop(lat="-16.39")]
         )
-        services.assignment_create(orders=[order], driver=driver, vehicle=vehicle, by=staff_user)
+        services.assignment_create(
+            orders=[order], driver=driver, vehicle=VehicleFactory(), by=staff_user
+        )
     # auth (2), throttle, count, page, stops: the same at any page size
     with django_assert_max_num_queries(8):
         response = client_for(staff_user).get("/api/v1/routes/?page_size=200")
@@ -167,6 +259,28 @@ def test_the_demo_seed_has_runs_in_each_state_and_resets_cleanly(
         call_command("seed_demo", "--reset", verbosity=0)
     assert sorted(Assignment.objects.values_list("status", flat=True)) == states
     assert Evidence.objects.count() == 4  # the old runs' files went with them
+
+
+@pytest.mark.parametrize("days_ahead", range(7))
+def test_the_demo_seeds_its_runs_on_any_weekday_and_leaves_the_free_drivers_van_free(
+    monkeypatch, days_ahead
+):
+    """Each demo vehicle is on one live run at most, and plates kept out of the centre on
+    the runs' days are not used, whatever the weekday."""
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from fleet.models import Assignment
+
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(days=days_ahead))
+    call_command("seed_demo", verbosity=0)
+    states = sorted(Assignment.objects.values_list("status", flat=True))
+    assert states == ["assigned", "cancelled", "finished", "in_progress"]
+    live = Assignment.objects.filter(status__in=Assignment.ACTIVE)
+    assert not live.filter(vehicle__plate="V2B-456").exists()  # driver3's, for a dispatcher
 
 
 def _pending_ids(route_json):

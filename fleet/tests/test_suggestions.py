@@ -1,18 +1,18 @@
-"""Driver suggestions for an order: who is a candidate, the ranking (restriction, fit,
-capacity with the load already carried, distance in km from the last fix, rating),
-`only_fit`, staff only, and a fixed query count."""
+"""Driver suggestions for an order: every active driver, with the reasons it cannot be
+given the order (busy, no vehicle, vehicle busy, out of service, restricted, too small, a
+package that does not fit), a spare vehicle offered when its own cannot, the ranking
+(eligible first, distance in km from the last fix, rating), `only_fit`, staff only, and
+a fixed query count."""
 
 import math
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from fleet import services
-from fleet.models import Availability, Driver, VehicleStatus
+from fleet.models import Availability, Driver, Vehicle, VehicleStatus
 from fleet.restriction import LIMA
 from fleet.tests.factories import VehicleFactory, driver_user
 from identity.tests.factories import UserFactory
@@ -84,6 +84,34 @@ def ids(body) -> list[int]:
     return [entry["driver_id"] for entry in body["results"]]
 
 
+def entry_of(body, driver) -> dict:
+    [entry] = [entry for entry in body["results"] if entry["driver_id"] == driver.pk]
+    return entry
+
+
+def codes(reasons) -> list[str]:
+    return [reason["code"] for reason in reasons]
+
+
+CENTRO = [
+    [-71.5393, -16.4011],
+    [-71.5345, -16.4011],
+    [-71.5345, -16.3965],
+    [-71.5393, -16.3965],
+    [-71.5393, -16.4011],
+]  # round the Plaza, the pickup of every test order
+
+
+def centro_zone() -> Geofence:
+    zone = Geofence(
+        name="Centro",
+        kind="vehicle_restriction",
+        geometry={"type": "Polygon", "coordinates": [CENTRO]},
+    )
+    zone.save()
+    return zone
+
+
 def test_nearest_last_fix_first_in_km_then_best_rated_without_a_fix(staff, staff_user):
     south = (-16.4090, -71.5375)  # about 1.14 km from the pickup
     west = (-16.3890, -71.5450)  # about 1.39 km
@@ -103,7 +131,9 @@ def test_nearest_last_fix_first_in_km_then_best_rated_without_a_fix(staff, staff
     assert second["distance_km"] == pytest.approx(1.391, abs=0.001)
     assert third["distance_km"] is None and third["last_fix_at"] is None
     assert third["rating_average"] == 5.0 and third["rating_count"] == 1
-    assert all(entry["eligible"] for entry in body["results"])
+    assert all(entry["eligible"] and entry["reasons"] == [] for entry in body["results"])
+    assert not any(entry["alternative"] for entry in body["results"])
+    assert first["vehicle_id"] == near.vehicle_id == first["default_vehicle_id"]
     assert Decimal(body["required_kg"]) == Decimal("2.000")
     assert len(suggest(staff, order, limit=2)["results"]) == 2
 
@@ -116,30 +146,100 @@ def test_a_vehicle_whose_box_is_too_small_ranks_last_and_only_fit_drops_it(staff
     order = make_order(customer=CustomerFactory(), by=staff_user, drops=[drop(**package)])
 
     body = suggest(staff, order)
+    # The roomy van is its own driver's: it is not offered to the other as a spare.
     assert ids(body) == [roomy.pk, small_box.pk]
-    assert body["results"][1]["fits"] is False and body["results"][1]["eligible"] is False
+    refused = body["results"][1]
+    assert refused["fits"] is False and refused["eligible"] is False
+    assert refused["alternative"] is False and refused["vehicle_id"] == small_box.vehicle_id
+    [reason] = refused["reasons"]
+    assert reason["code"] == "does_not_fit"
+    assert reason["details"]["package_cm"] == ["60.0", "40.0", "30.0"]
+    assert reason["details"]["box_cm"] == ["50.0", "50.0", "50.0"]
+    assert "60 x 40 x 30 cm" in reason["message"] and small_box.vehicle.plate in reason["message"]
     assert ids(suggest(staff, order, only_fit="true")) == [roomy.pk]
 
 
-def test_capacity_counts_the_load_already_on_the_vehicles_active_runs(staff, staff_user):
+def test_a_driver_whose_vehicle_is_on_another_run_is_offered_the_smallest_free_one(
+    staff, staff_user
+):
     loaded = candidate(at=PLAZA, capacity_kg=Decimal("5"))
-    # The same vehicle already carries 4 kg for another (busy) driver on a run not started.
+    # Its van is already on another driver's run, not started.
     _user, other_driver = driver_user()
-    services.assignment_create(
+    run = services.assignment_create(
         orders=[make_order(customer=CustomerFactory(), by=staff_user, drops=[drop(weight="4")])],
         driver=other_driver,
         vehicle=loaded.vehicle,
         by=staff_user,
     )
-    spare = candidate(at=(-16.4090, -71.5375), capacity_kg=Decimal("5"))
+    small = VehicleFactory(capacity_kg=Decimal("3"))  # enough for the 2 kg order
+    VehicleFactory(capacity_kg=Decimal("1"))  # too light
+    VehicleFactory(capacity_kg=Decimal("900"))  # bigger than needed
+    VehicleFactory(capacity_kg=Decimal("2.5"), status=VehicleStatus.MAINTENANCE)
     order = make_order(customer=CustomerFactory(), by=staff_user)  # 2 kg
 
     body = suggest(staff, order)
-    assert ids(body) == [spare.pk, loaded.pk]
-    heavy = body["results"][1]
-    assert heavy["has_capacity"] is False and Decimal(heavy["load_kg"]) == Decimal("4")
-    assert body["results"][0]["has_capacity"] is True
-    assert ids(suggest(staff, order, only_fit="true")) == [spare.pk]
+    offered = entry_of(body, loaded)
+    assert offered["eligible"] is True and offered["reasons"] == []
+    assert offered["alternative"] is True
+    assert (offered["vehicle_id"], offered["vehicle_plate"]) == (small.pk, small.plate)
+    assert Decimal(offered["capacity_kg"]) == Decimal("3")
+    assert offered["default_vehicle_id"] == loaded.vehicle_id
+    [why] = offered["default_vehicle_reasons"]
+    assert why["code"] == "vehicle_busy"
+    assert why["details"] == {
+        "vehicle_id": loaded.vehicle_id,
+        "assignment_id": run.pk,
+        "status": "assigned",
+    }
+    assert f"#{run.pk}" in why["message"]
+    busy = entry_of(body, other_driver)
+    assert busy["eligible"] is False
+    assert codes(busy["reasons"]) == ["driver_unavailable", "no_vehicle"]
+    assert busy["reasons"][0]["details"]["assignment_id"] == run.pk
+    assert ids(body) == [loaded.pk, other_driver.pk]
+    assert ids(suggest(staff, order, only_fit="true")) == [loaded.pk]
+
+
+def test_the_spare_vehicle_is_the_smallest_that_takes_the_order_where_it_goes(staff, staff_user):
+    package = {"length_cm": Decimal("60"), "width_cm": Decimal("40"), "height_cm": Decimal("30")}
+    monday = _next(0)  # plates ending in 0 and 1 are kept out of the Centro
+    order = make_order(
+        customer=CustomerFactory(), by=staff_user, drops=[drop(**package)], scheduled_for=monday
+    )
+    _user, walker = driver_user()  # no vehicle of its own
+    owner = candidate(plate="OWN-108", capacity_kg=Decimal("20"))  # spoken for: its driver's
+    VehicleFactory(
+        plate="BOX-105",
+        capacity_kg=Decimal("10"),
+        length_cm=Decimal("50"),
+        width_cm=Decimal("50"),
+        height_cm=Decimal("50"),
+    )  # light enough, but the package does not fit
+    VehicleFactory(plate="RES-101", capacity_kg=Decimal("30"))  # restricted on Mondays
+    VehicleFactory(plate="WRK-106", capacity_kg=Decimal("40"), status=VehicleStatus.MAINTENANCE)
+    VehicleFactory(plate="OFF-107", capacity_kg=Decimal("45"), is_active=False)
+    on_the_road = VehicleFactory(plate="RUN-109", capacity_kg=Decimal("50"))
+    services.assignment_create(
+        orders=[make_order(customer=CustomerFactory(), by=staff_user)],
+        driver=driver_user()[1],
+        vehicle=on_the_road,
+        by=staff_user,
+    )
+    centro_zone()  # after that run: its plate may be kept out today
+    flat = VehicleFactory(
+        plate="VAN-115", capacity_kg=Decimal("60"), height_cm=Decimal("60")
+    )  # the smaller of two equal vans
+    VehicleFactory(plate="VAN-116", capacity_kg=Decimal("60"))
+    VehicleFactory(plate="BIG-117", capacity_kg=Decimal("3500"))
+
+    body = suggest(staff, order)
+    offered = entry_of(body, walker)
+    assert offered["eligible"] is True and offered["alternative"] is True
+    assert offered["vehicle_plate"] == flat.plate and offered["vehicle_id"] == flat.pk
+    assert offered["default_vehicle_id"] is None
+    assert codes(offered["default_vehicle_reasons"]) == ["no_vehicle"]
+    assert entry_of(body, owner)["alternative"] is False
+    assert Vehicle.objects.get(plate="RES-101").is_usable  # refused for the zone, not its state
 
 
 def _next(weekday: int) -> datetime:
@@ -149,18 +249,7 @@ def _next(weekday: int) -> datetime:
 
 
 def test_a_plate_restricted_on_the_orders_day_in_a_zone_ranks_first_to_go(staff, staff_user):
-    ring = [
-        [-71.5393, -16.4011],
-        [-71.5345, -16.4011],
-        [-71.5345, -16.3965],
-        [-71.5393, -16.3965],
-        [-71.5393, -16.4011],
-    ]  # round the Plaza, the pickup of every test order
-    Geofence(
-        name="Centro",
-        kind="vehicle_restriction",
-        geometry={"type": "Polygon", "coordinates": [ring]},
-    ).save()
+    zone = centro_zone()
     restricted = candidate(plate="ABC-120", at=PLAZA)  # Mondays: plates ending 0 and 1
     free = candidate(plate="ABC-125", at=(-16.4090, -71.5375))
     monday = make_order(customer=CustomerFactory(), by=staff_user, scheduled_for=_next(0))
@@ -170,38 +259,95 @@ def test_a_plate_restricted_on_the_orders_day_in_a_zone_ranks_first_to_go(staff,
     assert body["service_day"] == _next(0).date().isoformat()
     assert ids(body) == [free.pk, restricted.pk]
     assert body["results"][1]["restricted"] is True and body["results"][1]["eligible"] is False
+    [reason] = body["results"][1]["reasons"]
+    assert reason["code"] == "vehicle_restricted"
+    assert {
+        k: reason["details"][k] for k in ("plate", "digit", "weekday", "zone_id", "zone_name")
+    } == {
+        "plate": "ABC-120",
+        "digit": 0,
+        "weekday": "monday",
+        "zone_id": str(zone.pk),
+        "zone_name": "Centro",
+    }
+    assert "ABC-120" in reason["message"] and "Centro" in reason["message"]
     assert ids(suggest(staff, monday, only_fit="true")) == [free.pk]
     weekend = suggest(staff, saturday)
     assert ids(weekend) == [restricted.pk, free.pk]  # weekends are free: nearest first
     assert not any(entry["restricted"] for entry in weekend["results"])
 
 
-def test_only_available_active_drivers_with_a_usable_vehicle_are_candidates(staff, staff_user):
+def test_inactive_drivers_are_left_out_and_the_others_say_why_they_cannot(staff, staff_user):
     ready = candidate()
     busy = candidate()
-    Driver.objects.filter(pk=busy.pk).update(availability=Availability.BUSY)
-    inactive = candidate()
+    run = services.assignment_create(
+        orders=[make_order(customer=CustomerFactory(), by=staff_user)],
+        driver=busy,
+        vehicle=busy.vehicle,
+        by=staff_user,
+    )
+    _user, inactive = driver_user()
     services.driver_deactivate(driver=inactive)
     in_repair = candidate()
-    in_repair.vehicle.__class__.objects.filter(pk=in_repair.vehicle_id).update(
-        status=VehicleStatus.MAINTENANCE
-    )
-    driver_user()  # available, but no vehicle
-    order = make_order(customer=CustomerFactory(), by=staff_user)
-    assert ids(suggest(staff, order)) == [ready.pk]
+    Vehicle.objects.filter(pk=in_repair.vehicle_id).update(status=VehicleStatus.MAINTENANCE)
+    light = candidate(capacity_kg=Decimal("1.5"))
+    _user, walker = driver_user()  # available, but no vehicle
+    order = make_order(customer=CustomerFactory(), by=staff_user)  # 2 kg
+
+    body = suggest(staff, order)
+    assert inactive.pk not in ids(body)
+    assert ids(body)[0] == ready.pk and ids(body)[-1] == busy.pk  # busy drivers last
+    assert {entry["driver_id"]: codes(entry["reasons"]) for entry in body["results"]} == {
+        ready.pk: [],
+        busy.pk: ["driver_unavailable"],
+        in_repair.pk: ["vehicle_unavailable"],
+        light.pk: ["capacity_exceeded"],
+        walker.pk: ["no_vehicle"],
+    }
+    assert entry_of(body, busy)["reasons"][0]["details"] == {
+        "driver_id": busy.pk,
+        "availability": "busy",
+        "assignment_id": run.pk,
+        "status": "assigned",
+    }
+    capacity = entry_of(body, light)["reasons"][0]
+    assert capacity["details"] == {
+        "vehicle_id": light.vehicle_id,
+        "capacity_kg": "1.5",
+        "requested_kg": "2.000",
+    }
+    assert "2.000 kg" in capacity["message"] and "1.5 kg" in capacity["message"]
+    assert entry_of(body, light)["has_capacity"] is False
+    nothing = entry_of(body, walker)
+    assert nothing["vehicle_id"] is None and nothing["fits"] is None
+    assert all(reason["message"] for entry in body["results"] for reason in entry["reasons"])
+    assert ids(suggest(staff, order, only_fit="true")) == [ready.pk]
+
+    spare = VehicleFactory()  # nobody's: offered to those whose own cannot, not to the busy
+    body = suggest(staff, order)
+    offered = {e["driver_id"] for e in body["results"] if e["alternative"]}
+    assert offered == {in_repair.pk, light.pk, walker.pk}
+    assert all(entry_of(body, d)["vehicle_id"] == spare.pk for d in (in_repair, light, walker))
+    assert codes(entry_of(body, busy)["reasons"]) == ["driver_unavailable"]
 
 
-def test_the_query_count_does_not_grow_with_the_fleet(staff, staff_user):
+@pytest.mark.parametrize("size", [2, 20])
+def test_the_query_count_does_not_grow_with_the_fleet(
+    staff, staff_user, django_assert_max_num_queries, size
+):
     order = make_order(customer=CustomerFactory(), by=staff_user)
-    candidate(at=PLAZA)
-    with CaptureQueriesContext(connection) as few:
-        suggest(staff, order)
-    for index in range(5):
-        driver = candidate(at=(PLAZA[0] + index / 1000, PLAZA[1]))
+    drivers = [candidate(at=(PLAZA[0] + index / 1000, PLAZA[1])) for index in range(size)]
+    for index, driver in enumerate(drivers):
         rate(driver, 4, staff_user)
-    with CaptureQueriesContext(connection) as many:
-        assert len(suggest(staff, order)["results"]) == 6
-    assert len(many) == len(few)
+        if index % 2:  # half of them cannot take it with their own van
+            Vehicle.objects.filter(pk=driver.vehicle_id).update(capacity_kg=Decimal("1"))
+    VehicleFactory()  # a spare for them
+    Driver.objects.filter(pk=drivers[0].pk).update(availability=Availability.BUSY)
+    # auth (2), throttle, the order, its drop-offs, live runs, drivers, spares, ratings
+    with django_assert_max_num_queries(9):
+        body = suggest(staff, order, limit=100)
+    assert len(body["results"]) == size
+    assert sum(entry["alternative"] for entry in body["results"]) == size // 2
 
 
 def test_suggestions_are_for_staff_and_a_known_order(client_for, staff, staff_user):

@@ -238,6 +238,6 @@ def test_admin_edits_vehicles_and_drivers_through_the_services(client):
 def test_the_demo_seed_adds_vehicles_and_drivers():
     call_command("seed_demo", verbosity=0)
     call_command("seed_demo", verbosity=0)
-    assert Vehicle.objects.count() == 4
+    assert Vehicle.objects.count() == 5  # four in service (one a spare), one in the workshop
     driver = Driver.objects.get(user__email="driver1@rappi.pe")
     assert driver.licence_number == "Q12345678" and driver.vehicle.plate == "V1A-123"

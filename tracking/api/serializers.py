@@ -4,6 +4,7 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from fleet.api.serializers import EvidenceOutput, StopOutput
+from rappi.api.query import QuerySerializer
 from tracking.documents import GEOFENCE_KINDS
 from tracking.pings import REASONS, Fix
 
@@ -30,9 +31,19 @@ class PingInput(serializers.Serializer):
     lat = serializers.FloatField(help_text="WGS84 degrees")
     lng = serializers.FloatField(help_text="WGS84 degrees")
     recorded_at = _utc_datetime(help_text="Device time of the fix (ISO 8601)")
-    speed_kmh = serializers.FloatField(required=False, allow_null=True)
+    # Out of range is a per-fix rejection (202), not a 400: one bad value must not cost
+    # the rest of a buffered batch.
+    speed_kmh = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="≥ 0; -1 means unknown (stored as null); another negative value rejects "
+        "the fix (`invalid_speed`)",
+    )
     heading = serializers.FloatField(
-        required=False, allow_null=True, help_text="Degrees clockwise from north"
+        required=False,
+        allow_null=True,
+        help_text="Degrees clockwise from north, 0 ≤ heading < 360; -1 means unknown (stored "
+        "as null); another value rejects the fix (`invalid_heading`)",
     )
     accuracy_m = serializers.FloatField(
         required=False, allow_null=True, help_text="Radius of the fix's uncertainty, metres"
@@ -90,7 +101,12 @@ def batch_size(data) -> int:
 
 class RejectedFixOutput(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position of the fix in the request")
-    reason = serializers.ChoiceField(choices=REASONS)
+    reason = serializers.ChoiceField(
+        choices=REASONS,
+        help_text="`out_of_range` (lat/lng), `null_island` (0, 0), `future`, "
+        "`before_run_start`, `inaccurate`, `invalid_speed` (negative), `invalid_heading` "
+        "(not 0 ≤ heading < 360), `duplicate`, `impossible_speed` (from the previous fix)",
+    )
 
 
 class PingIngestOutput(serializers.Serializer):
@@ -125,7 +141,7 @@ class LastFixOutput(PingOutput):
     stale = serializers.BooleanField(help_text="Older than GPS_STALE_AFTER_S")
 
 
-class TrackQuery(serializers.Serializer):
+class TrackQuery(QuerySerializer):
     since = _utc_datetime(required=False, help_text="Recorded at or after (ISO 8601)")
     until = _utc_datetime(required=False, help_text="Recorded before (ISO 8601)")
     limit = serializers.IntegerField(min_value=1, max_value=10000, default=1000)
@@ -186,13 +202,13 @@ class FleetEntryOutput(serializers.Serializer):
     route_geometry = serializers.JSONField(allow_null=True, help_text="GeoJSON LineString")
 
 
-class FleetQuery(serializers.Serializer):
+class FleetQuery(QuerySerializer):
     stale = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="Only stale (or fresh) runs"
     )
 
 
-class NearbyQuery(serializers.Serializer):
+class NearbyQuery(QuerySerializer):
     lat = serializers.FloatField(min_value=-90, max_value=90)
     lng = serializers.FloatField(min_value=-180, max_value=180)
     radius_m = serializers.FloatField(min_value=1, max_value=50000, default=2000)

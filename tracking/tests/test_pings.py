@@ -182,6 +182,42 @@ def test_each_rejection_reason_is_reported_by_index_and_nothing_rejected_is_stor
     )
 
 
+def test_a_negative_speed_or_a_heading_off_the_compass_rejects_that_fix_only(phone, run):
+    batch = [
+        fix(60, 0, speed_kmh=20, heading=0),  # 0: fine, due north
+        fix(55, 1, speed_kmh=-5),  # 1: no speed is negative
+        fix(50, 1, heading=360),  # 2: a compass stops short of 360
+        fix(45, 1, heading=-90),  # 3
+        fix(40, 1, heading=720.5),  # 4
+        fix(35, 2, speed_kmh=0, heading=359.9),  # 5: fine, standing
+        fix(30, 2, speed_kmh=-1, heading=-1),  # 6: fine, -1 is "unknown"
+    ]
+    response = send(phone, run, batch)
+    assert response.status_code == 202, response.content
+    assert response.json() == {
+        "accepted": 3,
+        "duplicates": 0,
+        "late": 0,
+        "rejected": [
+            {"index": 1, "reason": "invalid_speed"},
+            {"index": 2, "reason": "invalid_heading"},
+            {"index": 3, "reason": "invalid_heading"},
+            {"index": 4, "reason": "invalid_heading"},
+        ],
+    }
+    assert [(doc["speed_kmh"], doc["heading"]) for doc in stored(run)] == [
+        (20, 0),
+        (0, 359.9),
+        (None, None),
+    ]
+    single = phone.post(
+        URL, {"assignment_id": run["run"].pk, **fix(20, 2, heading=400)}, format="json"
+    )
+    assert single.status_code == 202
+    assert single.json()["rejected"] == [{"index": 0, "reason": "invalid_heading"}]
+    assert len(stored(run)) == 3
+
+
 def test_a_little_clock_skew_is_tolerated(phone, run):
     response = send(phone, run, [fix(-60)])  # a minute ahead: within GPS_CLOCK_SKEW_S
     assert response.json()["accepted"] == 1
