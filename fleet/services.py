@@ -141,6 +141,8 @@ def driver_create(
 def driver_update(*, driver: Driver, **changes) -> Driver:
     driver = Driver.objects.select_for_update().select_related("user").get(pk=driver.pk)
     is_active = changes.pop("is_active", None)
+    if changes.get("availability") == Availability.AVAILABLE:
+        _not_on_a_live_run(driver)
     if "vehicle" in changes:
         changes["vehicle"] = _usable_vehicle(changes["vehicle"])
     if "licence_number" in changes:
@@ -154,6 +156,20 @@ def driver_update(*, driver: Driver, **changes) -> Driver:
     elif is_active is True and not driver.is_active:
         driver = driver_reactivate(driver=driver)
     return driver
+
+
+def _not_on_a_live_run(driver: Driver) -> None:
+    """A driver on a run still to be driven is busy until the run ends: marking it
+    available by hand would offer it for a second run."""
+    run = rules.live_run(driver_id=driver.pk)
+    if run is not None:
+        raise IllegalTransitionError(
+            _("The driver is on run #%(id)s until it ends.") % {"id": run.pk},
+            current=driver.availability,
+            target=Availability.AVAILABLE,
+            allowed=[],
+            assignment_id=run.pk,
+        )
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from identity.admin import admin_login
@@ -20,7 +21,12 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file (`?script`), not inline,
     # so the page runs under the content security policy.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Never cached: the script carries the visitor's CSRF token.
+    path(
+        "api/docs/",
+        never_cache(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
     path("api/v1/", include(api_v1)),
     # Before the admin's own URLs: its login page, throttled like the API's sign-in.
     path("admin/login/", admin_login, name="admin-login"),

@@ -190,6 +190,28 @@ def test_a_driver_marked_available_by_hand_while_on_a_run_gets_no_second_one(sta
     assert error["details"]["assignment_id"] == first.pk
 
 
+def test_staff_cannot_mark_a_driver_on_a_live_run_available(staff, staff_user):
+    _user, driver = driver_user()
+    run = services.assignment_create(
+        orders=[pending_order(staff_user)], driver=driver, vehicle=VehicleFactory(), by=staff_user
+    )
+    response = staff.patch(
+        f"/api/v1/drivers/{driver.pk}", {"availability": "available"}, format="json"
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "illegal_transition"
+    assert error["details"]["assignment_id"] == run.pk
+    assert Driver.objects.get(pk=driver.pk).availability == "busy"
+    services.assignment_cancel(assignment=run)
+    assert (
+        staff.patch(
+            f"/api/v1/drivers/{driver.pk}", {"availability": "available"}, format="json"
+        ).status_code
+        == 200
+    )
+
+
 def test_the_database_keeps_a_vehicle_and_a_driver_on_one_live_run(staff_user):
     vehicle = VehicleFactory()
     _u1, first_driver = driver_user()

@@ -352,6 +352,10 @@ class MercadoPagoWebhookView(APIView):
         responses={
             200: OpenApiTypes.OBJECT,
             401: OpenApiResponse(description="`invalid_signature`"),
+            503: OpenApiResponse(
+                description="`payment_provider_unavailable`: MercadoPago could not be read; "
+                "it retries the notification"
+            ),
         },
         tags=["payments"],
     )

@@ -95,6 +95,7 @@ def test_the_api_docs_load_their_script_from_the_site_not_inline(client):
     assert script.headers["Content-Type"].startswith("application/javascript")
     assert b"SwaggerUIBundle(" in script.content
     assert b"/api/schema/" in script.content
+    assert "no-store" in script.headers["Cache-Control"]  # it carries a CSRF token
     for src in found.script_sources:
         assert src.startswith("/"), src  # same origin: allowed by script-src 'self'
 
