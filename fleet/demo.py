@@ -133,7 +133,7 @@ def _deliver_all(run: Assignment, dispatcher: User) -> None:
 
 
 def _cancel(run: Assignment, dispatcher: User) -> None:
-    services.assignment_cancel(assignment=run, reason="Vehículo reasignado")
+    services.assignment_cancel(assignment=run, reason="Vehículo reasignado", by=dispatcher)
 
 
 def _start_with_incident(run: Assignment, dispatcher: User) -> None:

@@ -41,7 +41,8 @@ from identity import catalogue
 from identity import services as identity_services
 from identity.models import User
 from orders import services as order_services
-from orders.models import Destination, Order, OrderStatus
+from orders.models import Destination, Order, OrderEventType, OrderStatus
+from orders.timeline import destination_data, order_event_record
 from rappi.errors import IllegalTransitionError, NotFoundError
 from rappi.routing import Point, get_router, optimise_order
 from tracking import events, evidence, geofences, pings
@@ -255,8 +256,21 @@ def assignment_create(
         vehicle=vehicle,
     )
     assignment.orders.set(locked_orders)
+    assigned = {
+        "assignment_id": assignment.pk,
+        "driver_id": driver.pk,
+        "driver_name": driver.user.full_name,
+        "vehicle_id": vehicle.pk,
+        "vehicle_plate": vehicle.plate,
+    }
     for order in locked_orders:
-        order_services.order_transition(order=order, to=OrderStatus.ASSIGNED)
+        order_services.order_transition(
+            order=order,
+            to=OrderStatus.ASSIGNED,
+            by=by,
+            event=OrderEventType.ASSIGNED,
+            data=assigned,
+        )
     driver.availability = Availability.BUSY
     driver.save(update_fields=["availability", "updated_at"])
     route_plan(assignment=assignment)
@@ -284,7 +298,10 @@ def _free_driver(driver_id: int) -> None:
 def _refuse(assignment: Assignment, target: str, allowed: list[str]) -> None:
     raise IllegalTransitionError(
         _("A run cannot go from %(current)s to %(target)s.")
-        % {"current": assignment.status, "target": target},
+        % {
+            "current": AssignmentStatus(assignment.status).label.lower(),
+            "target": AssignmentStatus(target).label.lower(),
+        },
         current=assignment.status,
         target=target,
         allowed=allowed,
@@ -304,7 +321,13 @@ def assignment_start(*, assignment: Assignment, by: User) -> Assignment:
         Order.objects.select_for_update().filter(assignments=assignment).select_related("customer")
     ):
         if order.status == OrderStatus.ASSIGNED:
-            order_services.order_transition(order=order, to=OrderStatus.IN_TRANSIT)
+            order_services.order_transition(
+                order=order,
+                to=OrderStatus.IN_TRANSIT,
+                by=by,
+                event=OrderEventType.RUN_STARTED,
+                data={"assignment_id": assignment.pk},
+            )
             if order.customer.user_id:
                 identity_services.notification_send(
                     recipient_user_id=order.customer.user_id,
@@ -315,21 +338,29 @@ def assignment_start(*, assignment: Assignment, by: User) -> Assignment:
     return assignment
 
 
-def _release_orders(assignment: Assignment) -> None:
+def _release_orders(assignment: Assignment, *, by: User | None, **data) -> None:
     for order in Order.objects.select_for_update().filter(
         assignments=assignment, status=OrderStatus.ASSIGNED
     ):
-        order_services.order_transition(order=order, to=OrderStatus.PENDING)
+        order_services.order_transition(
+            order=order,
+            to=OrderStatus.PENDING,
+            by=by,
+            event=OrderEventType.UNASSIGNED,
+            data={"assignment_id": assignment.pk, **data},
+        )
 
 
 @transaction.atomic
-def assignment_cancel(*, assignment: Assignment, reason: str = "") -> Assignment:
+def assignment_cancel(
+    *, assignment: Assignment, reason: str = "", by: User | None = None
+) -> Assignment:
     """Before it starts: its orders go back to pending, its stops are skipped (the orders
     get a new route in their next run) and the driver is free again."""
     assignment = _locked_run(assignment)
     if assignment.status != AssignmentStatus.ASSIGNED:
         _refuse(assignment, AssignmentStatus.CANCELLED, [])
-    _release_orders(assignment)
+    _release_orders(assignment, by=by, reason=reason)
     Stop.objects.filter(route__assignment=assignment, status=StopStatus.PENDING).update(
         status=StopStatus.SKIPPED
     )
@@ -342,7 +373,7 @@ def assignment_cancel(*, assignment: Assignment, reason: str = "") -> Assignment
 
 
 @transaction.atomic
-def assignment_delete(*, assignment: Assignment) -> None:
+def assignment_delete(*, assignment: Assignment, by: User | None = None) -> None:
     """Not while in progress; its orders go back to pending and the driver is freed."""
     assignment = _locked_run(assignment)
     if assignment.status == AssignmentStatus.IN_PROGRESS:
@@ -350,7 +381,7 @@ def assignment_delete(*, assignment: Assignment) -> None:
     # A cancelled or finished run holds nothing any more: its orders may be in another
     # run by now, and its driver on another.
     if assignment.status == AssignmentStatus.ASSIGNED:
-        _release_orders(assignment)
+        _release_orders(assignment, by=by, run_deleted=True)
         _free_driver(assignment.driver_id)
     run_id = assignment.pk
     assignment.delete()
@@ -482,17 +513,35 @@ def incident_update(*, incident: Incident, **changes) -> Incident:
     return incident
 
 
-def order_close_if_done(*, order: Order) -> Order:
+def order_close_if_done(
+    *,
+    order: Order,
+    by: User | None = None,
+    event: str | None = None,
+    destination: Destination | None = None,
+    data: dict | None = None,
+) -> Order:
     """An order whose drop-offs are all delivered or failed closes: `delivered` if any was
-    delivered, else `cancelled` (SPEC §5)."""
+    delivered, else `cancelled` (SPEC §5). `event` (with `destination` and `data`) is the
+    drop-off change that prompted the check: it is recorded once, carrying the order's
+    closing when it closes it; without one, a closing is a plain status change."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     statuses = set(order.destinations.values_list("status", flat=True))
     if order.status != OrderStatus.IN_TRANSIT or Destination.Status.PENDING in statuses:
+        if event is not None:
+            order_event_record(order=order, type=event, by=by, destination=destination, data=data)
         return order
     target = (
         OrderStatus.DELIVERED if Destination.Status.DELIVERED in statuses else OrderStatus.CANCELLED
     )
-    return order_services.order_transition(order=order, to=target)
+    return order_services.order_transition(
+        order=order,
+        to=target,
+        by=by,
+        event=event or OrderEventType.STATUS_CHANGED,
+        destination=destination,
+        data=data,
+    )
 
 
 def _close_stops(assignment: Assignment) -> None:
@@ -525,18 +574,31 @@ def assignment_finish(*, assignment: Assignment, reason: str, by: User) -> Assig
     if assignment.status != AssignmentStatus.IN_PROGRESS:
         _refuse(assignment, AssignmentStatus.FINISHED, [])
     orders = list(Order.objects.select_for_update().filter(assignments=assignment))
-    Destination.objects.filter(order__in=orders, status=Destination.Status.PENDING).update(
-        status=Destination.Status.FAILED, failure_reason=reason[:300]
-    )
-    for order in orders:
-        order_close_if_done(order=order)
-    incident_report(
+    pending = Destination.objects.filter(order__in=orders, status=Destination.Status.PENDING)
+    failed_ids: dict[int, list[int]] = {}
+    for pk, order_id in pending.order_by("pk").values_list("pk", "order_id"):
+        failed_ids.setdefault(order_id, []).append(pk)
+    pending.update(status=Destination.Status.FAILED, failure_reason=reason[:300])
+    incident = incident_report(
         assignment=assignment,
         type=IncidentType.FORCED_FINISH,
         notes=reason,
         by=by,
         origin=IncidentOrigin.STAFF,
     )
+    for order in orders:
+        if order.pk in failed_ids:  # orders closed before have nothing more to record
+            order_close_if_done(
+                order=order,
+                by=by,
+                event=OrderEventType.RUN_FINISHED,
+                data={
+                    "assignment_id": assignment.pk,
+                    "reason": reason,
+                    "failed_destination_ids": failed_ids[order.pk],
+                    "incident_id": incident.pk,
+                },
+            )
     before = assignment.status
     finished = _close_run(assignment)
     audit_record(
@@ -549,7 +611,9 @@ def assignment_finish(*, assignment: Assignment, reason: str, by: User) -> Assig
 
 
 @transaction.atomic
-def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False) -> Assignment:
+def assignment_reopen(
+    *, assignment: Assignment, include_delivered: bool = False, by: User | None = None
+) -> Assignment:
     """Staff put a finished run back in progress: its failed drop-offs (and, if asked,
     delivered ones) and their stops are pending again and its orders in transit. Driver
     and vehicle must be free (on no other live run) and the vehicle in service."""
@@ -570,11 +634,14 @@ def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False
     reopened = [Destination.Status.FAILED]
     if include_delivered:
         reopened.append(Destination.Status.DELIVERED)
-    reopened_ids = list(
-        Destination.objects.filter(order__in=orders, status__in=reopened).values_list(
-            "pk", flat=True
-        )
-    )
+    reopened_by_order: dict[int, list[int]] = {}
+    for pk, order_id in (
+        Destination.objects.filter(order__in=orders, status__in=reopened)
+        .order_by("pk")
+        .values_list("pk", "order_id")
+    ):
+        reopened_by_order.setdefault(order_id, []).append(pk)
+    reopened_ids = [pk for ids in reopened_by_order.values() for pk in ids]
     Destination.objects.filter(pk__in=reopened_ids).update(
         status=Destination.Status.PENDING, failure_reason="", delivered_at=None, received_by=""
     )
@@ -584,7 +651,17 @@ def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False
     for order in orders:
         still_open = order.destinations.filter(status=Destination.Status.PENDING).exists()
         if order.status in (OrderStatus.DELIVERED, OrderStatus.CANCELLED) and still_open:
-            order_services.order_transition(order=order, to=OrderStatus.IN_TRANSIT)
+            order_services.order_transition(
+                order=order,
+                to=OrderStatus.IN_TRANSIT,
+                by=by,
+                event=OrderEventType.REOPENED,
+                data={
+                    "assignment_id": assignment.pk,
+                    "reopened_destination_ids": reopened_by_order.get(order.pk, []),
+                    "include_delivered": include_delivered,
+                },
+            )
     assignment.status = AssignmentStatus.IN_PROGRESS
     assignment.finished_at = None
     _put_on_the_road(
@@ -601,6 +678,7 @@ def assignment_reopen(*, assignment: Assignment, include_delivered: bool = False
             "status": (AssignmentStatus.FINISHED, assignment.status),
             "include_delivered": (None, include_delivered),
         },
+        actor=by,
     )
     return assignment
 
@@ -963,19 +1041,28 @@ def _pending_destination(destination_id: int, target: str) -> Destination:
     return destination
 
 
-def _settle(*, assignment: Assignment, order: Order, destination: Destination) -> None:
+def _settle(
+    *, assignment: Assignment, order: Order, destination: Destination, by: User, **data
+) -> None:
     """After a drop-off is delivered or failed: its stop is done, the customer is told, the
-    order closes when all its drop-offs are, and the run when all its orders are."""
+    order closes when all its drop-offs are, and the run when all its orders are. The
+    drop-off's change is recorded on the order's timeline with `data` (with the closing)."""
     stop_status, now = _STOP_FOR_DESTINATION[destination.status], timezone.now()
     Stop.objects.filter(
         route__assignment=assignment, destination=destination, status=StopStatus.PENDING
     ).update(status=stop_status, visited_at=now)
     # Whatever was handed over (or tried) was collected: its pickup is made.
     _pending_pickups(assignment, order).update(status=StopStatus.VISITED, visited_at=now)
-    order = order_close_if_done(order=order)
+    delivered = destination.status == Destination.Status.DELIVERED
+    order = order_close_if_done(
+        order=order,
+        by=by,
+        event=OrderEventType.DELIVERED if delivered else OrderEventType.FAILED,
+        destination=destination,
+        data={"assignment_id": assignment.pk, **destination_data(destination), **data},
+    )
     customer_user_id = order.customer.user_id
     if customer_user_id:
-        delivered = destination.status == Destination.Status.DELIVERED
         identity_services.notification_send(
             recipient_user_id=customer_user_id,
             kind="destination.delivered" if delivered else "destination.failed",
@@ -1053,7 +1140,13 @@ def destination_deliver(
             destination.delivered_at = timezone.now()
             destination.received_by = received_by
             destination.save(update_fields=["status", "delivered_at", "received_by"])
-            _settle(assignment=assignment, order=order, destination=destination)
+            _settle(
+                assignment=assignment,
+                order=order,
+                destination=destination,
+                by=by,
+                received_by=received_by,
+            )
     except Exception:
         _discard_proofs(stored)
         raise
@@ -1101,7 +1194,14 @@ def destination_fail(
             destination.status = Destination.Status.FAILED
             destination.failure_reason = reason[:300]
             destination.save(update_fields=["status", "failure_reason"])
-            _settle(assignment=assignment, order=order, destination=destination)
+            _settle(
+                assignment=assignment,
+                order=order,
+                destination=destination,
+                by=by,
+                reason=reason,
+                incident_id=incident.pk,
+            )
     except Exception:
         _discard_proofs(stored)
         raise

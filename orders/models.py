@@ -395,3 +395,76 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.order_id}: {self.score}/5"
+
+
+class OrderEventType(models.TextChoices):
+    """What an order's timeline records (docs/api.md, "Order timeline")."""
+
+    CREATED = "created", _("Created")
+    REPRICED = "repriced", _("Re-priced")
+    PRICE_ADJUSTED = "price_adjusted", _("Price adjusted")
+    PAID = "paid", _("Paid")
+    PAYMENT_DECLINED = "payment_declined", _("Payment declined")
+    ASSIGNED = "assigned", _("Assigned to a run")
+    UNASSIGNED = "unassigned", _("Taken off its run")
+    RUN_STARTED = "run_started", _("Run started")
+    DELIVERED = "delivered", _("Drop-off delivered")
+    FAILED = "failed", _("Drop-off failed")
+    RUN_FINISHED = "run_finished", _("Run finished by staff")
+    CANCELLED = "cancelled", _("Cancelled")
+    REOPENED = "reopened", _("Reopened")
+    RATED = "rated", _("Rated")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+
+
+class ActorRole(models.TextChoices):
+    CUSTOMER = "customer", _("Customer")
+    DRIVER = "driver", _("Driver")
+    STAFF = "staff", _("Staff")
+    SYSTEM = "system", _("System")
+
+
+class OrderEvent(models.Model):
+    """One entry of an order's timeline, written in the transaction of the change it
+    records (orders.timeline). `from_status`/`to_status` are the order's status before and
+    after, on the events that changed it; a drop-off's own outcome is the event's type."""
+
+    rbac_resource = "orders"
+    Type = OrderEventType
+
+    # The timeline index below leads with the order: no index of its own.
+    order = models.ForeignKey(
+        Order, related_name="events", on_delete=models.CASCADE, db_index=False
+    )
+    # A removed drop-off keeps its events (its id and sequence stay in `data`).
+    destination = models.ForeignKey(
+        Destination, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    type = models.CharField(_("event"), max_length=20, choices=OrderEventType.choices)
+    # Blank on events that left the order's status as it was (null in the API).
+    from_status = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # As the actor was then: a role changed later does not rewrite history.
+    actor_role = models.CharField(_("by"), max_length=10, choices=ActorRole.choices)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["order", "at", "id"], name="order_event_timeline")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(type__in=OrderEventType.values), name="order_event_known_type"
+            ),
+            models.CheckConstraint(
+                condition=Q(actor_role__in=ActorRole.values), name="order_event_known_actor_role"
+            ),
+        ]
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
+
+    def __str__(self) -> str:
+        return f"#{self.order_id} {self.type}"

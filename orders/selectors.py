@@ -1,11 +1,24 @@
 """Orders reads, already narrowed to the caller's rows (staff: all; a customer: its own;
 a driver: none of these yet — runs arrive with the fleet app)."""
 
-from django.db.models import Prefetch, QuerySet
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, QuerySet, Sum
 
 from identity.models import User
 from identity.scoping import scoped
-from orders.models import Address, Customer, Destination, Invoice, Order, Payment, Rating
+from orders.models import (
+    Address,
+    Customer,
+    Destination,
+    Invoice,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Rating,
+)
 from rappi.selectors import get_or_404
 
 
@@ -35,6 +48,17 @@ def order_get_for(*, user: User, pk) -> Order:
     return get_or_404(order_list_for(user=user), pk)
 
 
+def order_event_list_for(*, user: User, order: Order) -> QuerySet[OrderEvent]:
+    """`order`'s timeline, oldest first, scoped as the order is (empty for a caller who
+    may not read it). Whole rows: what the caller may see of each is said by
+    `orders.timeline` (`event_data_for`, `event_actor_id_for`, `describe`)."""
+    return scoped(
+        OrderEvent.objects.filter(order=order).select_related("actor"),
+        user=user,
+        customer_lookup="order__customer__user",
+    ).order_by("at", "id")
+
+
 def payment_list_for(*, user: User) -> QuerySet[Payment]:
     return scoped(Payment.objects.all(), user=user, customer_lookup="order__customer__user")
 
@@ -53,3 +77,36 @@ def invoice_get_for(*, user: User, pk) -> Invoice:
 
 def rating_list_for(*, user: User) -> QuerySet[Rating]:
     return scoped(Rating.objects.all(), user=user, customer_lookup="order__customer__user")
+
+
+# --- Figures for the console's overview (staff only; one aggregate query each) -------------
+
+
+def order_counts_by_status(*, since, until) -> dict[str, int]:
+    """Orders created in [since, until) by status."""
+    rows = (
+        Order.objects.filter(created_at__gte=since, created_at__lt=until)
+        .values("status")
+        .annotate(count=Count("id"))
+    )
+    return {row["status"]: row["count"] for row in rows}
+
+
+def order_waiting_count() -> int:
+    """Orders paid (or created by staff) and not yet in a run."""
+    return Order.objects.filter(status=OrderStatus.PENDING).count()
+
+
+def revenue_between(*, since, until) -> Decimal:
+    """Money settled in [since, until): paid payments by the time they were paid."""
+    total = Payment.objects.filter(
+        status=PaymentStatus.PAID, paid_at__gte=since, paid_at__lt=until
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or Decimal("0.00")
+
+
+def unpaid_older_than_count(*, created_before) -> int:
+    """Orders still waiting for their payment that were created before `created_before`."""
+    return Order.objects.filter(
+        status=OrderStatus.PENDING_PAYMENT, created_at__lt=created_before
+    ).count()

@@ -37,6 +37,7 @@ from orders.models import (
     Destination,
     Invoice,
     Order,
+    OrderEventType,
     OrderStatus,
     Payment,
     PaymentStatus,
@@ -53,6 +54,7 @@ from orders.payment_providers import (
 )
 from orders.ruc import InvalidRucError, RucNotRegisteredError, ruc_lookup
 from orders.signals import order_cancelled
+from orders.timeline import destination_data, money_str, order_event_record
 from rappi.errors import IllegalTransitionError, PermissionDeniedError
 from rappi.routing import Point, get_router
 
@@ -233,19 +235,41 @@ TRANSITIONS: dict[str, set[str]] = {
 TERMINAL = {OrderStatus.DELIVERED, OrderStatus.CANCELLED}
 
 
-def order_transition(*, order: Order, to: str) -> Order:
-    """The one place an order changes state; the caller holds the row lock."""
+def order_transition(
+    *,
+    order: Order,
+    to: str,
+    by: User | None = None,
+    event: str = OrderEventType.STATUS_CHANGED,
+    destination: Destination | None = None,
+    data: dict | None = None,
+) -> Order:
+    """The one place an order changes state; the caller holds the row lock. The change is
+    recorded on the order's timeline once: as `event` with `destination` and `data` when
+    the caller says what happened, else as a plain status change."""
     allowed = TRANSITIONS[order.status]
     if to not in allowed:
         raise IllegalTransitionError(
             _("An order cannot go from %(current)s to %(target)s.")
-            % {"current": order.status, "target": to},
+            % {
+                "current": OrderStatus(order.status).label.lower(),
+                "target": OrderStatus(to).label.lower(),
+            },
             current=order.status,
             target=to,
             allowed=sorted(allowed),
         )
-    order.status = to
+    previous, order.status = order.status, to
     order.save(update_fields=["status", "updated_at"])
+    order_event_record(
+        order=order,
+        type=event,
+        by=by,
+        destination=destination,
+        from_status=previous,
+        to_status=to,
+        data=data,
+    )
     return order
 
 
@@ -422,7 +446,20 @@ def order_create(
     Destination.objects.bulk_create(
         _destination(order, index, spec) for index, spec in enumerate(destinations, start=1)
     )
-    return _reprice(order)
+    order = _reprice(order)
+    order_event_record(
+        order=order,
+        type=OrderEventType.CREATED,
+        by=by,
+        to_status=order.status,
+        data={
+            "total": money_str(order.total),
+            "currency": order.currency,
+            "service_level": order.service_level,
+            "destinations": len(destinations),
+        },
+    )
+    return order
 
 
 def _editable(order: Order) -> Order:
@@ -435,48 +472,88 @@ def _editable(order: Order) -> Order:
     return order
 
 
+def _repriced(
+    order: Order, *, before, by: User | None, change: str, destination=None, **data
+) -> Order:
+    """Price an edited order again and record the edit with the totals before and after."""
+    order = _reprice(order)
+    order_event_record(
+        order=order,
+        type=OrderEventType.REPRICED,
+        by=by,
+        destination=destination,
+        data={
+            "change": change,
+            **data,
+            "from_total": money_str(before),
+            "to_total": money_str(order.total),
+            "currency": order.currency,
+        },
+    )
+    return order
+
+
 @transaction.atomic
-def order_update(*, order: Order, **changes) -> Order:
+def order_update(*, order: Order, by: User | None = None, **changes) -> Order:
     """Notes, schedule and service level, while editable; re-priced."""
     order = _editable(order)
     if "scheduled_for" in changes:
         _check_schedule(changes["scheduled_for"])
+    before = order.total
     for field, value in changes.items():
         setattr(order, field, value)
     order.save()
-    return _reprice(order)
+    return _repriced(order, before=before, by=by, change="order_updated", fields=sorted(changes))
 
 
 @transaction.atomic
-def destination_add(*, order: Order, spec: dict) -> Destination:
+def destination_add(*, order: Order, spec: dict, by: User | None = None) -> Destination:
     order = _editable(order)
     count = order.destinations.count()
     if count >= MAX_DESTINATIONS:
         raise ValidationError({"destinations": [_("An order has at most 20 destinations.")]})
     destination = _destination(order, count + 1, spec)
     destination.save()
-    _reprice(order)
+    _repriced(
+        order,
+        before=order.total,
+        by=by,
+        change="destination_added",
+        destination=destination,
+        **destination_data(destination),
+    )
     destination.refresh_from_db()
     return destination
 
 
 @transaction.atomic
-def destination_update(*, order: Order, destination: Destination, spec: dict) -> Destination:
+def destination_update(
+    *, order: Order, destination: Destination, spec: dict, by: User | None = None
+) -> Destination:
     order = _editable(order)
     package = spec.pop("package", {})
     for field, value in {**spec, **package}.items():
         setattr(destination, field, value)
     destination.save()
-    _reprice(order)
+    _repriced(
+        order,
+        before=order.total,
+        by=by,
+        change="destination_updated",
+        destination=destination,
+        **destination_data(destination),
+        fields=sorted({**spec, **package}),
+    )
     destination.refresh_from_db()
     return destination
 
 
 @transaction.atomic
-def destination_remove(*, order: Order, destination: Destination) -> None:
+def destination_remove(*, order: Order, destination: Destination, by: User | None = None) -> None:
     order = _editable(order)
     if order.destinations.count() <= 1:
         raise ValidationError({"destinations": [_("An order needs at least one destination.")]})
+    removed = destination_data(destination)
     destination.delete()
     # Close the gap: sequences stay 1..n (two passes keep the unique index happy).
     remaining = list(order.destinations.order_by("sequence"))
@@ -486,7 +563,7 @@ def destination_remove(*, order: Order, destination: Destination) -> None:
     for offset, item in enumerate(remaining, start=1):
         item.sequence = offset
     Destination.objects.bulk_update(remaining, ["sequence"])
-    _reprice(order)
+    _repriced(order, before=order.total, by=by, change="destination_removed", **removed)
 
 
 CUSTOMER_CANCELLABLE = {OrderStatus.PENDING_PAYMENT, OrderStatus.PENDING}
@@ -505,11 +582,20 @@ def order_cancel(*, order: Order, reason: str, by: User) -> Order:
             target=OrderStatus.CANCELLED,
             allowed=[],
         )
-    order_transition(order=order, to=OrderStatus.CANCELLED)
+    pending = order.destinations.filter(status=Destination.Status.PENDING)
+    failed_ids = sorted(pending.values_list("pk", flat=True))
+    order_transition(
+        order=order,
+        to=OrderStatus.CANCELLED,
+        by=by,
+        event=OrderEventType.CANCELLED,
+        # Its pending drop-offs fail with it: recorded here, not one event each.
+        data={"reason": reason, "failed_destination_ids": failed_ids},
+    )
     order.cancel_reason = reason
     order.cancelled_at = timezone.now()
     order.save(update_fields=["cancel_reason", "cancelled_at", "updated_at"])
-    order.destinations.filter(status=Destination.Status.PENDING).update(
+    Destination.objects.filter(pk__in=failed_ids).update(
         status=Destination.Status.FAILED, failure_reason=reason[:300]
     )
     order.payments.filter(status=PaymentStatus.PENDING).update(status=PaymentStatus.FAILED)
@@ -540,6 +626,18 @@ def order_adjust_price(*, order: Order, amount: Decimal, reason: str, by: User) 
             "total",
             "updated_at",
         ]
+    )
+    order_event_record(
+        order=order,
+        type=OrderEventType.PRICE_ADJUSTED,
+        by=by,
+        data={
+            "amount": money_str(amount),
+            "reason": reason,
+            "from_total": money_str(before["total"]),
+            "to_total": money_str(order.total),
+            "currency": order.currency,
+        },
     )
     logger.info(
         "order price adjusted",
@@ -603,6 +701,15 @@ def payment_checkout(*, order: Order, by: User) -> Payment:
     return payment
 
 
+def _payment_data(payment: Payment) -> dict:
+    return {
+        "payment_id": payment.pk,
+        "amount": money_str(payment.amount),
+        "currency": payment.currency,
+        "provider": payment.provider,
+    }
+
+
 def _settle_free(*, order: Order, by: User) -> Payment:
     order.payments.filter(status=PaymentStatus.PENDING).update(status=PaymentStatus.FAILED)
     payment = Payment.objects.create(
@@ -614,7 +721,13 @@ def _settle_free(*, order: Order, by: User) -> Payment:
         paid_at=timezone.now(),
         created_by=by,
     )
-    order_transition(order=order, to=OrderStatus.PENDING)
+    order_transition(
+        order=order,
+        to=OrderStatus.PENDING,
+        by=by,
+        event=OrderEventType.PAID,
+        data=_payment_data(payment),
+    )
     return payment
 
 
@@ -648,7 +761,10 @@ def _settle(*, order: Order, payment: Payment, provider_payment_id: str, paid_at
     payment.provider_payment_id = provider_payment_id or payment.provider_payment_id
     payment.paid_at = paid_at or timezone.now()
     payment.save(update_fields=["status", "paid_at", "provider_payment_id", "updated_at"])
-    order_transition(order=order, to=OrderStatus.PENDING)
+    # The provider confirmed it: the system's doing, whoever pressed "pay".
+    order_transition(
+        order=order, to=OrderStatus.PENDING, event=OrderEventType.PAID, data=_payment_data(payment)
+    )
     _notify_customer(
         order,
         kind="payment.confirmed",
@@ -694,10 +810,16 @@ def payment_confirm(*, payment: Payment, provider_payment_id: str = "", paid_at=
 
 @transaction.atomic
 def payment_fail(*, payment: Payment) -> Payment:
+    """The provider declined the payment (the simulated provider's single attempt)."""
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.status == PaymentStatus.PENDING:
         payment.status = PaymentStatus.FAILED
         payment.save(update_fields=["status", "updated_at"])
+        order_event_record(
+            order=payment.order,
+            type=OrderEventType.PAYMENT_DECLINED,
+            data=_payment_data(payment),
+        )
     return payment
 
 
@@ -797,6 +919,9 @@ def _record_provider_payment(*, checkout: Payment, provider_payment: ProviderPay
         # Taken and given back before we heard of it: recorded, nothing to do.
         attempt.status = PaymentStatus.REFUNDED
     attempt.save()
+    if provider_payment.status == "rejected":
+        data = {**_payment_data(attempt), "checkout_id": checkout.pk}
+        order_event_record(order=order, type=OrderEventType.PAYMENT_DECLINED, data=data)
     if attempt.needs_refund:
         _log_refund_needed(attempt)
     return attempt
@@ -871,8 +996,13 @@ def payment_record_manual(*, order: Order, amount: Decimal, reference: str, by: 
             )
     except IntegrityError:
         raise AlreadyPaidError(order_id=order.pk) from None
+    paid = {**_payment_data(payment), "reference": reference}
     if order.status == OrderStatus.PENDING_PAYMENT:
-        order_transition(order=order, to=OrderStatus.PENDING)
+        order_transition(
+            order=order, to=OrderStatus.PENDING, by=by, event=OrderEventType.PAID, data=paid
+        )
+    else:  # a staff order, pending already: paid, no change of status
+        order_event_record(order=order, type=OrderEventType.PAID, by=by, data=paid)
     logger.info("manual payment", extra={"order_id": order.pk, "user_id": by.pk})
     audit_record(
         action="payment.manual",
@@ -947,4 +1077,10 @@ def rating_create(*, order: Order, score: int, comment: str, by: User) -> Rating
     rating = Rating(order=order, score=score, comment=comment)
     rating.full_clean()
     rating.save()
+    order_event_record(
+        order=order,
+        type=OrderEventType.RATED,
+        by=by,
+        data={"rating_id": rating.pk, "score": score, "comment": comment},
+    )
     return rating

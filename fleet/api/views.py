@@ -74,7 +74,6 @@ class VehicleViewSet(viewsets.ModelViewSet):
     serializer_class = s.VehicleOutput
     lookup_value_regex = "[0-9]+"
     filterset_class = VehicleFilter
-    search_fields = ["plate"]
     ordering_fields = ["id", "plate", "capacity_kg", "created_at"]
     ordering = ["plate"]
 
@@ -129,7 +128,6 @@ class DriverViewSet(viewsets.ModelViewSet):
     serializer_class = s.DriverOutput
     lookup_value_regex = "[0-9]+"
     filterset_class = DriverFilter
-    search_fields = ["user__full_name", "user__email", "licence_number", "phone"]
     ordering_fields = ["id", "created_at", "availability"]
     ordering = ["id"]
     permission_actions = {"me": READ, "set_vehicle": WRITE, "ratings": "ratings:read"}
@@ -256,7 +254,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def destroy(self, request, pk=None):
         require_staff(request)
-        services.assignment_delete(assignment=self.get_object())
+        services.assignment_delete(assignment=self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={200: s.AssignmentOutput, 409: CONFLICT})
@@ -297,7 +295,9 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         assignment = self.get_object()
         data = s.AssignmentReopenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = services.assignment_reopen(assignment=assignment, **data.validated_data)
+        assignment = services.assignment_reopen(
+            assignment=assignment, by=request.user, **data.validated_data
+        )
         return Response(self._output(assignment))
 
     @extend_schema(request=None, responses={200: s.RouteOutput, 409: ROUTE_CONFLICT})
@@ -415,7 +415,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         data = s.AssignmentCancelInput(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = services.assignment_cancel(
-            assignment=assignment, reason=data.validated_data["reason"]
+            assignment=assignment, reason=data.validated_data["reason"], by=request.user
         )
         return Response(self._output(assignment))
 

@@ -1,10 +1,24 @@
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orders.models import Address, Customer, Invoice, Order, Payment, Rating, ServiceLevel, Tariff
+from orders import timeline
+from orders.models import (
+    ActorRole,
+    Address,
+    Customer,
+    Invoice,
+    Order,
+    OrderEventType,
+    OrderStatus,
+    Payment,
+    Rating,
+    ServiceLevel,
+    Tariff,
+)
 from rappi.api.schema import DECIMAL_STRING
 
 COORD = {"max_digits": 9, "decimal_places": 6, "coerce_to_string": False}
@@ -277,6 +291,54 @@ class AdjustPriceInput(serializers.Serializer):
         max_value=Decimal("99999999"),
     )
     reason = serializers.CharField(max_length=300)
+
+
+class OrderEventOutput(serializers.Serializer):
+    """One entry of an order's timeline, as the caller may see it (context `user`)."""
+
+    id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    destination_id = serializers.IntegerField(allow_null=True)
+    type = serializers.ChoiceField(choices=OrderEventType.choices)
+    from_status = serializers.SerializerMethodField(
+        help_text="The order's status before, on events that changed it; else null."
+    )
+    to_status = serializers.SerializerMethodField(
+        help_text="The order's status after, on events that changed it; else null."
+    )
+    actor_id = serializers.SerializerMethodField(
+        help_text="Who acted: shown to staff, and to a customer only for its own actions."
+    )
+    actor_role = serializers.ChoiceField(choices=ActorRole.choices)
+    data = serializers.SerializerMethodField(
+        help_text="Details by type (ids, amounts as decimal strings, reason…); what only "
+        "staff may know is left out for customers."
+    )
+    description = serializers.SerializerMethodField(
+        help_text="The event in words, in the request's language."
+    )
+    at = serializers.DateTimeField()
+
+    def _for_staff(self) -> bool:
+        return self.context["user"].is_staff_member
+
+    @extend_schema_field(serializers.ChoiceField(choices=OrderStatus.choices, allow_null=True))
+    def get_from_status(self, event) -> str | None:
+        return event.from_status or None
+
+    @extend_schema_field(serializers.ChoiceField(choices=OrderStatus.choices, allow_null=True))
+    def get_to_status(self, event) -> str | None:
+        return event.to_status or None
+
+    def get_actor_id(self, event) -> int | None:
+        return timeline.event_actor_id_for(event, user=self.context["user"])
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_data(self, event) -> dict:
+        return timeline.event_data_for(event, for_staff=self._for_staff())
+
+    def get_description(self, event) -> str:
+        return timeline.describe(event, for_staff=self._for_staff())
 
 
 # --- Payments ------------------------------------------------------------------------------

@@ -40,7 +40,6 @@ class CustomerViewSet(viewsets.ModelViewSet):
     serializer_class = s.CustomerOutput
     lookup_value_regex = "[0-9]+"
     filterset_class = CustomerFilter
-    search_fields = ["full_name", "email", "phone", "tax_id"]
     ordering_fields = ["id", "full_name", "created_at"]
     ordering = ["full_name"]
 
@@ -185,7 +184,7 @@ class OrderViewSet(
         order = self.get_object()
         data = s.OrderUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        order = services.order_update(order=order, **data.validated_data)
+        order = services.order_update(order=order, by=request.user, **data.validated_data)
         return Response(self._output(order))
 
     @extend_schema(request=s.OrderQuoteInput, responses=s.QuoteOutput)
@@ -239,6 +238,24 @@ class OrderViewSet(
         )
         return Response(s.PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        responses=s.OrderEventOutput(many=True),
+        summary="The order's timeline, oldest first",
+        description="Every change of the order and of its drop-offs, one event each. "
+        "Customers see their own orders' events without what only staff may know (who "
+        "adjusted a price and why, a manual payment's reference, why a run was "
+        "cancelled, incident ids, other people's ids).",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def events(self, request, pk=None):
+        order = self.get_object()
+        page = self.paginate_queryset(
+            selectors.order_event_list_for(user=request.user, order=order)
+        )
+        return self.get_paginated_response(
+            s.OrderEventOutput(page, many=True, context={"user": request.user}).data
+        )
+
     @extend_schema(request=s.RatingInput, responses={201: s.RatingOutput, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def rating(self, request, pk=None):
@@ -283,7 +300,9 @@ class DestinationViewSet(viewsets.GenericViewSet):
         order = self._order()
         data = s.DestinationInput(data=request.data)
         data.is_valid(raise_exception=True)
-        destination = services.destination_add(order=order, spec=dict(data.validated_data))
+        destination = services.destination_add(
+            order=order, spec=dict(data.validated_data), by=request.user
+        )
         return Response(s.DestinationOutput(destination).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, order_pk=None, pk=None):
@@ -292,13 +311,15 @@ class DestinationViewSet(viewsets.GenericViewSet):
         data = s.DestinationUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         destination = services.destination_update(
-            order=order, destination=destination, spec=dict(data.validated_data)
+            order=order, destination=destination, spec=dict(data.validated_data), by=request.user
         )
         return Response(s.DestinationOutput(destination).data)
 
     def destroy(self, request, order_pk=None, pk=None):
         order = self._order()
-        services.destination_remove(order=order, destination=self._destination(order))
+        services.destination_remove(
+            order=order, destination=self._destination(order), by=request.user
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -102,6 +102,7 @@ def concrete(staff):
     def fill(template: str) -> str:
         url = template.replace("{assignment_id}", str(run.pk))
         url = re.sub(r"(/geofences/)\{id\}", rf"\g<1>{zone.pk}", url)
+        url = re.sub(r"(/orders/)\{id\}", rf"\g<1>{run.orders.get().pk}", url)
         assert "{" not in url, f"no sample row for {template}"
         return url
 
@@ -268,11 +269,12 @@ def test_every_documented_parameter_is_accepted(admin, concrete, path, name):
 
 
 def test_an_ignored_filter_no_longer_looks_like_no_orders(admin):
-    fields = _field_errors(admin.get("/api/v1/orders/?scheduled_after=2026-12-01T00:00:00Z"))
+    fields = _field_errors(admin.get("/api/v1/orders/?delivered_after=2026-12-01T00:00:00Z"))
     assert fields == {
-        "scheduled_after": [
+        "delivered_after": [
             "Unknown parameter. Allowed: created_after, created_before, customer, customer_id, "
-            "district, ordering, page, page_size, search, service_level, status."
+            "district, ordering, page, page_size, scheduled_after, scheduled_before, search, "
+            "service_level, status."
         ]
     }
 
@@ -340,3 +342,13 @@ def test_public_sign_in_commands_refuse_undocumented_parameters(api):
     )
     assert response.status_code == 400
     assert "next" in response.json()["error"]["details"]["fields"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/users/?search=a%00b", "/api/v1/drivers/?search=%00", "/api/v1/orders/?district=x%00"],
+)
+def test_a_nul_character_in_a_query_parameter_is_400_not_500(admin, url):
+    response = admin.get(url)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
