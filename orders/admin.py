@@ -2,12 +2,19 @@
 of state goes through orders.services, so the rules hold here as in the API; a refused
 change shows as a message."""
 
+from datetime import datetime, time, timedelta
+
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from orders import services
@@ -219,10 +226,63 @@ class AdjustForm(ReasonForm):
     )
 
 
+def _local_midnight(days_from_today: int) -> datetime:
+    day = timezone.localdate() + timedelta(days=days_from_today)
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class ScheduledFilter(admin.SimpleListFilter):
+    """When orders are scheduled, in local (Lima) days."""
+
+    title = _("scheduled for")
+    parameter_name = "scheduled"
+    # value → [first day, day after the last) counted from today
+    DAYS = {"today": (0, 1), "tomorrow": (1, 2), "next_7_days": (0, 7)}
+
+    def lookups(self, request, model_admin):
+        return [
+            ("today", _("Today")),
+            ("tomorrow", _("Tomorrow")),
+            ("next_7_days", _("Today and the next 6 days")),
+            ("earlier", _("Before today")),
+            ("unscheduled", _("Not scheduled")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == "unscheduled":
+            return queryset.filter(scheduled_for__isnull=True)
+        if value == "earlier":
+            return queryset.filter(scheduled_for__lt=_local_midnight(0))
+        if value not in self.DAYS:
+            raise IncorrectLookupParameters(value)
+        first, end = self.DAYS[value]
+        return queryset.filter(
+            scheduled_for__gte=_local_midnight(first), scheduled_for__lt=_local_midnight(end)
+        )
+
+
+def _run_link(run) -> str:
+    url = reverse("admin:fleet_assignment_change", args=[run.pk])
+    return format_html('<a href="{}">{}</a>', url, gettext("Run #%(id)s") % {"id": run.pk})
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["id", "customer", "status", "service_level", "total", "currency", "created_at"]
-    list_filter = ["status", "service_level", "created_at"]
+    list_display = [
+        "id",
+        "customer",
+        "status",
+        "service_level",
+        "scheduled_for",
+        "current_run",
+        "total",
+        "currency",
+        "created_at",
+    ]
+    list_filter = ["status", "service_level", ScheduledFilter, "created_at"]
     search_fields = [
         "id",
         "customer__full_name",
@@ -236,6 +296,7 @@ class OrderAdmin(admin.ModelAdmin):
     actions = ["cancel_orders", "adjust_price", "record_payment"]
     readonly_fields = [
         "status",
+        "runs",
         "legs_total",
         "price_adjustment",
         "adjustment_reason",
@@ -253,6 +314,7 @@ class OrderAdmin(admin.ModelAdmin):
     fields = [
         "customer",
         "status",
+        "runs",
         "service_level",
         "scheduled_for",
         "origin_line",
@@ -274,6 +336,31 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    def get_queryset(self, request):
+        # The runs (fleet's, reached through their relation), newest first, for the
+        # list's current run and the page's list of runs: one query for a whole page.
+        runs = Order._meta.get_field("assignments").related_model.objects.order_by(
+            "-created_at", "-pk"
+        )
+        return super().get_queryset(request).prefetch_related(Prefetch("assignments", runs))
+
+    @admin.display(description=_("run"))
+    def current_run(self, order):
+        """The latest run that was not cancelled: the one carrying (or that carried) it."""
+        run = next((r for r in order.assignments.all() if r.status != r.Status.CANCELLED), None)
+        return _run_link(run) if run else "—"
+
+    @admin.display(description=_("runs"))
+    def runs(self, order):
+        runs = list(order.assignments.all())
+        if not runs:
+            return gettext("No run yet")
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} ({})",
+            ((_run_link(run), run.get_status_display()) for run in runs),
+        )
 
     @admin.display(description=_("weight / chargeable / volume"))
     def load(self, order):
@@ -378,7 +465,10 @@ class OrderAdmin(admin.ModelAdmin):
         if changes:
             original = Order.objects.get(pk=obj.pk)
             call_service(
-                self, request, obj, lambda: services.order_update(order=original, **changes)
+                self,
+                request,
+                obj,
+                lambda: services.order_update(order=original, by=request.user, **changes),
             )
 
     def _with_form(self, request, queryset, form_class, title, apply):

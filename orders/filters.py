@@ -3,6 +3,7 @@ server-rendered pages."""
 
 import django_filters
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from orders.models import Customer, Order, Payment, ServiceLevel
 from rappi.api.filters import (
@@ -11,15 +12,20 @@ from rappi.api.filters import (
     StrictBooleanFilter,
     StrictChoiceFilter,
     StrictMultipleChoiceFilter,
+    TextSearchFilter,
+    UtcIsoDateTimeFilter,
 )
 
 
 class CustomerFilter(CreatedRangeFilterSet):
-    is_active = StrictBooleanFilter()
+    search = TextSearchFilter(
+        fields=["full_name", "email", "phone", "tax_id"], help_text="Name, email, phone or tax id"
+    )
+    is_active = StrictBooleanFilter(label=_("Active"))
 
     class Meta:
         model = Customer
-        fields = ["is_active"]
+        fields = ["search", "is_active"]
 
 
 def order_search(queryset, term: str):
@@ -49,6 +55,19 @@ class OrderFilter(CreatedRangeFilterSet):
     search = django_filters.CharFilter(
         method="filter_search",
         help_text="Order id (`12` or `#12`), customer name or email, an address or recipient",
+    )
+    # Like the `created_*` range; an unscheduled order falls in no schedule range.
+    scheduled_after = UtcIsoDateTimeFilter(
+        field_name="scheduled_for",
+        lookup_expr="gte",
+        label=_("Scheduled from"),
+        help_text="Scheduled at or after this instant (ISO 8601)",
+    )
+    scheduled_before = UtcIsoDateTimeFilter(
+        field_name="scheduled_for",
+        lookup_expr="lt",
+        label=_("Scheduled before"),
+        help_text="Scheduled before this instant (ISO 8601)",
     )
 
     class Meta:
