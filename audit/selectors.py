@@ -2,9 +2,10 @@
 has no row scope."""
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from audit import writer
 from audit.documents import DOMAIN, REQUEST, AuditEvent
@@ -14,6 +15,7 @@ TOP = 10
 # Percentiles are computed here over the most recent durations of the range, at most
 # this many: the same on MongoDB and on mongoeco, and a bounded cost on a busy range.
 PERCENTILE_SAMPLE = 50_000
+SUMMARY_DEFAULT_RANGE = timedelta(hours=24)
 
 
 def audit_event_list(*, filters: dict):
@@ -44,6 +46,20 @@ def status_range(status: str) -> tuple[int, int]:
         low = int(status[0]) * 100
         return low, low + 100
     return int(status), int(status) + 1
+
+
+def summary_window(
+    *, since: datetime | None = None, until: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """The range a summary covers: `until` defaults to now, `since` to a day before
+    `until`. The caller refuses a range whose `since` is not before its `until`."""
+    until = until or timezone.now()
+    if since is None:
+        try:
+            since = until - SUMMARY_DEFAULT_RANGE
+        except OverflowError:
+            since = datetime.min.replace(tzinfo=UTC)
+    return since, until
 
 
 def audit_summary(*, since: datetime, until: datetime) -> dict:

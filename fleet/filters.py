@@ -2,6 +2,8 @@
 server-rendered pages."""
 
 import django_filters
+from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from fleet.models import (
     Assignment,
@@ -15,48 +17,86 @@ from fleet.models import (
     VehicleStatus,
     VehicleType,
 )
-from rappi.api.filters import IdFilter, IntegerFilter, StrictBooleanFilter, StrictChoiceFilter
+from rappi.api.filters import (
+    CreatedRangeFilterSet,
+    IdFilter,
+    IntegerFilter,
+    StrictBooleanFilter,
+    StrictChoiceFilter,
+    TextSearchFilter,
+    UtcIsoDateTimeFilter,
+)
 
 
 class VehicleFilter(django_filters.FilterSet):
-    status = StrictChoiceFilter(choices=VehicleStatus.choices)
-    type = StrictChoiceFilter(choices=VehicleType.choices)
-    is_active = StrictBooleanFilter()
+    search = TextSearchFilter(fields=["plate"], help_text="Plate")
+    status = StrictChoiceFilter(choices=VehicleStatus.choices, label=_("Status"))
+    type = StrictChoiceFilter(choices=VehicleType.choices, label=_("Type"))
+    is_active = StrictBooleanFilter(label=_("Active"))
 
     class Meta:
         model = Vehicle
-        fields = ["status", "type", "is_active"]
+        fields = ["search", "status", "type", "is_active"]
 
 
 class DriverFilter(django_filters.FilterSet):
-    availability = StrictChoiceFilter(choices=Availability.choices)
-    is_active = StrictBooleanFilter()
-    vehicle_id = IdFilter()
+    search = TextSearchFilter(
+        fields=["user__full_name", "user__email", "licence_number", "phone"],
+        help_text="Name, email, licence or phone",
+    )
+    availability = StrictChoiceFilter(choices=Availability.choices, label=_("Availability"))
+    is_active = StrictBooleanFilter(label=_("Active"))
+    vehicle_id = IdFilter(label=_("Vehicle id"))
 
     class Meta:
         model = Driver
-        fields = ["availability", "is_active", "vehicle_id"]
+        fields = ["search", "availability", "is_active", "vehicle_id"]
 
 
 class AssignmentFilter(django_filters.FilterSet):
-    status = StrictChoiceFilter(choices=AssignmentStatus.choices)
-    driver_id = IdFilter()
-    vehicle_id = IdFilter()
-    order_id = IdFilter(field_name="orders__id")
+    search = TextSearchFilter(
+        fields=["driver__user__full_name", "vehicle__plate"], help_text="Driver name or plate"
+    )
+    status = StrictChoiceFilter(choices=AssignmentStatus.choices, label=_("Status"))
+    driver_id = IdFilter(label=_("Driver id"))
+    vehicle_id = IdFilter(label=_("Vehicle id"))
+    order_id = IdFilter(field_name="orders__id", label=_("Order id"))
 
     class Meta:
         model = Assignment
-        fields = ["status", "driver_id", "vehicle_id", "order_id"]
+        fields = ["search", "status", "driver_id", "vehicle_id", "order_id"]
 
 
-class IncidentFilter(django_filters.FilterSet):
-    assignment_id = IdFilter()
-    type = StrictChoiceFilter(choices=IncidentType.choices)
-    origin = StrictChoiceFilter(choices=IncidentOrigin.choices)
+class IncidentFilter(CreatedRangeFilterSet):
     # Severity runs 1 (minor) to 5, as the incident table's check constraint says.
-    severity = IntegerFilter(min_value=1, max_value=5)
-    severity_min = IntegerFilter(field_name="severity", lookup_expr="gte", min_value=1, max_value=5)
+    severity = IntegerFilter(min_value=1, max_value=5, label=_("Severity"))
+    severity_min = IntegerFilter(
+        field_name="severity",
+        lookup_expr="gte",
+        min_value=1,
+        max_value=5,
+        label=_("Minimum severity"),
+    )
+    type = StrictChoiceFilter(choices=IncidentType.choices, label=_("Type"))
+    origin = StrictChoiceFilter(choices=IncidentOrigin.choices, label=_("Origin"))
+    assignment_id = IdFilter(label=_("Run"))
+    # The range of CreatedRangeFilterSet, with the words a dispatcher reads on the board;
+    # a time typed without an offset is Lima's, a date alone its midnight.
+    created_after = UtcIsoDateTimeFilter(
+        field_name="created_at",
+        lookup_expr="gte",
+        label=_("Reported from"),
+        help_text="Reported at or after this instant (ISO 8601)",
+        widget=forms.TextInput(attrs={"placeholder": "2026-12-04 08:00"}),
+    )
+    created_before = UtcIsoDateTimeFilter(
+        field_name="created_at",
+        lookup_expr="lt",
+        label=_("Reported before"),
+        help_text="Reported before this instant (ISO 8601)",
+        widget=forms.TextInput(attrs={"placeholder": "2026-12-05"}),
+    )
 
     class Meta:
         model = Incident
-        fields = ["assignment_id", "type", "origin", "severity", "severity_min"]
+        fields = ["severity", "severity_min", "type", "origin", "assignment_id"]

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from django.db.models import Avg, Count, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 
 from fleet import restriction, rules
 from fleet.models import (
@@ -11,6 +11,7 @@ from fleet.models import (
     Driver,
     Incident,
     Route,
+    StopStatus,
     Vehicle,
     VehicleStatus,
 )
@@ -151,13 +152,13 @@ def _volume(vehicle: Vehicle) -> Decimal:
 
 
 class _Refusals:
-    """The rules of `fleet.rules` for one order, with what they need loaded once: the live
-    runs, and the restriction zones (from MongoDB, only if some plate is restricted on
-    the order's day)."""
+    """The rules of `fleet.rules` for the orders of a would-be run, with what they need
+    loaded once: the live runs, and the restriction zones (from MongoDB, only if some
+    plate is restricted on a day one of the orders is carried)."""
 
-    def __init__(self, order: Order, destinations: list[Destination]) -> None:
-        self.orders, self.destinations = [order], destinations
-        self.day = restriction.service_day(order.scheduled_for)
+    def __init__(self, orders: list[Order], destinations: list[Destination]) -> None:
+        self.orders, self.destinations = orders, destinations
+        self.days = {restriction.service_day(order.scheduled_for) for order in orders}
         self.runs_of_driver, self.runs_of_vehicle = {}, {}
         for run in Assignment.objects.filter(status__in=Assignment.ACTIVE).only(
             *rules.LIVE_RUN_FIELDS
@@ -167,8 +168,8 @@ class _Refusals:
         self._zones = None
 
     def zones(self, plate: str) -> list[restriction.Zone]:
-        if not restriction.is_restricted(plate=plate, day=self.day):
-            return []  # not asked for: the plate is free that day
+        if not any(restriction.is_restricted(plate=plate, day=day) for day in self.days):
+            return []  # not asked for: the plate is free on the orders' days
         if self._zones is None:
             self._zones = restriction.restriction_zones()
         return self._zones
@@ -208,9 +209,22 @@ def driver_suggestions(*, order: Order, limit: int, only_fit: bool = False) -> d
     does not fit, or none), the smallest spare vehicle that can is offered instead
     (`alternative`, with `default_vehicle_reasons`). `only_fit` keeps the eligible. A
     fixed number of queries whatever the size of the fleet."""
-    destinations = list(order.destinations.all())
+    suggestions = run_suggestions(orders=[order], limit=limit, only_fit=only_fit)
+    return {
+        "order_id": order.pk,
+        "service_day": restriction.service_day(order.scheduled_for),
+        "required_kg": suggestions["required_kg"],
+        "results": suggestions["results"],
+    }
+
+
+def run_suggestions(*, orders: list[Order], limit: int, only_fit: bool = False) -> dict:
+    """`driver_suggestions` for several orders on one run (the console's assign panel):
+    the same ranking and reasons, for the orders' combined load and every one of their
+    stops, the distance taken to the nearest of their pickups."""
+    destinations = [d for order in orders for d in order.destinations.all()]
     required = rules.load_kg(destinations)
-    refusals = _Refusals(order, destinations)
+    refusals = _Refusals(orders, destinations)
     drivers = list(
         Driver.objects.filter(is_active=True, user__is_active=True).select_related(
             "user", "vehicle"
@@ -231,7 +245,7 @@ def driver_suggestions(*, order: Order, limit: int, only_fit: bool = False) -> d
         .annotate(average=Avg("score"), count=Count("id"))
     }
     positions = pings.positions_for(driver_ids=[d.pk for d in drivers])
-    pickup = Point(lat=float(order.origin_lat), lng=float(order.origin_lng))
+    pickups = [Point(lat=float(o.origin_lat), lng=float(o.origin_lng)) for o in orders]
     suggestions = []
     for driver in drivers:
         driver_refusal = driver_refusals[driver.pk]
@@ -248,7 +262,8 @@ def driver_suggestions(*, order: Order, limit: int, only_fit: bool = False) -> d
         distance_km = None
         if position is not None:
             lng, lat = position["location"]["coordinates"]
-            distance_km = round(haversine_m(Point(lat=lat, lng=lng), pickup) / 1000, 3)
+            fix = Point(lat=lat, lng=lng)
+            distance_km = round(min(haversine_m(fix, pickup) for pickup in pickups) / 1000, 3)
         rating = ratings.get(driver.pk)
         entry = {
             "driver_id": driver.pk,
@@ -284,8 +299,78 @@ def driver_suggestions(*, order: Order, limit: int, only_fit: bool = False) -> d
         )
     )
     return {
-        "order_id": order.pk,
-        "service_day": refusals.day,
+        "order_ids": [order.pk for order in orders],
         "required_kg": required,
         "results": suggestions[:limit],
     }
+
+
+# --- Figures for the console's overview (staff only; one aggregate query each) -------------
+
+
+def run_counts_by_status() -> dict[str, int]:
+    """Runs still to be driven or under way, by status."""
+    rows = (
+        Assignment.objects.filter(status__in=Assignment.ACTIVE)
+        .values("status")
+        .annotate(count=Count("id"))
+    )
+    return {row["status"]: row["count"] for row in rows}
+
+
+def driver_counts_by_availability() -> dict[str, int]:
+    """Active drivers by availability."""
+    rows = Driver.objects.filter(is_active=True).values("availability").annotate(count=Count("id"))
+    return {row["availability"]: row["count"] for row in rows}
+
+
+def incident_counts_by_severity(*, since) -> dict[int, int]:
+    """Incidents reported since `since`, by severity (1..5)."""
+    rows = (
+        Incident.objects.filter(created_at__gte=since)
+        .values("severity")
+        .annotate(count=Count("id"))
+    )
+    return {row["severity"]: row["count"] for row in rows}
+
+
+# --- The console's boards (a fixed number of queries per page) ---------------------------------
+
+
+def with_run_figures(queryset: QuerySet[Assignment]) -> QuerySet[Assignment]:
+    """Runs with `stops_total`, `stops_done` (visited or skipped) and `incident_count`,
+    counted in the runs' own query."""
+    return queryset.annotate(
+        stops_total=Count("route__stops", distinct=True),
+        stops_done=Count(
+            "route__stops",
+            filter=~Q(route__stops__status=StopStatus.PENDING),
+            distinct=True,
+        ),
+        incident_count=Count("incidents", distinct=True),
+    )
+
+
+def evidence_by_incident(*, incident_ids: list[int]) -> dict[int, list[Evidence]]:
+    """The evidence of these incidents by incident id, oldest first: one MongoDB query
+    (per 400 incidents)."""
+    found: dict[int, list[Evidence]] = {}
+    ids = sorted(set(incident_ids))
+    for start in range(0, len(ids), evidence.IN_BATCH):
+        for record in Evidence.objects(
+            incident_id__in=ids[start : start + evidence.IN_BATCH]
+        ).order_by("created_at", "id"):
+            found.setdefault(record.incident_id, []).append(record)
+    return found
+
+
+def evidence_of_run(*, assignment: Assignment) -> tuple[list[Evidence], dict[int, list[Evidence]]]:
+    """A run's proofs of delivery or failure, and its incidents' evidence by incident id
+    (a failed drop-off's photo is both): one MongoDB query."""
+    proofs, by_incident = [], {}
+    for record in evidence.evidence_list(assignment_id=assignment.pk):
+        if record.destination_id is not None:
+            proofs.append(record)
+        if record.incident_id is not None:
+            by_incident.setdefault(record.incident_id, []).append(record)
+    return proofs, by_incident

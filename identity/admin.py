@@ -1,8 +1,6 @@
 """Users, roles and sessions in the Django admin. Changes go through the same services
 as the API, so sessions are revoked and profile hooks fire either way."""
 
-import math
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -19,41 +17,20 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from identity import selectors, services
+from identity.forms import ThrottledSignInMixin, throttled_status
 from identity.models import Role, RolePermission, User, UserSession
-from identity.throttling import login_attempt_wait
 from rappi.api.permissions import DELETE, WRITE
 from rappi.errors import DomainError
-from rappi.net import client_ip
 
 
-class AdminLoginForm(AdminAuthenticationForm):
-    """The admin's sign-in spends the same per-IP and per-account budgets as the API's,
-    before the password is even looked at."""
-
-    retry_after: int | None = None
-
-    def clean(self):
-        wait = login_attempt_wait(
-            ip=client_ip(self.request) if self.request else None,
-            email=self.data.get("username"),
-        )
-        if wait is not None:
-            self.retry_after = max(1, math.ceil(wait))
-            raise forms.ValidationError(
-                _("Too many sign-in attempts. Try again in %(seconds)s seconds."),
-                code="throttled",
-                params={"seconds": self.retry_after},
-            )
-        return super().clean()
+class AdminLoginForm(ThrottledSignInMixin, AdminAuthenticationForm):
+    """The admin's sign-in spends the same per-IP and per-account budgets as the API's."""
 
 
 def admin_login(request, extra_context=None):
     """The admin's login page, answering 429 (with Retry-After) while throttled."""
     response = admin.site.login(request, extra_context)
-    form = (getattr(response, "context_data", None) or {}).get("form")
-    if getattr(form, "retry_after", None):
-        response.status_code = 429
-        response["Retry-After"] = str(form.retry_after)
+    throttled_status(response, (getattr(response, "context_data", None) or {}).get("form"))
     return response
 
 

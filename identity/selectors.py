@@ -41,9 +41,25 @@ def session_list_for(*, user: User) -> QuerySet[UserSession]:
     ).order_by("-last_used_at")
 
 
-def notification_list_for(*, user: User):
-    """The caller's own inbox; nobody, staff included, reads another user's inbox."""
-    return Notification.objects(recipient_user_id=user.pk)
+def notification_list_for(*, user: User, filters: dict | None = None):
+    """The caller's own inbox; nobody, staff included, reads another user's inbox.
+    Filters (the API's query): unread (True: unread only, False: read only), kind,
+    created_after (inclusive), created_before (exclusive)."""
+    inbox = Notification.objects(recipient_user_id=user.pk)
+    filters = filters or {}
+    if filters.get("unread") is not None:
+        inbox = inbox.filter(read_at=None) if filters["unread"] else inbox.filter(read_at__ne=None)
+    if filters.get("kind"):
+        inbox = inbox.filter(kind=filters["kind"])
+    if filters.get("created_after"):
+        inbox = inbox.filter(created_at__gte=filters["created_after"])
+    if filters.get("created_before"):
+        inbox = inbox.filter(created_at__lt=filters["created_before"])
+    return inbox
+
+
+def notification_unread_count(*, user: User) -> int:
+    return notification_list_for(user=user, filters={"unread": True}).count()
 
 
 def notification_get_for(*, user: User, pk: str) -> Notification:

@@ -3,9 +3,21 @@ from django.urls import include, path
 from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from audit.urls import console_urlpatterns as audit_console
+from fleet.urls import console_urlpatterns as fleet_console
 from identity.admin import admin_login
+from identity.urls import console_urlpatterns as identity_console
+from orders.urls import console_urlpatterns as orders_console
 from rappi import health
 from rappi.api import views as api_views
+from rappi.console.urls import urlpatterns as console_own
+from tracking.urls import console_urlpatterns as tracking_console
+
+# The dispatcher console: its own pages (sign-in, overview) and each app's.
+console = console_own + orders_console + fleet_console
+console += tracking_console
+console += identity_console
+console += audit_console
 
 api_v1 = [
     path("", include("identity.api.urls")),
@@ -28,6 +40,8 @@ urlpatterns = [
         name="api-docs",
     ),
     path("api/v1/", include(api_v1)),
+    path("console/", include((console, "console"))),
+    path("i18n/", include("django.conf.urls.i18n")),
     # Before the admin's own URLs: its login page, throttled like the API's sign-in.
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),

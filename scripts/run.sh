@@ -45,6 +45,14 @@ fi
 .venv/bin/python manage.py ensure_indexes
 .venv/bin/python manage.py seed_demo
 .venv/bin/python manage.py collectstatic --noinput -v0
+# The Spanish catalogue is committed compiled; an edited .po is recompiled here (with GNU
+# gettext's msgfmt), so the change shows without a separate step.
+for po in locale/*/LC_MESSAGES/django.po; do
+  if [ "$po" -nt "${po%.po}.mo" ] && command -v msgfmt >/dev/null; then
+    .venv/bin/python manage.py compilemessages -v0 --ignore '.venv/*' --ignore 'var/*'
+    break
+  fi
+done
 
 cat <<TXT
 

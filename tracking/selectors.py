@@ -212,3 +212,19 @@ def order_tracking_for(*, user: User, order_id: int, now=None) -> dict:
         "proofs": proofs_for_order(order=order),
         "geofences": [corridor] if corridor is not None and corridor.active else [],
     }
+
+
+def silent_run_ids(*, now=None, silent_after_s: int | None = None) -> list[int]:
+    """Runs in progress whose driver has sent no fix for `silent_after_s` seconds
+    (DRIVER_SILENT_AFTER_S), or none at all: two queries whatever the fleet."""
+    now = now or timezone.now()
+    silent_after = timedelta(seconds=silent_after_s or settings.DRIVER_SILENT_AFTER_S)
+    run_ids = list(
+        Assignment.objects.filter(status=AssignmentStatus.IN_PROGRESS).values_list("pk", flat=True)
+    )
+    positions = pings.positions_for(assignment_ids=run_ids)
+    return [
+        run_id
+        for run_id in run_ids
+        if run_id not in positions or now - positions[run_id]["recorded_at"] > silent_after
+    ]

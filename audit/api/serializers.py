@@ -13,7 +13,10 @@ class AuditEventFilterInput(QuerySerializer):
     path = serializers.CharField(required=False, max_length=2048, help_text="Path prefix")
     method = serializers.ChoiceField(required=False, choices=HTTP_METHODS)
     status_code = serializers.RegexField(
-        STATUS_PATTERN, required=False, help_text='A status ("404") or a class ("5xx")'
+        STATUS_PATTERN,
+        required=False,
+        help_text='A status ("404") or a class ("5xx")',
+        error_messages={"invalid": _('A status like "404" or a class like "5xx".')},
     )
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)

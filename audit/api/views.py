@@ -1,6 +1,3 @@
-from datetime import UTC, datetime, timedelta
-
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,7 +10,6 @@ from audit import selectors
 from audit.api import serializers as s
 from rappi.api.schema import ErrorSerializer
 
-SUMMARY_DEFAULT_RANGE = timedelta(hours=24)
 _MONGO_DOWN = OpenApiResponse(
     ErrorSerializer, description="MongoDB unreachable (`service_unavailable`)"
 )
@@ -74,19 +70,11 @@ class AuditSummaryView(APIView):
     def get(self, request):
         params = s.AuditSummaryInput(data=request.query_params)
         params.is_valid(raise_exception=True)
-        until = params.validated_data.get("until") or timezone.now()
-        since = params.validated_data.get("since") or _before(until, SUMMARY_DEFAULT_RANGE)
+        since, until = selectors.summary_window(**params.validated_data)
         if since >= until:
             raise ValidationError({"since": [_("Must be before `until` (default: now).")]})
         summary = selectors.audit_summary(since=since, until=until)
         return Response(s.AuditSummaryOutput(summary).data)
-
-
-def _before(moment: datetime, span: timedelta) -> datetime:
-    try:
-        return moment - span
-    except OverflowError:
-        return datetime.min.replace(tzinfo=UTC)
 
 
 class AuditStatusView(APIView):

@@ -310,19 +310,9 @@ class NotificationViewSet(
     def get_queryset(self):
         params = s.NotificationFilterInput(data=self.request.query_params)
         params.is_valid(raise_exception=True)
-        filters = params.validated_data
-        inbox = selectors.notification_list_for(user=self.request.user)
-        if filters.get("unread") is not None:
-            inbox = (
-                inbox.filter(read_at=None) if filters["unread"] else inbox.filter(read_at__ne=None)
-            )
-        if filters.get("kind"):
-            inbox = inbox.filter(kind=filters["kind"])
-        if filters.get("created_after"):
-            inbox = inbox.filter(created_at__gte=filters["created_after"])
-        if filters.get("created_before"):
-            inbox = inbox.filter(created_at__lt=filters["created_before"])
-        return inbox
+        return selectors.notification_list_for(
+            user=self.request.user, filters=params.validated_data
+        )
 
     def get_object(self):
         return selectors.notification_get_for(user=self.request.user, pk=self.kwargs["pk"])
@@ -354,5 +344,4 @@ class NotificationViewSet(
     @extend_schema(responses=s.UnreadCountOutput)
     @action(detail=False, methods=["get"], url_path="unread-count", pagination_class=None)
     def unread_count(self, request):
-        count = selectors.notification_list_for(user=request.user).filter(read_at=None).count()
-        return Response({"count": count})
+        return Response({"count": selectors.notification_unread_count(user=request.user)})

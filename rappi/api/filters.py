@@ -9,6 +9,7 @@ from functools import reduce
 
 import django_filters
 from django import forms
+from django.db.models import Q
 from django.utils.encoding import force_str
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -168,6 +169,10 @@ class StrictChoiceField(RefusesEmptyMixin, django_filters.fields.ChoiceField):
 class StrictChoiceFilter(django_filters.ChoiceFilter):
     field_class = StrictChoiceField
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("empty_label", gettext_lazy("Any"))  # a form's "no filter" choice
+        super().__init__(*args, **kwargs)
+
 
 class StrictMultipleChoiceField(RefusesEmptyMixin, django_filters.fields.MultipleChoiceField):
     pass
@@ -215,6 +220,25 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+class TextSearchFilter(django_filters.CharFilter):
+    """`search`: rows where every word of the query is found (case-insensitive) in one of
+    `fields`, as DRF's `?search=` reads it; shared by the API and the console's lists."""
+
+    def __init__(self, *, fields: list[str], **kwargs):
+        self.search_fields = fields
+        kwargs.setdefault("label", gettext_lazy("Search"))
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value):
+        terms = (value or "").replace(",", " ").split()
+        for term in terms:
+            qs = qs.filter(
+                reduce(operator.or_, (Q(**{f"{f}__icontains": term}) for f in self.search_fields))
+            )
+        # A search through a relation may meet a row several times.
+        return qs.distinct() if terms and any("__" in f for f in self.search_fields) else qs
+
+
 def filterset_param_names(filterset_class) -> set[str]:
     """The query parameters a FilterSet reads: a range filter reads one per suffix."""
     names = set()
@@ -227,5 +251,9 @@ def filterset_param_names(filterset_class) -> set[str]:
 class CreatedRangeFilterSet(django_filters.FilterSet):
     """`created_after` (inclusive) / `created_before` (exclusive), ISO 8601, over `created_at`."""
 
-    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", label=gettext_lazy("Created from")
+    )
+    created_before = UtcIsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", label=gettext_lazy("Created before")
+    )

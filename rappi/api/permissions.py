@@ -62,6 +62,16 @@ class DeclaredQueryParameters(BasePermission):
 
         if not request.query_params or request.method == "OPTIONS":
             return True
+        # PostgreSQL text cannot hold NUL: refused here, for every parameter of every view.
+        with_nul = sorted(
+            name
+            for name, values in request.query_params.lists()
+            if "\x00" in name or any("\x00" in value for value in values)
+        )
+        if with_nul:
+            raise ValidationError(
+                {name: [_("Text may not contain NUL characters.")] for name in with_nul}
+            )
         allowed = allowed_query_params(view, request.method)
         if allowed is None:
             return True

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "django_htmx",
     "rappi.apps.RappiConfig",
     "identity.apps.IdentityConfig",
     "orders.apps.OrdersConfig",
@@ -58,10 +59,12 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "rappi.console.middleware.ConsoleLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -78,6 +81,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "rappi.console.navigation.navigation",
             ],
         },
     },
@@ -288,6 +293,10 @@ GPS_MAX_SPEED_KMH = float(env_str("GPS_MAX_SPEED_KMH", "200"))
 GPS_CLOCK_SKEW_S = env_int("GPS_CLOCK_SKEW_S", 120)
 # A run whose last fix is older than this is shown as stale.
 GPS_STALE_AFTER_S = env_int("GPS_STALE_AFTER_S", 120)
+# The console's overview warns about orders still unpaid this many days after creation.
+UNPAID_WARNING_DAYS = env_int("UNPAID_WARNING_DAYS", 2)
+# The console calls a driver on a run "silent" after this long without a fix.
+DRIVER_SILENT_AFTER_S = env_int("DRIVER_SILENT_AFTER_S", 300)
 # Leaving a geofence is confirmed by this many consecutive fixes outside it, or by fixes
 # outside it spanning this many seconds, whichever comes first (see tracking/events.py).
 GEOFENCE_EXIT_FIXES = max(1, env_int("GEOFENCE_EXIT_FIXES", 3))
@@ -320,6 +329,8 @@ TIME_ZONE = "America/Lima"
 USE_I18N = True
 USE_TZ = True
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Peru writes numbers with a decimal point in Spanish too.
+FORMAT_MODULE_PATH = ["rappi.formats"]
 
 # --- Static files (served by whitenoise) ------------------------------------------
 STATIC_URL = "/static/"
@@ -330,7 +341,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-LOGIN_URL = "/admin/login/"
+# The console's sign-in (the admin has its own at /admin/login/).
+LOGIN_URL = "console:login"
+# Console and admin sessions last a working shift, then their user signs in again.
+SESSION_COOKIE_AGE = env_int("CONSOLE_SESSION_HOURS", 12) * 3600
+# The console speaks this until its user picks another language.
+CONSOLE_LANGUAGE = "es"
 
 # --- Content security policy (django-csp) -------------------------------------------
 # Pages run only this site's own scripts and styles: no inline code, no other origin.

@@ -43,3 +43,11 @@ def watch_csp(page) -> list[str]:
         ),
     )
     return violations
+
+
+def console_sign_in(page, live_server, email: str, password: str) -> None:
+    """Sign in through /console/login/ as a person would."""
+    page.goto(f"{live_server.url}/console/login/")
+    page.locator("input[name=username]").fill(email)
+    page.locator("input[name=password]").fill(password)
+    page.locator("form button[type=submit]").last.click()

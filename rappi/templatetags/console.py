@@ -1,0 +1,62 @@
+"""Template helpers of the console: money as Peruvians read it, times in Lima, status
+badges, and the query string of the current page with one parameter changed."""
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
+
+register = template.Library()
+
+CURRENCY_SYMBOLS = {"PEN": "S/"}
+
+
+@register.filter
+def money(amount, currency: str = "PEN") -> str:
+    """`S/ 18.50`: the symbol and two decimals, whatever the language."""
+    if amount in (None, ""):
+        return "—"
+    try:
+        value = Decimal(amount)
+    except (InvalidOperation, TypeError, ValueError):
+        return str(amount)
+    return f"{CURRENCY_SYMBOLS.get(currency or 'PEN', currency)} {value:,.2f}"
+
+
+@register.filter
+def lima(value, style: str = "short") -> str:
+    """A time in America/Lima: `short` (04/12 14:05), `long` (with the date and zone),
+    `time` (14:05)."""
+    if not value:
+        return "—"
+    local = timezone.localtime(value, timezone.get_default_timezone())
+    if style == "time":
+        return date_format(local, "H:i")
+    if style == "long":
+        return f"{date_format(local, 'j M Y, H:i')} (Lima)"
+    return date_format(local, "d/m H:i")
+
+
+@register.inclusion_tag("console/_badge.html")
+def badge(value: str, label: str = "") -> dict:
+    """A coloured status badge (`badge-pending-payment` for `pending_payment`); `label` is
+    the choice's translated name."""
+    value = str(value or "")
+    return {"css": value.replace("_", "-"), "label": label or value or "—"}
+
+
+# The seeded roles by their names in the user's language; custom roles keep their own.
+ROLE_LABELS = {
+    "admin": _("administrator"),
+    "dispatcher": _("dispatcher"),
+    "driver": _("driver"),
+    "customer": _("customer"),
+}
+
+
+@register.filter
+def role_label(role) -> str:
+    name = getattr(role, "name", role) or ""
+    return str(ROLE_LABELS.get(name, name))
