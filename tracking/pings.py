@@ -495,7 +495,7 @@ def positions_near(
 ) -> list[dict]:
     """Last positions recorded since `since` within `radius_m` great-circle metres of
     (lat, lng), nearest first, each with its `distance_m`. The server only narrows to a
-    box: its own distances are not metres everywhere (STACK.md)."""
+    box: its own distances are not metres everywhere."""
     query: dict = {"recorded_at": {"$gte": since}}
     box = search_box(lat=lat, lng=lng, radius_m=radius_m)
     if box is not None:

@@ -345,7 +345,7 @@ def test_more_than_500_fixes_is_413_payload_too_large(phone, run):
 
 def test_500_fixes_are_taken_in_one_request(phone, run):
     # 50 instants sent ten times each: the limit is on fixes sent, and the test server
-    # stays quick (mongoeco inserts are slow; see STACK.md).
+    # stays quick (mongoeco inserts are slow).
     base = timezone.now() - timedelta(minutes=20)
     batch = [
         {**fix(0, i // 10), "recorded_at": (base + timedelta(seconds=i // 10)).isoformat()}
