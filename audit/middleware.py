@@ -1,4 +1,4 @@
-"""One audit record per HTTP request (SPEC §8).
+"""One audit record per HTTP request (docs/domain.md, Audit).
 
 The record is built after the response, when the user is known: DRF authenticates
 inside the view and puts the user it found on the Django request, the admin and

@@ -190,7 +190,8 @@ class Incident(models.Model):
     rbac_resource = "incidents"
     Type = IncidentType
     Origin = IncidentOrigin
-    # SPEC §6; forced finishes and failed deliveries are as serious as an absent customer.
+    # docs/domain.md, Fleet and dispatch; forced finishes and failed deliveries are as
+    # serious as an absent customer.
     DEFAULT_SEVERITY = {
         IncidentType.TRAFFIC: 2,
         IncidentType.WEATHER: 2,

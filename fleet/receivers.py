@@ -64,7 +64,7 @@ def credit_rating_to_driver(sender, instance, **kwargs):
         instance.driver_id = selectors.delivering_driver_id(order_id=instance.order_id)
 
 
-# SPEC §7: at most one route-deviation incident per 10 minutes of a run.
+# At most one route-deviation incident per 10 minutes of a run (docs/domain.md).
 DEVIATION_INTERVAL = timedelta(minutes=10)
 
 

@@ -1,7 +1,7 @@
-"""Vehicle restriction ("plaqueo", SPEC §6). On weekdays, by the date in Lima, plates
-ending in two of the digits (Mon 0-1, Tue 2-3, Wed 4-5, Thu 6-7, Fri 8-9) may not have a
-pickup or drop-off inside an active `vehicle_restriction` geofence, and their routes go
-around such zones; weekends are free.
+"""Vehicle restriction ("plaqueo"; docs/domain.md, Fleet and dispatch). On weekdays, by the
+date in Lima, plates ending in two of the digits (Mon 0-1, Tue 2-3, Wed 4-5, Thu 6-7, Fri
+8-9) may not have a pickup or drop-off inside an active `vehicle_restriction` geofence, and
+their routes go around such zones; weekends are free.
 
 Which day counts: an order is carried on its scheduled date when that is later than now,
 else today. A run not yet started is checked against every day its orders are carried

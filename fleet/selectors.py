@@ -116,9 +116,9 @@ def evidence_for_incident(*, incident: Incident) -> list[Evidence]:
 
 
 def may_see_evidence(*, user: User, record: Evidence) -> bool:
-    """The scope of the record's owner row (SPEC §2): a proof is seen by staff who read
-    runs, the run's driver and the order's customer; incident evidence by staff who read
-    incidents and the run's driver."""
+    """The scope of the record's owner row (docs/domain.md, Roles and access): a proof is
+    seen by staff who read runs, the run's driver and the order's customer; incident
+    evidence by staff who read incidents and the run's driver."""
     if record.destination_id is not None:
         if user.is_staff_member:
             return user.has_permission("assignments", "read")

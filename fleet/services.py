@@ -419,8 +419,8 @@ def _pending_pickups(assignment: Assignment, order: Order):
 @transaction.atomic
 def assignment_order_cancelled(*, order: Order) -> None:
     """An order in a run was cancelled: its pending stops are skipped; a run left with no
-    live order is cancelled and its driver freed (SPEC §5) — or finished, if it had
-    already delivered another order."""
+    live order is cancelled and its driver freed (docs/domain.md, Orders) — or finished, if
+    it had already delivered another order."""
     for assignment in Assignment.objects.select_for_update().filter(
         orders=order, status__in=Assignment.ACTIVE
     ):
@@ -522,9 +522,10 @@ def order_close_if_done(
     data: dict | None = None,
 ) -> Order:
     """An order whose drop-offs are all delivered or failed closes: `delivered` if any was
-    delivered, else `cancelled` (SPEC §5). `event` (with `destination` and `data`) is the
-    drop-off change that prompted the check: it is recorded once, carrying the order's
-    closing when it closes it; without one, a closing is a plain status change."""
+    delivered, else `cancelled` (docs/domain.md, Orders). `event` (with `destination` and
+    `data`) is the drop-off change that prompted the check: it is recorded once, carrying
+    the order's closing when it closes it; without one, a closing is a plain status
+    change."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     statuses = set(order.destinations.values_list("status", flat=True))
     if order.status != OrderStatus.IN_TRANSIT or Destination.Status.PENDING in statuses:

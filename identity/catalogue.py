@@ -1,4 +1,4 @@
-"""The permission catalogue (SPEC §2) and the seeded roles."""
+"""The permission catalogue (docs/domain.md, Roles and access) and the seeded roles."""
 
 from rappi.api.permissions import ACTIONS
 

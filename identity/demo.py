@@ -1,4 +1,4 @@
-"""Demo logins (SPEC §9): one per seeded role, password `demo12345`."""
+"""Demo logins (docs/domain.md, Operations): one per seeded role, password `demo12345`."""
 
 from identity import catalogue, services
 from identity.models import User

@@ -167,7 +167,8 @@ class User(AbstractBaseUser):
 
     @property
     def scope(self) -> str:
-        """`customer`, `driver` or `staff`: which rows this user may see (SPEC §2)."""
+        """`customer`, `driver` or `staff`: which rows this user may see (docs/domain.md,
+        Roles and access)."""
         name = self.role.name if self.role_id else catalogue.CUSTOMER
         return name if name in catalogue.SCOPED_ROLES else "staff"
 

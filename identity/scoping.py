@@ -1,7 +1,7 @@
-"""Row scoping (SPEC §2) for the apps' selectors: staff see every row their permissions
-allow, a customer only rows of its own customer record, a driver only rows of its own
-runs. Each selector says how its rows reach the caller; a row outside the scope is then
-simply absent, so the access-checked getter answers 404."""
+"""Row scoping (docs/domain.md, Roles and access) for the apps' selectors: staff see every
+row their permissions allow, a customer only rows of its own customer record, a driver only
+rows of its own runs. Each selector says how its rows reach the caller; a row outside the
+scope is then simply absent, so the access-checked getter answers 404."""
 
 from django.db.models import QuerySet
 

@@ -1,4 +1,5 @@
-"""Pricing (SPEC §5), all in Decimal. Per destination, a leg from the origin:
+"""Pricing (docs/domain.md, Orders, pricing and payments), all in Decimal. Per
+destination, a leg from the origin:
 
     chargeable_weight = max(weight, l·w·h / volumetric_factor)   (volumetric only with l, w, h)
     subtotal = base + per_km·km + per_min·min + per_kg·chargeable_weight

@@ -58,7 +58,7 @@ class RequestIdMiddleware:
 
 
 class ApiUtcMiddleware:
-    """API timestamps are UTC (SPEC §3); the admin and dashboards keep local time."""
+    """API timestamps are UTC (docs/api.md); the admin and dashboards keep local time."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -1,4 +1,4 @@
-"""Enter and exit events of the geofences a run passes (SPEC §7).
+"""Enter and exit events of the geofences a run passes (docs/domain.md, Tracking and geofences).
 
 Each batch of fresh fixes of a run in progress (the `fixes_accepted` signal, or a direct
 call to `process_fixes`) is weighed against the geofences that matter to the run: its

@@ -11,7 +11,8 @@ from django.dispatch import Signal
 fixes_accepted = Signal()
 
 # Sent when a run's driver is confirmed outside the run's route corridor (a debounced exit,
-# SPEC §7), with `assignment_id`, `driver_id`, `event_id` (the exit in `geofence_events`),
+# docs/domain.md, Tracking and geofences), with `assignment_id`, `driver_id`, `event_id`
+# (the exit in `geofence_events`),
 # `at` (device time of the first fix outside), `lat` and `lng` (that fix). Fleet turns it
 # into a route-deviation incident.
 corridor_exited = Signal()

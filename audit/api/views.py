@@ -42,7 +42,7 @@ _RANGE = [
     responses={200: s.AuditEventOutput(many=True), 503: _MONGO_DOWN},
 )
 class AuditEventListView(generics.ListAPIView):
-    """Every request and domain record (SPEC §8), for holders of `audit:read`."""
+    """Every request and domain record (docs/domain.md, Audit), for holders of `audit:read`."""
 
     resource = "audit"
     serializer_class = s.AuditEventOutput

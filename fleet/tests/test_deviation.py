@@ -1,4 +1,4 @@
-"""Route deviation (SPEC §7): a confirmed exit from a run's corridor, from the fixes its
+"""Route deviation (docs/domain.md, Tracking and geofences): a confirmed exit from a run's corridor, from the fixes its
 driver sends, is a system `route_deviation` incident of severity 4 that the dispatchers
 are told of; at most one per 10 minutes of the run, by device time, offline batches
 included; a failure there never fails the ping request."""

@@ -1,4 +1,4 @@
-"""Vehicles and drivers (SPEC §6): validation, soft delete, default vehicle rules, the
+"""Vehicles and drivers (docs/domain.md, Fleet and dispatch): validation, soft delete, default vehicle rules, the
 driver ↔ login cascade, own-record scope, ratings and list cost."""
 
 import pytest

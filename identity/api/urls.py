@@ -3,7 +3,7 @@ from django.urls import re_path
 from identity.api import views
 from rappi.api.routers import OptionalSlashRouter
 
-# Paths are served with or without the trailing slash: clients follow SPEC's spelling
+# Paths are served with or without the trailing slash: clients follow the documented spelling
 # and no POST is ever redirected.
 router = OptionalSlashRouter()
 router.register("users", views.UserViewSet, basename="users")

@@ -1,4 +1,4 @@
-"""Seed the four roles of SPEC §2 so that every database has them right after migrate."""
+"""Seed the four roles of docs/domain.md, Roles and access so that every database has them right after migrate."""
 
 from django.db import migrations
 

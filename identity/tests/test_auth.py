@@ -1,5 +1,5 @@
 """Sign-up, sign-in, rotation with reuse detection, sessions, logout, deactivation and
-login throttling (SPEC §4)."""
+login throttling (docs/domain.md, Identity)."""
 
 import pytest
 from django.contrib.auth.hashers import check_password, identify_hasher

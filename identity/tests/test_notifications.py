@@ -1,4 +1,4 @@
-"""The notification inbox (SPEC §7) in MongoDB: own rows only, staff may send."""
+"""The notification inbox (docs/domain.md, Tracking and geofences) in MongoDB: own rows only, staff may send."""
 
 import pytest
 from bson import ObjectId

@@ -1,4 +1,4 @@
-"""The pricing table of SPEC §5, in Decimal, at known local times in America/Lima."""
+"""The pricing table of docs/domain.md, Orders, pricing and payments, in Decimal, at known local times in America/Lima."""
 
 from datetime import datetime, time
 from decimal import Decimal

@@ -1,1 +1,1 @@
-"""API conventions shared by every app (SPEC §3)."""
+"""API conventions shared by every app (docs/api.md)."""

@@ -63,7 +63,7 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
     headers = {}
     details: dict = {}
     if isinstance(exc, exceptions.ParseError):
-        # SPEC: every 400 is `invalid`; a body that is not JSON names no field.
+        # Every 400 is `invalid` (docs/api.md); a body that is not JSON names no field.
         exc = exceptions.ValidationError({"non_field_errors": [str(exc.detail)]})
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail

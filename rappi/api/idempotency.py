@@ -1,4 +1,4 @@
-"""`Idempotency-Key` for POST endpoints a mobile client may retry (SPEC §3).
+"""`Idempotency-Key` for POST endpoints a mobile client may retry (docs/api.md).
 
 Decorate a DRF view method with `@idempotent`. The first request with a key runs and
 its response (any non-5xx) is stored; a retry with the same key and the same request

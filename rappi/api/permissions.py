@@ -1,6 +1,6 @@
 """One permission class for every viewset: the view declares the `resource` it exposes
-(SPEC §2) and the request's action (`read`, `write`, `delete`) is derived from the HTTP
-method, or from `permission_actions[view.action]` for custom actions.
+(docs/domain.md, Roles and access) and the request's action (`read`, `write`, `delete`) is
+derived from the HTTP method, or from `permission_actions[view.action]` for custom actions.
 
 A custom action may name another resource too (`"ratings:write"`). A view whose
 `resource` is None needs only an authenticated user (own-inbox and own-session
@@ -87,7 +87,7 @@ class DeclaredQueryParameters(BasePermission):
 
 
 def require_staff(request) -> None:
-    """For commands SPEC reserves to staff whatever the role's grants (customers and
+    """For commands reserved to staff whatever the role's grants (customers and
     drivers hold some write grants for their own rows only)."""
     if not request.user.is_staff_member:
         raise PermissionDeniedError()

@@ -283,7 +283,7 @@ EVIDENCE_DECODE_CONCURRENCY = max(1, env_int("EVIDENCE_DECODE_CONCURRENCY", 1))
 # --- GPS tracking (see tracking/pings.py) ---------------------------------------------
 # TTL of stored fixes and last positions, in days (0 keeps them forever).
 GPS_RETENTION_DAYS = env_int("GPS_RETENTION_DAYS", 90)
-# Fixes per ping request (SPEC: at most 500; a larger batch is 413).
+# Fixes per ping request (at most 500; a larger batch is 413).
 GPS_BATCH_MAX_FIXES = env_int("GPS_BATCH_MAX_FIXES", 500)
 # A fix less accurate than this (radius in metres) is rejected.
 GPS_MAX_ACCURACY_M = float(env_str("GPS_MAX_ACCURACY_M", "100"))

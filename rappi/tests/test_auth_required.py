@@ -1,5 +1,5 @@
 """Every route under /api/v1/ refuses a request without a valid token, except the public
-ones SPEC §3 names. Routes are found by walking the URL resolver, not listed by hand."""
+ones docs/api.md names. Routes are found by walking the URL resolver, not listed by hand."""
 
 import re
 

@@ -1,4 +1,4 @@
-"""SPEC §3: the one error body for every status, request ids, lists, health checks."""
+"""docs/api.md: the one error body for every status, request ids, lists, health checks."""
 
 import json
 

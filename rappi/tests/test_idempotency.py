@@ -1,4 +1,4 @@
-"""`Idempotency-Key` (SPEC §3), exercised on the staff notification send."""
+"""`Idempotency-Key` (docs/api.md), exercised on the staff notification send."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The geofences API (SPEC §7): polygons validated (closed ring, at least 4 positions,
+"""The geofences API (docs/domain.md, Tracking and geofences): polygons validated (closed ring, at least 4 positions,
 lng/lat in range, no self-intersection), kinds, soft deactivation, containment with the
 border included, enter/exit history; staff only."""
 
