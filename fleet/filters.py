@@ -2,7 +2,6 @@
 server-rendered pages."""
 
 import django_filters
-from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from fleet.models import (
@@ -81,20 +80,18 @@ class IncidentFilter(CreatedRangeFilterSet):
     origin = StrictChoiceFilter(choices=IncidentOrigin.choices, label=_("Origin"))
     assignment_id = IdFilter(label=_("Run"))
     # The range of CreatedRangeFilterSet, with the words a dispatcher reads on the board;
-    # a time typed without an offset is Lima's, a date alone its midnight.
+    # a time picked is Lima's.
     created_after = UtcIsoDateTimeFilter(
         field_name="created_at",
         lookup_expr="gte",
         label=_("Reported from"),
         help_text="Reported at or after this instant (ISO 8601)",
-        widget=forms.TextInput(attrs={"placeholder": "2026-12-04 08:00"}),
     )
     created_before = UtcIsoDateTimeFilter(
         field_name="created_at",
         lookup_expr="lt",
         label=_("Reported before"),
         help_text="Reported before this instant (ISO 8601)",
-        widget=forms.TextInput(attrs={"placeholder": "2026-12-05"}),
     )
 
     class Meta:

@@ -2,12 +2,9 @@
 `driver_id`, `vehicle_id`, `reason`, `amount`, the drop-off and package fields) and the
 API's bounds; the rules themselves stay in the services."""
 
-from datetime import datetime
 from decimal import Decimal
 
 from django import forms
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from rappi.api.filters import INT64_MAX
@@ -15,33 +12,6 @@ from rappi.api.filters import INT64_MAX
 # The largest box a courier van carries (as the API's package input).
 MAX_SIDE_CM = Decimal("400")
 MAX_ORDERS_PER_RUN = 50  # as POST /api/v1/assignments/
-
-
-class LimaDateTimeInput(forms.DateTimeInput):
-    """A `datetime-local` input: the person types Lima time, which the filters read as
-    Lima time (a value without an offset). A value with an offset (the overview's links)
-    is shown in Lima time too, so submitting the form again keeps the same instant."""
-
-    input_type = "datetime-local"
-
-    def format_value(self, value):
-        if value in (None, ""):
-            return None
-        when = value if isinstance(value, datetime) else parse_datetime(str(value))
-        if when is None:
-            return str(value)  # not a time: shown as typed, the field's error says why
-        if timezone.is_aware(when):
-            when = timezone.localtime(when, timezone.get_default_timezone())
-        if when.second or when.microsecond:
-            return when.strftime("%Y-%m-%dT%H:%M:%S")
-        return when.strftime("%Y-%m-%dT%H:%M")
-
-    def get_context(self, name, value, attrs):
-        context = super().get_context(name, value, attrs)
-        shown = context["widget"]["value"] or ""
-        if shown.count(":") > 1:  # with seconds: the browser must accept them
-            context["widget"]["attrs"]["step"] = "1"
-        return context
 
 
 class IdListField(forms.Field):

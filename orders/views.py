@@ -34,7 +34,6 @@ from orders.forms import (
     CancelForm,
     DestinationForm,
     IdListField,
-    LimaDateTimeInput,
     ManualPaymentForm,
 )
 from orders.models import Destination, Order, OrderStatus, Payment, PaymentStatus, ServiceLevel
@@ -221,7 +220,6 @@ def _board_form(form) -> None:
         {"placeholder": gettext_lazy("#12, customer, address, recipient"), "type": "search"}
     )
     for name, label in DATE_FILTERS.items():
-        fields[name].widget = LimaDateTimeInput()
         fields[name].label = label
     for name in ("customer_id", "customer"):
         fields[name].widget = forms.HiddenInput()

@@ -19,6 +19,8 @@ from mongoengine.queryset.visitor import Q as MongoQ
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 
+from rappi.console.widgets import BooleanSelect, LimaDateTimeInput
+
 # The largest id (and integer filter value) PostgreSQL's bigint and SQLite can hold: SQLite
 # raises OverflowError binding anything larger, so it is refused before any query.
 INT64_MAX = 2**63 - 1
@@ -186,6 +188,8 @@ class UtcIsoDateTimeField(RefusesEmptyMixin, django_filters.fields.IsoDateTimeFi
     """ISO 8601 instant, normalised to UTC: any valid offset (`+05:00`, `Z`) is accepted
     and the database never sees an offset or a year it would refuse."""
 
+    widget = LimaDateTimeInput  # in a console form: a date-time picker in Lima time
+
     def to_python(self, value):
         parsed = super().to_python(value)
         if parsed is None:
@@ -202,6 +206,8 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 class StrictBooleanField(RefusesEmptyMixin, forms.Field):
     """`true`/`false` (also `1`/`0`); anything else is an error, never silently ignored."""
+
+    widget = BooleanSelect  # in a console form: Any / Yes / No
 
     _VALUES = {"true": True, "1": True, "false": False, "0": False}
 
