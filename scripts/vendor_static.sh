@@ -6,9 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# name@version  file-in-the-package...   (copied to static/vendor/<name>/)
+# name@version  file-or-folder-in-the-package...   (copied to static/vendor/<name>/)
 PACKAGES=(
   "htmx.org@2.0.11 dist/htmx.min.js LICENSE"
+  "leaflet@1.9.4 dist/leaflet.js dist/leaflet.css dist/images LICENSE"
+  "@geoman-io/leaflet-geoman-free@2.20.2 dist/leaflet-geoman.min.js dist/leaflet-geoman.css LICENSE"
 )
 
 work=$(mktemp -d)
@@ -16,6 +18,7 @@ trap 'rm -rf "$work"' EXIT
 for entry in "${PACKAGES[@]}"; do
   read -r spec files <<<"$entry"
   name=${spec%@*}
+  name=${name##*/}  # a scoped package goes under its own name
   (cd "$work" && npm pack --silent "$spec" >/dev/null)
   tarball=$(ls "$work"/*.tgz)
   mkdir -p "$work/unpacked"
@@ -24,8 +27,11 @@ for entry in "${PACKAGES[@]}"; do
   rm -rf "$target"
   mkdir -p "$target"
   for file in $files; do
-    cp "$work/unpacked/package/$file" "$target/"
+    cp -r "$work/unpacked/package/$file" "$target/"
   done
+  # Source maps are not shipped: drop the comments that point at them, or the static
+  # files manifest would look for them.
+  find "$target" \( -name '*.js' -o -name '*.css' \) -exec sed -i '/^\/[\/*]# sourceMappingURL=/d' {} +
   echo "$spec" >"$target/VERSION"
   rm -rf "$work/unpacked" "$tarball"
   echo "vendored $spec into $target"
