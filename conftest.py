@@ -5,6 +5,7 @@ here), emptied after each test; PostgreSQL comes from DATABASE_URL (see `make te
 import os
 
 import pytest
+from django.utils import translation
 from pytest_django.plugin import pytest_collection_modifyitems as _database_order
 from rest_framework.test import APIClient
 
@@ -32,6 +33,14 @@ def mongo_test_database():
     mongo.connect(uri, db=db_name)  # drop pooled sockets before the server goes
     if server is not None:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """A console request without a language cookie switches the test's thread to Spanish
+    (the console's default); the next test starts in the project's default again."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

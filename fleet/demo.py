@@ -20,7 +20,7 @@ from fleet.models import Assignment, Driver, Vehicle, VehicleStatus
 from identity.models import User
 from orders import services as order_services
 from orders.models import Order, OrderStatus
-from rappi.routing import Point, haversine_m
+from rappi.routing import Point, bearing_deg, haversine_m
 from tracking import pings
 
 # No two operational plates share a restricted weekday. A run takes the first allowed of
@@ -194,6 +194,9 @@ def _seed_track(run_id: int) -> None:
     for index, (lat, lng) in enumerate(points):
         if TRACK_STRAY[0] <= index < TRACK_STRAY[1]:
             lat += 0.0032  # about 350 m north of the route
+        # Facing the next point (the last one keeps the way it came).
+        here, ahead = (points[index], points[index + 1]) if index + 1 < len(points) else points[-2:]
+        heading = bearing_deg(Point(lat=here[0], lng=here[1]), Point(lat=ahead[0], lng=ahead[1]))
         fixes.append(
             pings.Fix(
                 index=index,
@@ -202,6 +205,7 @@ def _seed_track(run_id: int) -> None:
                 recorded_at=started + timedelta(seconds=15 * (index + 1)),
                 accuracy_m=8.0,
                 speed_kmh=28.0,
+                heading=round(heading, 1),
                 client_id=f"demo-{run_id}-{index}",
             )
         )

@@ -212,6 +212,10 @@ class Incident(models.Model):
     reported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Where it happened, when the system knows: a route deviation is placed at the fix
+    # that left the corridor. Incidents people report have no position.
+    lat = models.FloatField(null=True, blank=True)
+    lng = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -226,6 +230,11 @@ class Incident(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(origin__in=IncidentOrigin.values), name="incident_known_origin"
+            ),
+            models.CheckConstraint(
+                condition=Q(lat__isnull=True, lng__isnull=True)
+                | Q(lat__gte=-90, lat__lte=90, lng__gte=-180, lng__lte=180),
+                name="incident_position_whole_and_in_range",
             ),
         ]
         verbose_name = _("incident")

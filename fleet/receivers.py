@@ -97,6 +97,8 @@ def report_route_deviation(sender, assignment_id, event_id, at, lat, lng, **kwar
             type=IncidentType.ROUTE_DEVIATION,
             origin=IncidentOrigin.SYSTEM,
             by=None,
+            lat=lat,  # the first fix outside the corridor
+            lng=lng,
             notes=_("Left the route corridor at %(at)s near %(lat).5f, %(lng).5f.")
             % {
                 "at": formats.date_format(timezone.localtime(at), "DATETIME_FORMAT"),

@@ -464,10 +464,13 @@ def incident_report(
     by: User | None,
     origin: str | None = None,
     severity: int | None = None,
+    lat: float | None = None,
+    lng: float | None = None,
 ) -> Incident:
-    """Record an incident; severity follows from its type unless staff set it; the
-    dispatchers are told. A driver reports on its runs still to be driven; staff (and
-    the system) on any run but one cancelled before it started, which never happened."""
+    """Record an incident (and where it happened when the system knows it: `lat`/`lng`);
+    severity follows from its type unless staff set it; the dispatchers are told. A driver
+    reports on its runs still to be driven; staff (and the system) on any run but one
+    cancelled before it started, which never happened."""
     assignment = _locked_run(assignment)
     if by is not None and not by.is_staff_member and assignment.status not in Assignment.ACTIVE:
         raise RunClosedError(
@@ -494,6 +497,8 @@ def incident_report(
         origin=origin,
         notes=notes,
         reported_by=by,
+        lat=lat,
+        lng=lng,
     )
     _notify_dispatchers(
         kind="incident.reported",

@@ -25,12 +25,14 @@ from fleet.forms import (
 )
 from fleet.models import Assignment, AssignmentStatus, Route, StopStatus
 from rappi.api.permissions import READ, WRITE
+from rappi.console import maps
 from rappi.console.access import console_page, require
 from rappi.console.actions import form_errors, perform
 from rappi.console.lists import filtered, page_of, rows
 from rappi.errors import NotFoundError
 from rappi.selectors import get_or_404
-from tracking import pings
+from rappi.templatetags.console import lima
+from tracking import geofences, pings
 
 
 @require_GET
@@ -130,8 +132,10 @@ def _may(user, resource: str) -> bool:
     return user.has_permission(resource, WRITE)
 
 
-def _run_live_context(run: Assignment) -> dict:
-    """What the refreshed parts of the run page show: facts, stops, proofs."""
+def _run_live_context(run: Assignment, *, user) -> dict:
+    """What the refreshed parts of the run page show: facts, stops, proofs, and the map's
+    scene (route, corridor, stops, GPS trail, last position, deviations). The API's reads:
+    a fixed number of SQL queries and three MongoDB ones, whatever the run's size."""
     try:
         route = run.route  # selected with the run
     except Route.DoesNotExist:
@@ -147,6 +151,23 @@ def _run_live_context(run: Assignment) -> dict:
         record.destination = destinations.get(record.destination_id)
         record.kind_label = EVIDENCE_KIND_LABELS.get(record.kind, record.kind)
     fix = _last_fixes([run], now=timezone.now())[run.pk]
+    # Incidents (their files, and their places on the map) are shown to those who may
+    # read incidents.
+    sees_incidents = user.has_permission("incidents", READ)
+    incidents = (
+        list(run.incidents.select_related("reported_by").order_by("-created_at", "-pk"))
+        if sees_incidents
+        else []
+    )
+    scene = _run_scene(
+        run,
+        route=route,
+        stops=stops,
+        corridor=geofences.corridor_for(assignment_id=run.pk),
+        trail=pings.trail_for(assignment_id=run.pk),
+        fix=fix["fix"],
+        incidents=incidents,
+    )
     return {
         "run": run,
         "orders": sorted(run.orders.all(), key=lambda order: order.pk),
@@ -160,20 +181,60 @@ def _run_live_context(run: Assignment) -> dict:
         "evidence_by_incident": evidence_by_incident,
         "last_fix": fix["fix"],
         "silent": fix["silent"],
+        "sees_incidents": sees_incidents,
+        "incidents": incidents,
+        "scene": scene,
     }
+
+
+def _stop_label(stop) -> str:
+    """A stop's tooltip: its number and kind, where it is, how it went."""
+    if stop.destination is not None:
+        place = f"{stop.destination.line}, {stop.destination.district}"
+    else:
+        place = stop.order.origin_line if stop.order is not None else ""
+    parts = [f"{stop.sequence}. {stop.get_kind_display()}", place, stop.get_status_display()]
+    return " · ".join(part for part in parts if part)
+
+
+def _run_scene(run, *, route, stops, corridor, trail, fix, incidents) -> dict:
+    """The run's map: the planned route inside its corridor, the stops numbered in order
+    and coloured by status, the GPS trail (simplified by `pings.trail_for`), the last
+    position (greyed when older than GPS_STALE_AFTER_S) and the incidents that have a
+    place (route deviations, where the driver left the corridor)."""
+    vehicle = maps.vehicle(fix, plate=run.vehicle.plate, driver_name=run.driver.user.full_name)
+    markers = [
+        maps.marker(
+            incident.lat,
+            incident.lng,
+            kind="incident",
+            label=f"{incident.get_type_display()} · {lima(incident.created_at, 'time')}",
+            url=f"#incident-{incident.pk}",
+        )
+        for incident in incidents
+    ]
+    return maps.scene(
+        zones=[maps.zone(corridor, label=_("Route corridor")) if corridor else None],
+        lines=[
+            maps.line(route.geometry if route else None, kind="route", label=_("Planned route")),
+            maps.line(trail, kind="trail", label=_("GPS trail")),
+        ],
+        stops=[maps.stop(stop, label=_stop_label(stop)) for stop in stops],
+        markers=[*markers, vehicle],
+    )
 
 
 @require_GET
 @console_page("assignments")
 def run_page(request, pk: int):
-    """A run: facts, a place for the map, the actions its state allows, stops, proofs,
+    """A run: facts and its map, the actions its state allows, stops, proofs,
     incidents with their evidence. Facts (`?part=facts`) and stops with proofs
     (`?part=stops`) refresh every 10 s; the forms do not (nothing typed is lost)."""
     runs = selectors.assignment_list_for(user=request.user).select_related(
         "driver__user", "vehicle"
     )
     run = _found(get_or_404, queryset=runs, pk=pk)
-    context = _run_live_context(run)
+    context = _run_live_context(run, user=request.user)
     if request.htmx:  # the 10-second refresh of one of its live parts
         if request.GET.get("status", run.status) != run.status:
             # The run moved on (the driver started it, delivered the last drop-off…): the
@@ -182,19 +243,10 @@ def run_page(request, pk: int):
         part = "stops" if request.GET.get("part") == "stops" else "facts"
         return render(request, f"fleet/_run_{part}.html", context)
     user = request.user
-    # Incidents (and their files) are shown to those who may read incidents.
-    sees_incidents = user.has_permission("incidents", READ)
-    incidents = (
-        list(run.incidents.select_related("reported_by").order_by("-created_at", "-pk"))
-        if sees_incidents
-        else []
-    )
-    for incident in incidents:
+    for incident in context["incidents"]:
         incident.evidence = context["evidence_by_incident"].get(incident.pk, [])
     context.update(
         {
-            "sees_incidents": sees_incidents,
-            "incidents": incidents,
             "may": {
                 "assignments": _may(user, "assignments"),
                 "routes": _may(user, "routes"),

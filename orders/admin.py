@@ -20,6 +20,34 @@ from django.utils.translation import gettext_lazy as _
 from orders import services
 from orders.models import Address, Customer, Destination, Invoice, Order, Payment, Rating, Tariff
 from rappi.admin import call_service
+from rappi.console import maps
+
+
+class MapRows:
+    """Inline rows with a small map each (static/orders/admin-map.js makes them): a click
+    fills the row's lat/lng inputs and a pin shows where they point; a read-only row shows
+    its position. Rows added with "Add another" get theirs too."""
+
+    class Media:
+        css = {"all": ["vendor/leaflet/leaflet.css", "console/map.css", "orders/admin-map.css"]}
+        js = ["vendor/leaflet/leaflet.js", "console/map.js", "orders/admin-map.js"]
+
+    @admin.display(description=_("on the map"))
+    def on_map(self, obj):
+        tiles = maps.tiles()
+        has_position = obj is not None and obj.lat is not None and obj.lng is not None
+        return format_html(
+            '<span class="map admin-map" data-admin-map role="region" aria-label="{}"'
+            ' data-tiles="{}" data-attribution="{}" data-center="{}" data-zoom="{}"'
+            ' data-lat="{}" data-lng="{}"></span>',
+            gettext("Map: click it to set this row's latitude and longitude"),
+            tiles["url"],
+            tiles["attribution"],
+            tiles["center"],
+            tiles["zoom"],
+            obj.lat if has_position else "",
+            obj.lng if has_position else "",
+        )
 
 
 class AddressFormSet(forms.BaseInlineFormSet):
@@ -34,11 +62,12 @@ class AddressFormSet(forms.BaseInlineFormSet):
             raise forms.ValidationError(_("A customer has one primary address."))
 
 
-class AddressInline(admin.TabularInline):
+class AddressInline(MapRows, admin.TabularInline):
     model = Address
     formset = AddressFormSet
     extra = 0
-    fields = ["label", "line", "district", "lat", "lng", "is_primary"]
+    fields = ["label", "line", "district", "lat", "lng", "on_map", "is_primary"]
+    readonly_fields = ["on_map"]
 
 
 class CustomerForm(forms.ModelForm):
@@ -120,7 +149,7 @@ class CustomerAdmin(admin.ModelAdmin):
         return actions
 
 
-class DestinationInline(admin.TabularInline):
+class DestinationInline(MapRows, admin.TabularInline):
     model = Destination
     extra = 0
     can_delete = False
@@ -128,6 +157,7 @@ class DestinationInline(admin.TabularInline):
         "sequence",
         "line",
         "district",
+        "on_map",
         "recipient_name",
         "recipient_phone",
         "weight_kg",
@@ -145,7 +175,7 @@ class DestinationInline(admin.TabularInline):
         return False
 
 
-class NewDestinationInline(admin.TabularInline):
+class NewDestinationInline(MapRows, admin.TabularInline):
     """Drop-offs typed in when staff create an order; priced by the service on save."""
 
     model = Destination
@@ -153,11 +183,13 @@ class NewDestinationInline(admin.TabularInline):
     min_num = 1
     max_num = 20
     can_delete = False
+    readonly_fields = ["on_map"]
     fields = [
         "line",
         "district",
         "lat",
         "lng",
+        "on_map",
         "recipient_name",
         "recipient_phone",
         "weight_kg",

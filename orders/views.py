@@ -40,10 +40,12 @@ from orders.models import Destination, Order, OrderStatus, Payment, PaymentStatu
 from orders.payment_providers import SimulatedProvider, simulated_checkout_payment_id
 from orders.services import TERMINAL
 from rappi.api.permissions import READ, WRITE
+from rappi.console import maps
 from rappi.console.access import console_page
 from rappi.console.actions import form_errors, perform
 from rappi.console.lists import filtered, page_of, rows
 from rappi.errors import DomainError, NotFoundError
+from tracking import selectors as tracking_selectors
 
 TEMPLATE = "orders/simulated_checkout.html"
 OUTCOMES = ("approved", "rejected")
@@ -478,12 +480,15 @@ def _package(destination: Destination) -> str:
     return " · ".join(parts)
 
 
-def _proofs_by_destination(user, order: Order) -> dict[int, list[dict]]:
-    """The drop-offs' proofs (photos, signatures) as thumbnails, for staff who may open them."""
+def _proofs_by_destination(user, order: Order, records=None) -> dict[int, list[dict]]:
+    """The drop-offs' proofs (photos, signatures) as thumbnails, for staff who may open
+    them; `records` when the order's tracking has read them already."""
     if not user.has_permission("assignments", READ):
         return {}  # the file view would refuse them: no broken thumbnails
+    if records is None:
+        records = fleet_selectors.proofs_for_order(order=order)
     proofs: dict[int, list[dict]] = {}
-    for record in fleet_selectors.proofs_for_order(order=order):
+    for record in records:
         for stored in record.files:
             proofs.setdefault(record.destination_id, []).append(
                 {
@@ -497,6 +502,106 @@ def _proofs_by_destination(user, order: Order) -> dict[int, list[dict]]:
     return proofs
 
 
+# --- The order's map -------------------------------------------------------------------------
+
+
+def _tracking(user, order: Order) -> dict | None:
+    """The order's run, route, own stops and the driver's last fix while it is on its way,
+    read as `GET /api/v1/tracking/orders/{id}` reads them, for staff who may read tracking."""
+    if not user.has_permission("tracking", READ):
+        return None
+    try:
+        return tracking_selectors.order_tracking_for(user=user, order_id=order.pk)
+    except NotFoundError:
+        raise Http404 from None
+
+
+def _origin_marker(order: Order) -> dict | None:
+    return maps.marker(
+        order.origin_lat,
+        order.origin_lng,
+        kind="origin",
+        label=_("Pickup: %(address)s")
+        % {"address": f"{order.origin_line}, {order.origin_district}"},
+    )
+
+
+def _drop_label(destination: Destination) -> str:
+    return _("Drop-off %(sequence)s: %(address)s — %(status)s") % {
+        "sequence": destination.sequence,
+        "address": f"{destination.line}, {destination.district}",
+        "status": destination.get_status_display(),
+    }
+
+
+def _drop_marker(destination: Destination) -> dict | None:
+    return maps.marker(
+        destination.lat,
+        destination.lng,
+        kind="dropoff",
+        text=str(destination.sequence),
+        label=_drop_label(destination),
+    )
+
+
+def _order_scene(user, order: Order, destinations: list, tracking: dict | None) -> dict:
+    """Pickup, drop-offs (numbered as on the page; coloured by their run stop's status once
+    they are in a run), the run's route and the driver's last fix while on the way."""
+    stops_by_destination = {}
+    route_line = driver = None
+    if tracking is not None and tracking["assignment"] is not None:
+        run = tracking["assignment"]
+        stops_by_destination = {
+            stop.destination_id: stop for stop in tracking["stops"] if stop.destination_id
+        }
+        if tracking["route"] is not None:
+            route_line = maps.line(
+                tracking["route"]["geometry"],
+                kind="route",
+                label=_("Route of run #%(id)s") % {"id": run.pk},
+                url=_run_url(run.pk) if user.has_permission("assignments", READ) else None,
+            )
+        driver = maps.vehicle(
+            tracking["last_fix"], plate=run.vehicle.plate, driver_name=run.driver.user.full_name
+        )
+    stops, markers = [], [_origin_marker(order)]
+    for destination in destinations:
+        stop = stops_by_destination.get(destination.pk)
+        if stop is None:
+            markers.append(_drop_marker(destination))
+            continue
+        item = maps.stop(stop, label=_drop_label(destination))
+        item["sequence"] = destination.sequence  # numbered as the drop-offs below
+        stops.append(item)
+    markers.append(driver)
+    return maps.scene(lines=[route_line], stops=stops, markers=markers)
+
+
+def _map_context(user, order: Order, destinations: list, tracking: dict | None) -> dict:
+    """What the map's refreshed region shows; it refreshes while the order is on its way."""
+    run = tracking["assignment"] if tracking else None
+    fix = tracking["last_fix"] if tracking else None
+    return {
+        "order": order,
+        "scene": _order_scene(user, order, destinations, tracking),
+        "live": tracking is not None and order.status == OrderStatus.IN_TRANSIT,
+        "run": run,
+        "fix": fix,
+        "fix_age": maps.fix_age(fix.get("age_s")) if fix else None,
+    }
+
+
+def _pick_scene(order: Order, destinations: list, *, fit: bool) -> dict:
+    """What a map placing a drop-off shows around the pin: the pickup and the drop-offs."""
+    return maps.scene(
+        markers=[_origin_marker(order), *(_drop_marker(d) for d in destinations)],
+        fit=None if fit else False,
+    )
+
+
+# --- The order page ------------------------------------------------------------------------
+
+
 def _order_page(request, order: Order, *, bound: dict | None = None, status: int = 200):
     """The order page; `bound` holds a form that did not validate (shown with its errors)
     under its action's name (`cancel`, `adjust_price`, `payment`, `add_destination`, or
@@ -506,7 +611,8 @@ def _order_page(request, order: Order, *, bound: dict | None = None, status: int
     payments = list(order.payments.order_by("created_at", "pk"))
     paid = any(payment.status == PaymentStatus.PAID for payment in payments)
     destinations = list(order.destinations.all())
-    proofs = _proofs_by_destination(user, order)
+    tracking = _tracking(user, order)
+    proofs = _proofs_by_destination(user, order, tracking["proofs"] if tracking else None)
     actions = _allowed_actions(user, order, paid=paid)
     for destination in destinations:
         destination.proofs = proofs.get(destination.pk, [])
@@ -516,6 +622,8 @@ def _order_page(request, order: Order, *, bound: dict | None = None, status: int
             destination, auto_id=f"d{destination.pk}_%s"
         )
         destination.form_open = key in bound
+        destination.map_id = f"drop-map-{destination.pk}"
+        destination.pick = f"#d{destination.pk}_lat,#d{destination.pk}_lng"
     runs = []
     if user.has_permission("assignments", READ):
         runs = [
@@ -555,14 +663,25 @@ def _order_page(request, order: Order, *, bound: dict | None = None, status: int
         "payment_form": bound.get("payment")
         or ManualPaymentForm(auto_id="payment_%s", initial={"amount": order.total}),
         "add_form": bound.get("add_destination") or DestinationForm(auto_id="add_%s"),
+        **_map_context(user, order, destinations, tracking),
     }
+    if actions["edit_destinations"]:
+        context["edit_scene"] = _pick_scene(order, destinations, fit=False)
+        context["add_scene"] = _pick_scene(order, destinations, fit=True)
     return render(request, "orders/order_page.html", context, status=status)
 
 
 @require_GET
 @console_page("orders")
 def order_page(request, pk: int):
-    return _order_page(request, _order_for(request, pk))
+    """The order page. Its map's region (`?part=map`) refreshes every 10 s while the order
+    is on its way, moving the driver's marker without touching the rest of the page."""
+    order = _order_for(request, pk)
+    if request.htmx and request.GET.get("part") == "map":
+        destinations = list(order.destinations.all())
+        context = _map_context(request.user, order, destinations, _tracking(request.user, order))
+        return render(request, "orders/_order_map.html", context)
+    return _order_page(request, order)
 
 
 def _order_action(request, pk: int, *, name: str, form_class, command, success: str):

@@ -86,6 +86,15 @@ def haversine_m(a: Point, b: Point) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
 
 
+def bearing_deg(a: Point, b: Point) -> float:
+    """The initial compass bearing from `a` to `b`, degrees clockwise from north [0, 360)."""
+    phi_a, phi_b = math.radians(a.lat), math.radians(b.lat)
+    delta = math.radians(b.lng - a.lng)
+    y = math.sin(delta) * math.cos(phi_b)
+    x = math.cos(phi_a) * math.sin(phi_b) - math.sin(phi_a) * math.cos(phi_b) * math.cos(delta)
+    return math.degrees(math.atan2(y, x)) % 360
+
+
 def _require_two(points: list[Point]) -> None:
     if len(points) < 2:
         raise ValueError(f"a route needs at least two points, got {len(points)}")

@@ -10,6 +10,7 @@ test server.
 """
 
 import math
+import re
 
 import shapely
 from bson import ObjectId
@@ -203,6 +204,27 @@ def _position_error(position) -> str | None:
     return None
 
 
+_FAULT_AT = re.compile(r"^(?P<reason>[^\[]*)\[(?P<x>\S+) (?P<y>\S+)\]")
+
+
+def polygon_fault(polygon: Polygon) -> dict | None:
+    """Why shapely finds `polygon` invalid, and where when it says (`lat`/`lng`, else
+    None); `crossing` for an outline that crosses itself. None for a valid polygon."""
+    if polygon.is_valid:
+        return None
+    explained = explain_validity(polygon)
+    found = _FAULT_AT.match(explained)
+    if found is None:
+        return {"reason": explained, "lat": None, "lng": None, "crossing": False}
+    reason = found["reason"].strip()
+    return {
+        "reason": reason,
+        "lat": float(found["y"]),
+        "lng": float(found["x"]),
+        "crossing": "self-intersection" in reason.lower(),
+    }
+
+
 def polygon_errors(geometry) -> list[str]:
     """What keeps `geometry` from being a geofence (empty when nothing does): a GeoJSON
     Polygon whose rings (the outline, then any holes) are closed, have at least 4 positions
@@ -244,7 +266,10 @@ def polygon_errors(geometry) -> list[str]:
     if errors:
         return errors
     polygon = Polygon(rings[0], rings[1:])
-    if not polygon.is_valid:
+    fault = polygon_fault(polygon)
+    if fault is not None and fault["crossing"]:
+        return [_("The outline crosses itself near %(lat).5f, %(lng).5f.") % fault]
+    if fault is not None:
         return [_("Not a valid polygon: %(reason)s.") % {"reason": explain_validity(polygon)}]
     west, south, east, north = polygon.bounds
     if east - west > MAX_SPAN_DEGREES or north - south > MAX_SPAN_DEGREES:

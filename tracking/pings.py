@@ -424,6 +424,51 @@ def last_fix_for(*, assignment_id: int) -> dict | None:
     )
 
 
+def trail_for(
+    *, assignment_id: int, tolerance_m: float = 5, max_points: int = 2000
+) -> list[list[float]]:
+    """The run's fixes in recorded-time order as GeoJSON [lng, lat] positions, simplified
+    for a map (`simplified_trail`). One MongoDB query, the coordinates only."""
+    cursor = (
+        _pings()
+        .find({"assignment_id": assignment_id}, {"_id": 0, "location.coordinates": 1})
+        .sort("recorded_at", ASCENDING)
+    )
+    positions = [list(doc["location"]["coordinates"][:2]) for doc in cursor]
+    return simplified_trail(positions, tolerance_m=tolerance_m, max_points=max_points)
+
+
+def simplified_trail(
+    positions: list[list[float]], *, tolerance_m: float = 5, max_points: int = 2000
+) -> list[list[float]]:
+    """[lng, lat] positions simplified by Douglas-Peucker in a local metric plane: no
+    position left out is more than `tolerance_m` from the line kept, and the first and the
+    last always stay (as they were given). A line that still has more than `max_points`
+    is simplified again with a tolerance twice as large, until it fits."""
+    if len(positions) < 3:
+        return positions
+    # Imported here: geofences imports this module (search_box).
+    from shapely.geometry import LineString
+
+    from tracking.geofences import LocalPlane
+
+    path = LineString(positions)
+    plane = LocalPlane.around(path)
+    flat = plane.to_plane(path)
+    tolerance = max(float(tolerance_m), 0.0)
+    while True:
+        kept = list(flat.simplify(tolerance, preserve_topology=False).coords)
+        if len(kept) <= max(max_points, 2) or tolerance > 1e7:
+            break
+        tolerance = tolerance * 2 if tolerance > 0 else 1.0
+    if len(kept) < 2:  # nothing left of it: the ends still are
+        return [positions[0], positions[-1]]
+    trail = [list(plane.lnglat(x, y)) for x, y in kept]
+    # The ends are the fixes themselves, not their round trip through the plane.
+    trail[0], trail[-1] = positions[0], positions[-1]
+    return trail
+
+
 def track_stats(*, assignment_id: int) -> dict:
     """Fix count, great-circle length of the track in recorded-time order, its duration
     and average speed."""

@@ -10,7 +10,13 @@ from playwright.sync_api import expect
 from audit.documents import AuditEvent
 from audit.tests.conftest import make_record
 from identity.tests.factories import UserFactory
-from rappi.testing.browser import SIZES, console_sign_in, screenshot, watch_csp
+from rappi.testing.browser import (
+    SIZES,
+    assert_no_sideways_scroll,
+    console_sign_in,
+    screenshot,
+    watch_csp,
+)
 
 pytestmark = pytest.mark.usefixtures("live_db")
 
@@ -73,14 +79,6 @@ def _log():
     AuditEvent._get_collection().insert_many(records)
 
 
-def _no_sideways_scroll(page) -> None:
-    """The page itself never scrolls sideways (wide tables scroll inside their frame)."""
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"the page is {overflow}px wider than the window"
-
-
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_dispatcher_reads_and_filters_the_audit_log(browser, live_server, language, size):
@@ -100,7 +98,7 @@ def test_a_dispatcher_reads_and_filters_the_audit_log(browser, live_server, lang
     expect(page.locator("table.audit-records tbody tr")).to_have_count(7)
     expect(page.locator("tr.audit-domain")).to_contain_text("order.adjust_price")
     expect(page.locator("tr.audit-domain dl.changes")).to_contain_text("Late delivery")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"console-audit-{language}-{size}")
 
     page.locator("#id_status_code").fill("5xx")

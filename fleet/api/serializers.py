@@ -205,6 +205,13 @@ class AssignmentReopenInput(serializers.Serializer):
 class IncidentOutput(serializers.ModelSerializer):
     assignment_id = serializers.IntegerField()
     reported_by = serializers.IntegerField(source="reported_by_id", allow_null=True)
+    lat = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="Where it happened, when the system knows it "
+        "(a route deviation: the first fix outside the corridor); null otherwise",
+    )
+    lng = serializers.FloatField(read_only=True, allow_null=True, help_text="See `lat`")
 
     class Meta:
         model = Incident
@@ -216,6 +223,8 @@ class IncidentOutput(serializers.ModelSerializer):
             "origin",
             "notes",
             "reported_by",
+            "lat",
+            "lng",
             "created_at",
         ]
         read_only_fields = fields

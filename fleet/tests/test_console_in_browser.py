@@ -13,7 +13,14 @@ from fleet.models import Assignment
 from fleet.tests.test_console_runs import make_run, started_run
 from identity.tests.factories import UserFactory
 from orders.models import Destination
-from rappi.testing.browser import SIZES, console_sign_in, screenshot, watch_csp
+from rappi.testing.browser import (
+    SIZES,
+    assert_no_sideways_scroll,
+    console_sign_in,
+    offline,
+    screenshot,
+    watch_csp,
+)
 from tracking.tests.test_evidence import small_jpeg
 
 pytestmark = pytest.mark.usefixtures("live_db")
@@ -29,6 +36,7 @@ def dispatcher():
 
 def _open_console(browser, live_server, language: str, size: str):
     context = browser.new_context(viewport=SIZES[size])
+    offline(context, live_server)  # map tiles refused, as on a closed network
     page = context.new_page()
     violations = watch_csp(page)
     page.on("dialog", lambda dialog: dialog.accept())  # data-confirm questions
@@ -38,14 +46,6 @@ def _open_console(browser, live_server, language: str, size: str):
         page.locator(f"form.language button[value={language}]").click()
         expect(page.locator("html")).to_have_attribute("lang", language)
     return context, page, violations
-
-
-def _no_sideways_scroll(page) -> None:
-    """The page itself never scrolls sideways (wide tables scroll inside their frame)."""
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"the page is {overflow}px wider than the window"
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -58,18 +58,20 @@ def test_a_dispatcher_starts_a_run_from_its_page(browser, live_server, dispatche
     page.goto(f"{live_server.url}/console/runs/")
     expect(page.locator(f"a[href='/console/runs/{run.pk}/']")).to_be_visible()
     expect(page.locator(".status-tabs a[aria-current=page]")).to_have_count(1)
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"console-runs-{language}-{size}")
 
     page.locator(f"a[href='/console/runs/{run.pk}/']").click()
     expect(page.locator("h1")).to_contain_text(f"#{run.pk}")
-    expect(page.locator(".map-placeholder")).to_be_visible()
+    expect(page.locator("#run-map")).to_be_visible()
+    expect(page.locator("#run-map .map-stop")).to_have_count(5)
+    expect(page.locator("#run-map path.map-line--route")).to_have_count(1)
     expect(page.locator("table.stops tbody tr")).to_have_count(
         5
     )  # one pickup (a shared origin), four drop-offs
     status = page.locator("#run-facts .facts dd .badge").first
     expect(status).to_have_class(re.compile(r"badge-assigned"))
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"console-run-{language}-{size}")
 
     page.locator("form[action$='/start/'] button[type=submit]").click()
@@ -177,7 +179,7 @@ def test_the_incidents_board_shows_evidence_thumbnails(
     page.wait_for_function(
         "image => image.complete && image.naturalWidth > 0", arg=thumbnail.element_handle()
     )
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"console-incidents-{language}-{size}")
 
     page.locator(f"#incident-{incident.pk} details.add-evidence summary").click()

@@ -234,11 +234,13 @@ def test_the_board_costs_the_same_queries_for_2_and_30_runs(
 # --- The run page ------------------------------------------------------------------------------------
 
 
-def test_the_run_page_shows_facts_map_place_stops_and_the_actions_of_its_state(console, dispatcher):
+def test_the_run_page_shows_facts_map_stops_and_the_actions_of_its_state(console, dispatcher):
     run = make_run(dispatcher, drops_per_order=2)
     page = page_text(console.get(f"/console/runs/{run.pk}/"))
     assert f"Run #{run.pk}" in page
-    assert 'class="map-placeholder"' in page
+    assert 'class="map-placeholder"' not in page
+    assert 'id="run-map" data-map' in page and 'data-map-scene="run-map"' in page
+    assert 'class="map-legend run-legend"' in page
     stops = list(Stop.objects.filter(route__assignment=run).order_by("sequence"))
     assert len(stops) == 3
     for stop in stops:
@@ -255,7 +257,8 @@ def test_the_run_page_refresh_answers_only_its_live_parts(console, dispatcher):
     run = make_run(dispatcher)
     hx = {"HX-Request": "true"}
     facts = page_text(console.get(f"/console/runs/{run.pk}/?part=facts", headers=hx))
-    assert "<html" not in facts and 'class="map-placeholder"' in facts
+    assert "<html" not in facts and 'data-map-scene="run-map"' in facts
+    assert "data-map " not in facts  # the map stays; only what it draws is refreshed
     assert 'class="stops"' not in facts
     stops = page_text(console.get(f"/console/runs/{run.pk}/?part=stops", headers=hx))
     assert "<html" not in stops and 'class="stops"' in stops and "No proof yet." in stops

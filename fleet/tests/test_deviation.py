@@ -104,6 +104,12 @@ def test_leaving_the_corridor_is_one_system_deviation_the_dispatchers_hear_of(
     assert incident.notes.startswith("Left the route corridor at ")
     [exit_] = corridor_exits(run)
     assert exit_.incident_id == incident.pk
+    # Placed at the fix that left the corridor: the first of them outside, 150 m east.
+    first_outside = detour(seconds_ago=600)[2]
+    assert (incident.lat, incident.lng) == pytest.approx(
+        (first_outside["lat"], first_outside["lng"]), abs=1e-7
+    )
+    assert exit_.location["coordinates"] == pytest.approx([incident.lng, incident.lat])
     [note] = Notification.objects(recipient_user_id=staff_user.pk, kind="incident.reported")
     assert note.data == {"incident_id": incident.pk, "assignment_id": run.pk}
 
@@ -237,3 +243,22 @@ def test_an_exit_linked_to_an_incident_that_never_committed_does_not_suppress_th
     Incident.objects.filter(pk=incident.pk).delete()
     send(phone, run, detour(seconds_ago=1200))
     assert len(deviations(run)) == 1
+
+
+@pytest.mark.django_db
+def test_the_api_shows_where_a_deviation_happened_and_no_position_for_a_reported_one(
+    phone, run, client_for, staff_user
+):
+    send(phone, run, detour(seconds_ago=600))
+    [deviation] = deviations(run)
+    reported = services.incident_report(assignment=run, type="traffic", by=staff_user)
+    staff = client_for(staff_user)
+    shown = staff.get(f"/api/v1/incidents/{deviation.pk}").json()
+    assert (shown["lat"], shown["lng"]) == (deviation.lat, deviation.lng)
+    assert shown["lat"] == pytest.approx(LAT) and shown["lng"] > LNG  # east of the route
+    shown = staff.get(f"/api/v1/incidents/{reported.pk}").json()
+    assert (shown["lat"], shown["lng"]) == (None, None)
+    # Read-only: an update cannot move it.
+    staff.patch(f"/api/v1/incidents/{deviation.pk}", {"lat": 0, "lng": 0}, format="json")
+    deviation.refresh_from_db()
+    assert deviation.lat == pytest.approx(LAT)

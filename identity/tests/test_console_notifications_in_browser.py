@@ -9,7 +9,13 @@ from playwright.sync_api import expect
 
 from identity.documents import Notification
 from identity.tests.factories import UserFactory
-from rappi.testing.browser import SIZES, console_sign_in, screenshot, watch_csp
+from rappi.testing.browser import (
+    SIZES,
+    assert_no_sideways_scroll,
+    console_sign_in,
+    screenshot,
+    watch_csp,
+)
 from tracking import geofences
 
 pytestmark = pytest.mark.usefixtures("live_db")
@@ -49,14 +55,6 @@ def _inbox(user):
         ).save()
 
 
-def _no_sideways_scroll(page) -> None:
-    """The page itself never scrolls sideways."""
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"the page is {overflow}px wider than the window"
-
-
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_dispatcher_reads_and_clears_the_inbox(browser, live_server, language, size):
@@ -80,7 +78,7 @@ def test_a_dispatcher_reads_and_clears_the_inbox(browser, live_server, language,
     expect(cards.first).to_contain_text("vehicle damage")
     expect(cards.last).not_to_have_class("notification unread")
     expect(cards.nth(1).locator("a[href^='/console/geofences/']")).to_be_visible()
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"console-notifications-{language}-{size}")
 
     cards.first.locator("form button[type=submit]").click()

@@ -16,7 +16,7 @@ from fleet.tests.factories import VehicleFactory, driver_user
 from identity.tests.factories import UserFactory
 from orders.models import Order, OrderStatus
 from orders.tests.factories import CustomerFactory, make_order
-from rappi.testing.browser import SIZES, console_sign_in, screenshot, watch_csp
+from rappi.testing.browser import SIZES, console_sign_in, offline, screenshot, watch_csp
 
 pytestmark = pytest.mark.usefixtures("live_db")
 
@@ -104,6 +104,7 @@ def test_the_demo_day_board_panel_and_order_page_in_both_languages_and_sizes(bro
             # The browser's own locale too: date pickers follow it, not the page.
             locale = {"es": "es-PE", "en": "en-GB"}[language]
             context = browser.new_context(viewport=SIZES[size], locale=locale)
+            offline(context, live_server)  # the order page's map: no tile server
             page = context.new_page()
             violations = watch_csp(page)
             console_sign_in(page, live_server, "dispatcher@rappi.pe", DEMO_PASSWORD)
@@ -126,7 +127,7 @@ def test_the_demo_day_board_panel_and_order_page_in_both_languages_and_sizes(bro
                 "img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle()
             )
             expect(page.locator(".timeline li").first).to_be_visible()
-            expect(page.locator(".map-placeholder")).to_be_visible()
+            expect(page.locator("#order-map .map-marker--origin")).to_have_count(1)
             screenshot(page, f"console-order-page-{language}-{size}")
             with context.expect_page() as opened:
                 thumb.click()

@@ -86,7 +86,7 @@ def test_the_page_shows_the_order_its_drop_offs_payments_and_timeline(console, o
     assert f"S/ {order.total:.2f}" in page
     assert "Yanahuara" in page and "Marta Ccama" in page
     assert "REC-77" in page and "manual" in page
-    assert 'class="map-placeholder"' in page and "Map — coming next" in page
+    assert 'id="order-map" data-map' in page and "map-placeholder" not in page
     # The timeline, oldest first, in sentences.
     texts = [item["text"] for item in response.context["events"]]
     assert texts[0].startswith("Order created")

@@ -39,6 +39,7 @@ ENTRIES = (
     Entry("console:overview", _("Overview"), None),
     Entry("console:orders", _("Orders"), "orders"),
     Entry("console:runs", _("Runs"), "assignments"),
+    Entry("console:fleet", _("Fleet map"), "tracking"),
     Entry("console:incidents", _("Incidents"), "incidents"),
     Entry("console:drivers", _("Drivers"), "drivers"),
     Entry("console:vehicles", _("Vehicles"), "vehicles"),

@@ -353,6 +353,19 @@ CONSOLE_LANGUAGE = "es"
 # Maps draw tiles from MAP_TILE_URL (`{s}` may stand for the host's first label);
 # CSP_IMG_SRC_EXTRA lists further origins pages may show images from.
 MAP_TILE_URL = env_str("MAP_TILE_URL", "") or "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+MAP_TILE_ATTRIBUTION = env_str(
+    "MAP_TILE_ATTRIBUTION",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+)
+# Where a map with nothing to show yet opens: Arequipa's main square.
+MAP_CENTER = env_list("MAP_CENTER", ["-16.3989", "-71.5369"])
+try:
+    MAP_CENTER = tuple(float(value) for value in MAP_CENTER)
+    if len(MAP_CENTER) != 2 or abs(MAP_CENTER[0]) > 90 or abs(MAP_CENTER[1]) > 180:
+        raise ValueError
+except ValueError:
+    raise ImproperlyConfigured(f"MAP_CENTER: {MAP_CENTER!r} must be 'lat,lng'") from None
+MAP_ZOOM = env_int("MAP_ZOOM", 13)
 CSP_IMG_SRC_EXTRA = env_list("CSP_IMG_SRC_EXTRA", [])
 
 

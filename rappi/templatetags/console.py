@@ -8,6 +8,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from rappi.console import maps
+
 register = template.Library()
 
 CURRENCY_SYMBOLS = {"PEN": "S/"}
@@ -60,3 +62,34 @@ ROLE_LABELS = {
 def role_label(role) -> str:
     name = getattr(role, "name", role) or ""
     return str(ROLE_LABELS.get(name, name))
+
+
+# --- Maps (rappi/console/maps.py builds what they draw; static/console/map.js draws it) --
+
+
+@register.inclusion_tag("console/_map_assets.html")
+def map_assets() -> dict:
+    """Leaflet and our map module, for a page's `{% block head %}`."""
+    return {}
+
+
+@register.inclusion_tag("console/_map.html")
+def console_map(
+    map_id: str, label: str, size: str = "", pick: str = "", pick_submit: str = ""
+) -> dict:
+    """An empty map: its tiles and opening view. `pick="#lat,#lng"` makes a click fill
+    those inputs; `pick_submit="#form"` then submits that form."""
+    return {
+        "map_id": map_id,
+        "label": label,
+        "size": size,
+        "pick": pick,
+        "pick_submit": pick_submit,
+        "tiles": maps.tiles(),
+    }
+
+
+@register.inclusion_tag("console/_map_scene.html")
+def map_scene(map_id: str, scene: dict) -> dict:
+    """What the map `map_id` draws; inside a refreshed region it is redrawn in place."""
+    return {"map_id": map_id, "scene": maps.scene_json(scene)}

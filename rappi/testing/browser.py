@@ -51,3 +51,43 @@ def console_sign_in(page, live_server, email: str, password: str) -> None:
     page.locator("input[name=username]").fill(email)
     page.locator("input[name=password]").fill(password)
     page.locator("form button[type=submit]").last.click()
+
+
+def offline(context, live_server) -> list[str]:
+    """Refuse every request `context` makes to anywhere but the test server (map tiles,
+    above all), as on a closed network; the returned list fills with the refused URLs."""
+    refused: list[str] = []
+
+    def handle(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", handle)
+    return refused
+
+
+def assert_no_sideways_scroll(page) -> None:
+    """The page itself never scrolls sideways (wide tables scroll inside their frame)."""
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page is {overflow}px wider than the window"
+
+
+def open_console(browser, live_server, email: str, password: str, *, size: str, language: str):
+    """A new browser window of `size`, offline but for the test server, signed in to the
+    console in `language`: (context, page, CSP violations, refused URLs)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=SIZES[size])
+    refused = offline(context, live_server)
+    page = context.new_page()
+    violations = watch_csp(page)
+    console_sign_in(page, live_server, email, password)
+    if language != "es":
+        page.locator(f"form.language button[value={language}]").click()
+        expect(page.locator("html")).to_have_attribute("lang", language)
+    return context, page, violations, refused

@@ -17,6 +17,7 @@ from rappi.routing import (
     Point,
     Route,
     RoutingUnavailableError,
+    bearing_deg,
     get_router,
     haversine_m,
     optimise_order,
@@ -584,3 +585,20 @@ def test_optimise_order_of_two_points_goes_from_start_to_the_other(start, expect
 def test_optimise_order_refuses_a_start_outside_the_points(start):
     with pytest.raises(ValueError, match="start"):
         optimise_order([PLAZA_DE_ARMAS, YANAHUARA, CAYMA], start=start, router=OfflineRouter())
+
+
+@pytest.mark.parametrize(
+    "to, expected",
+    [((1.0, 0.0), 0.0), ((0.0, 1.0), 90.0), ((-1.0, 0.0), 180.0), ((0.0, -1.0), 270.0)],
+)
+def test_the_bearing_is_degrees_clockwise_from_north(to, expected):
+    bearing = bearing_deg(Point(lat=0.0, lng=0.0), Point(lat=to[0], lng=to[1]))
+    assert bearing == pytest.approx(expected)
+
+
+def test_the_bearing_north_east_at_arequipa_is_a_little_under_45_degrees():
+    # 0.001° of longitude is shorter than 0.001° of latitude away from the equator:
+    # atan(cos(16.4°)) = 43.8°.
+    a = Point(lat=-16.4, lng=-71.5)
+    b = Point(lat=-16.399, lng=-71.499)
+    assert bearing_deg(a, b) == pytest.approx(43.8, abs=0.1)

@@ -1,8 +1,11 @@
 """The console's geofence pages, /console/geofences/ and /console/geofences/<id>/:
-`geofences:read` only, read-only (the map editor comes next), zones by kind with route
-corridors apart as routing-managed, each geofence's enter/exit events with driver and run,
-the API's filters, and the same few queries at any page size."""
+`geofences:read`, zones by kind with route corridors apart as routing-managed, both on a
+map coloured by kind, each row's events of the last 24 h, each geofence's enter/exit
+events with driver and run and its outline on a small map, the API's filters, and the same
+few queries at any page size. The editor is tested in test_console_geofence_editor.py."""
 
+import html
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +14,7 @@ from bson import ObjectId
 from django.conf import settings
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from fleet.tests.factories import driver_user
 from identity.tests.factories import RoleFactory, UserFactory
@@ -88,6 +92,12 @@ def event_rows(response) -> list[str]:
     return re.findall(r"<tr>\s*<td><time", body)
 
 
+def scene(response) -> dict:
+    """What the page's map draws."""
+    raw = re.search(r'data-scene="([^"]*)"', response.content.decode())[1]
+    return json.loads(html.unescape(raw))
+
+
 def run_url(pk: int) -> str | None:
     try:
         return reverse("console:run", args=[pk])
@@ -114,14 +124,55 @@ def test_a_dispatcher_sees_zones_by_kind_and_corridors_apart(console):
     corridors = section(response, "corridors")
     assert links(corridors) == ["Run #7 route corridor"]
     assert "Routing-managed" in corridors and "#7" in corridors
-    assert 'class="map-placeholder"' in response.content.decode()
+    page = response.content.decode()
+    assert 'class="map-placeholder"' not in page
+    assert 'id="geofence-map" data-map' in page
+    # The map: every row listed, coloured by kind, inactive ones flagged, each a link.
+    drawn = scene(response)["zones"]
+    assert [(z["kind"], z["active"]) for z in drawn] == [
+        ("delivery_zone", True),
+        ("forbidden", True),
+        ("vehicle_restriction", False),
+        ("route_corridor", True),
+    ]
+    assert drawn[0]["label"] == "Cercado · Delivery zone"
+    assert drawn[2]["label"] == "Centro · Vehicle restriction · Inactive"
+    assert all(z["url"] == f"{URL}{z['url'].split('/')[-2]}/" for z in drawn)
+    assert drawn[0]["geometry"]["type"] == "Polygon"
+    legend = page[page.index('class="map-legend"') :]
+    for kind in ("delivery_zone", "forbidden", "vehicle_restriction", "route_corridor"):
+        assert f"map-swatch--{kind}" in legend
+    assert "map-swatch--inactive" in legend
 
 
-def test_the_pages_are_read_only(console):
+def test_a_dispatcher_is_offered_the_editor(console):
+    fence = zone()
     page = console.get(URL).content.decode()
-    detail = console.get(f"{URL}{zone().pk}/").content.decode()
-    for html in (page, detail):
-        assert 'method="post"' not in html.split("<main", 1)[1]
+    assert f'href="{URL}new/"' in page
+    detail = console.get(f"{URL}{fence.pk}/").content.decode()
+    assert f'href="{URL}{fence.pk}/edit/"' in detail
+    assert f'action="{URL}{fence.pk}/deactivate/"' in detail
+
+
+def test_each_row_counts_its_events_of_the_last_24_hours(console):
+    busy, quiet = zone("Busy"), zone("Quiet")
+    now = timezone.now()
+    for fence, hours in ((busy, 0.1), (busy, 1), (busy, 23), (busy, 25), (quiet, 25)):
+        GeofenceEvent(
+            geofence_id=fence.pk,
+            geofence_kind=fence.kind,
+            driver_id=1,
+            assignment_id=7,
+            type="enter",
+            at=now - timedelta(hours=hours),
+            confirmed_at=now,
+            location={"type": "Point", "coordinates": [-71.537, -16.398]},
+            received_at=now,
+        ).save()
+    zones = section(console.get(URL), "zones")
+    assert f'<a href="{URL}{busy.pk}/#events"' in zones
+    assert "3 events</a>" in zones
+    assert f"{URL}{quiet.pk}/#events" not in zones
 
 
 def test_a_staff_role_without_geofences_read_gets_the_403_page():
@@ -214,7 +265,17 @@ def test_a_corridor_shows_its_run_and_that_routing_manages_it(console):
     page = console.get(f"{URL}{found.pk}/").content.decode()
     assert "Managed by routing" in page
     assert "#7" in page
-    assert 'class="map-placeholder"' in page
+    assert 'class="map-placeholder"' not in page
+    assert "/edit/" not in page and "/deactivate/" not in page
+
+
+def test_a_geofences_page_shows_it_on_a_small_map(console):
+    fence = zone("San Camilo", kind="forbidden", active=False)
+    response = console.get(f"{URL}{fence.pk}/")
+    assert 'class="map map--small" id="geofence-map"' in response.content.decode()
+    [drawn] = scene(response)["zones"]
+    assert drawn["geometry"] == fence.geometry
+    assert (drawn["kind"], drawn["active"], drawn["url"]) == ("forbidden", False, None)
 
 
 def test_only_the_chosen_geofences_events_are_shown(console):
@@ -257,22 +318,25 @@ def test_a_bad_event_filter_is_shown_with_no_rows(console, query, field):
 # --- Cost ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("count", [2, 30])
+@pytest.mark.parametrize("count", [2, 20])
 def test_the_list_costs_the_same_queries_at_any_size(
     console, django_assert_max_num_queries, mongo_test_database, count
 ):
     for n in range(count):
-        zone(f"Zone {n:02}")
+        fence = zone(f"Zone {n:02}")
         corridor(n + 1)
+        event(fence, driver_id=1, run=n + 1, minute=0)
     console.get(URL)
     # The session, its user, role and grants: what any console page costs.
     with django_assert_max_num_queries(4), mongo_commands(mongo_test_database) as sent:
         response = console.get(URL)
-    assert len(links(section(response, "zones"))) == min(count, 25)
+    assert len(links(section(response, "zones"))) == count
+    assert len(scene(response)["zones"]) == 2 * count
     read = [c for c in sent if c.collection == "geofences"]
+    # A count and a page each for zones and corridors: the page's outlines are the map's.
     assert sorted(c.name for c in read) == ["aggregate", "aggregate", "find", "find"]
-    # Outlines (up to thousands of positions each) are not read for a list.
-    assert all(c.body["projection"] == {"geometry": 0} for c in read if c.name == "find")
+    # Their events of the last 24 h, counted in one go.
+    assert [c.name for c in sent if c.collection == "geofence_events"] == ["aggregate"]
 
 
 @pytest.mark.parametrize("count", [2, 30])

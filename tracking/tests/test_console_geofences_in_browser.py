@@ -1,6 +1,7 @@
-"""The geofence pages in the system Chromium, under the Content-Security-Policy, on a
-laptop and a tablet, in Spanish (the console's default) and English: zones by kind with
-corridors apart, then a zone's enter/exit events."""
+"""The geofence pages in the system Chromium with every tile refused (a closed network),
+under the Content-Security-Policy, on a laptop and a tablet, in Spanish (the console's
+default) and English: zones by kind on a map and in a list with corridors apart, then a
+zone on a small map with its enter/exit events. The editor: test_geofence_editor_in_browser.py."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,14 @@ from playwright.sync_api import expect
 
 from fleet.tests.factories import driver_user
 from identity.tests.factories import UserFactory
-from rappi.testing.browser import SIZES, console_sign_in, screenshot, watch_csp
+from rappi.testing.browser import (
+    SIZES,
+    assert_no_sideways_scroll,
+    console_sign_in,
+    offline,
+    screenshot,
+    watch_csp,
+)
 from tracking import demo, geofences
 from tracking.documents import GeofenceEvent
 
@@ -26,6 +34,7 @@ def _zones():
     demo.seed_geofences()
     zones = demo.seed_zones()
     forbidden = next(zone for zone in zones if zone.kind == geofences.FORBIDDEN)
+    geofences.geofence_deactivate(geofence=zones[1])  # drawn dashed
     for run in (41, 42):
         geofences.corridor_replace(assignment_id=run, route_id=run, line=LINE)
     _user, driver = driver_user(full_name="Rosa Quispe Mamani")
@@ -46,20 +55,13 @@ def _zones():
     return forbidden
 
 
-def _no_sideways_scroll(page) -> None:
-    """The page itself never scrolls sideways (wide tables scroll inside their frame)."""
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"the page is {overflow}px wider than the window"
-
-
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_dispatcher_follows_a_zones_events(browser, live_server, language, size):
     UserFactory(email="lucia@rappi.pe", password=PASSWORD, role_name="dispatcher")
     forbidden = _zones()
     context = browser.new_context(viewport=SIZES[size])
+    refused = offline(context, live_server)
     page = context.new_page()
     violations = watch_csp(page)
     console_sign_in(page, live_server, "lucia@rappi.pe", PASSWORD)
@@ -69,21 +71,31 @@ def test_a_dispatcher_follows_a_zones_events(browser, live_server, language, siz
         expect(page.locator("html")).to_have_attribute("lang", language)
 
     page.locator("nav.nav a[href='/console/geofences/']").click()
-    expect(page.locator(".map-placeholder")).to_be_visible()
+    expect(page.locator(".map-placeholder")).to_have_count(0)
+    # Every zone and corridor listed is drawn, coloured by kind; corridors translucent.
+    expect(page.locator("#geofence-map path.map-zone")).to_have_count(8)
+    expect(page.locator("#geofence-map path.map-zone--forbidden")).to_have_count(1)
+    expect(page.locator("#geofence-map path.map-zone--route_corridor")).to_have_count(2)
+    expect(page.locator("#geofence-map path.map-zone.is-inactive")).to_have_count(1)
+    expect(page.locator(".map-legend .map-swatch--inactive")).to_have_count(1)
+    # The forbidden zone's three passes are this morning's: counted on its row.
+    expect(page.locator(f"a[href='/console/geofences/{forbidden.pk}/#events']")).to_have_count(1)
     zones = page.locator("section[aria-labelledby=zones] tbody tr")
     expect(zones).to_have_count(6)
     expect(page.locator("section[aria-labelledby=zones] .badge-forbidden")).to_have_count(1)
     expect(page.locator("section[aria-labelledby=corridors] tbody tr")).to_have_count(2)
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"console-geofences-{language}-{size}")
 
+    assert any("tile.openstreetmap.org" in url for url in refused)
     page.locator(f"a[href='/console/geofences/{forbidden.pk}/']").click()
     expect(page.locator("h1")).to_have_text(forbidden.name)
+    expect(page.locator("#geofence-map path.map-zone--forbidden")).to_have_count(1)
     events = page.locator("section[aria-labelledby=events] tbody tr")
     expect(events).to_have_count(3)
     expect(events.first).to_contain_text("Rosa Quispe Mamani")
     expect(events.first).to_contain_text("#42")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"console-geofence-{language}-{size}")
 
     page.locator("#id_type").select_option("exit")

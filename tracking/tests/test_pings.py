@@ -45,6 +45,26 @@ def _run(staff_user, *, start=True, plate=None):
     return {"run": Assignment.objects.get(pk=run.pk), "user": user, "driver": driver}
 
 
+def record_fix(run: Assignment, lat: float, lng: float, *, seconds_ago: float = 5, heading=None):
+    """One fix of `run`'s phone, `seconds_ago`, stored through the real ingest."""
+    result = pings.pings_ingest(
+        assignment_id=run.pk,
+        driver_id=run.driver_id,
+        vehicle_plate=run.vehicle.plate,
+        started_at=run.started_at,
+        fixes=[
+            pings.Fix(
+                index=0,
+                lat=lat,
+                lng=lng,
+                recorded_at=timezone.now() - timedelta(seconds=seconds_ago),
+                heading=heading,
+            )
+        ],
+    )
+    assert result.accepted == 1, result
+
+
 @pytest.fixture
 def run(staff_user):
     return _run(staff_user, plate="ABC-123")
