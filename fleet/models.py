@@ -233,7 +233,15 @@ class Incident(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(lat__isnull=True, lng__isnull=True)
-                | Q(lat__gte=-90, lat__lte=90, lng__gte=-180, lng__lte=180),
+                # A NULL makes a comparison unknown, which a check lets through: say both.
+                | Q(
+                    lat__isnull=False,
+                    lng__isnull=False,
+                    lat__gte=-90,
+                    lat__lte=90,
+                    lng__gte=-180,
+                    lng__lte=180,
+                ),
                 name="incident_position_whole_and_in_range",
             ),
         ]

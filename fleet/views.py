@@ -132,10 +132,11 @@ def _may(user, resource: str) -> bool:
     return user.has_permission(resource, WRITE)
 
 
-def _run_live_context(run: Assignment, *, user) -> dict:
-    """What the refreshed parts of the run page show: facts, stops, proofs, and the map's
-    scene (route, corridor, stops, GPS trail, last position, deviations). The API's reads:
-    a fixed number of SQL queries and three MongoDB ones, whatever the run's size."""
+def _run_live_context(run: Assignment, *, user, with_map: bool = True) -> dict:
+    """What the refreshed parts of the run page show: facts, stops, proofs, and (unless
+    `with_map` is False) the map's scene: route, corridor, stops, GPS trail, last
+    position, deviations. The API's reads: a fixed number of SQL queries and three
+    MongoDB ones, whatever the run's size."""
     try:
         route = run.route  # selected with the run
     except Route.DoesNotExist:
@@ -159,15 +160,22 @@ def _run_live_context(run: Assignment, *, user) -> dict:
         if sees_incidents
         else []
     )
-    scene = _run_scene(
-        run,
-        route=route,
-        stops=stops,
-        corridor=geofences.corridor_for(assignment_id=run.pk),
-        trail=pings.trail_for(assignment_id=run.pk),
-        fix=fix["fix"],
-        incidents=incidents,
-    )
+    scene = None
+    if with_map:
+        # What the API would show this user: the track and position with `tracking:read`,
+        # the corridor with `geofences:read`.
+        tracks = user.has_permission("tracking", READ)
+        scene = _run_scene(
+            run,
+            route=route,
+            stops=stops,
+            corridor=geofences.corridor_for(assignment_id=run.pk)
+            if user.has_permission("geofences", READ)
+            else None,
+            trail=pings.trail_for(assignment_id=run.pk) if tracks else None,
+            fix=fix["fix"] if tracks else None,
+            incidents=incidents,
+        )
     return {
         "run": run,
         "orders": sorted(run.orders.all(), key=lambda order: order.pk),
@@ -234,7 +242,8 @@ def run_page(request, pk: int):
         "driver__user", "vehicle"
     )
     run = _found(get_or_404, queryset=runs, pk=pk)
-    context = _run_live_context(run, user=request.user)
+    stops_only = bool(request.htmx) and request.GET.get("part") == "stops"
+    context = _run_live_context(run, user=request.user, with_map=not stops_only)
     if request.htmx:  # the 10-second refresh of one of its live parts
         if request.GET.get("status", run.status) != run.status:
             # The run moved on (the driver started it, delivered the last drop-off…): the

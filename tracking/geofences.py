@@ -186,14 +186,16 @@ class GeofenceManagedError(ConflictError):
     )
 
 
-def _position_error(position) -> str | None:
+def position_error(position) -> str | None:
+    """Why `position` is not a [longitude, latitude] pair in range; None when it is."""
     if (
         not isinstance(position, list | tuple)
         or len(position) != 2
         or not all(
             isinstance(value, int | float) and not isinstance(value, bool) for value in position
         )
-        or not all(math.isfinite(value) for value in position)
+        # An int is finite however long (and math.isfinite cannot take 10**400).
+        or not all(math.isfinite(value) for value in position if isinstance(value, float))
     ):
         return _("must be [longitude, latitude], two numbers")
     lng, lat = position
@@ -250,7 +252,7 @@ def polygon_errors(geometry) -> list[str]:
                 % {"ring": r, "count": len(ring)}
             )
         problem = next(
-            ((p, error) for p, position in enumerate(ring) if (error := _position_error(position))),
+            ((p, error) for p, position in enumerate(ring) if (error := position_error(position))),
             None,
         )
         if problem is not None:

@@ -5,7 +5,6 @@ corridors routing keeps, on a map and in lists, and each geofence's recent enter
 the geofence services with the API's own validation (`geofences:write`)."""
 
 import json
-import math
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -77,7 +76,7 @@ def fleet_map(request):
         "runs": runs,
         "nearby": nearby,
         "nearby_form": form,
-        "scene": _fleet_scene(runs, nearby, nearby_query.data if nearby else None),
+        "scene": _fleet_scene(runs, nearby, nearby_query.data if nearby is not None else None),
     }
     if request.htmx:
         return render(request, "tracking/_fleet_live.html", context)
@@ -202,9 +201,7 @@ def geofence_new(request):
     API's GeofenceInput deciding what is refused. Saved: to its page (PRG). Refused: the
     form again with why, the outline drawn as refused and, for an invalid polygon, a
     marker where it fails."""
-    form = GeofenceForm(
-        request.POST or None, initial={"kind": geofences.DELIVERY_ZONE, "active": True}
-    )
+    form = GeofenceForm(_posted(request), initial={"kind": geofences.DELIVERY_ZONE, "active": True})
     if request.method == "POST":
         saved = _save(
             request,
@@ -227,11 +224,11 @@ def geofence_edit(request, pk: str):
     corridor is shown, not edited: routing keeps its outline (the services refuse it)."""
     geofence = _geofence(pk)
     form = GeofenceForm(
-        request.POST or None,
+        _posted(request),
         initial={
             "name": geofence.name,
             "kind": geofence.kind,
-            "tolerance_m": "" if geofence.tolerance_m is None else f"{geofence.tolerance_m:g}",
+            "tolerance_m": "" if geofence.tolerance_m is None else f"{geofence.tolerance_m:.15g}",
             "active": geofence.active,
             "geometry": json.dumps(geofence.geometry, separators=(",", ":")),
         },
@@ -263,6 +260,11 @@ def geofence_deactivate(request, pk: str):
         success=_("Zone “%(name)s” deactivated: it no longer counts.") % {"name": geofence.name},
     )
     return redirect("console:geofence", str(geofence.pk))
+
+
+def _posted(request):
+    """The posted form, bound even when it came empty (a refusal to show, not a blank form)."""
+    return request.POST if request.method == "POST" else None
 
 
 def _geofence(pk: str) -> Geofence:
@@ -379,7 +381,7 @@ def _drawable(text: str) -> dict | None:
     pairs within range), whatever else is wrong with it; None otherwise."""
     try:
         geometry = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
     if not isinstance(geometry, dict) or geometry.get("type") != "Polygon":
         return None
@@ -389,20 +391,8 @@ def _drawable(text: str) -> dict | None:
     for ring in rings:
         if not isinstance(ring, list) or len(ring) < 2:
             return None
-        for position in ring:
-            if not (
-                isinstance(position, list)
-                and len(position) == 2
-                and all(
-                    isinstance(value, int | float)
-                    and not isinstance(value, bool)
-                    and math.isfinite(value)
-                    for value in position
-                )
-                and -180 <= position[0] <= 180
-                and -90 <= position[1] <= 90
-            ):
-                return None
+        if any(geofences.position_error(position) for position in ring):
+            return None
     return {"type": "Polygon", "coordinates": rings}
 
 

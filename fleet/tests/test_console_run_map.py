@@ -141,6 +141,26 @@ def test_a_role_that_may_not_read_incidents_sees_none_on_the_map(dispatcher):
     assert "Route deviation" not in page_text(signed_in(reader).get(f"/console/runs/{run.pk}/"))
 
 
+@pytest.mark.parametrize(
+    "grants, sees",
+    [
+        (["assignments:read"], {"route"}),
+        (["assignments:read", "tracking:read"], {"route", "trail", "vehicle"}),
+        (["assignments:read", "geofences:read"], {"route", "route_corridor"}),
+    ],
+)
+def test_the_track_and_the_corridor_show_only_to_roles_the_api_shows_them_to(
+    dispatcher, grants, sees
+):
+    run = under_way(dispatcher)
+    drive(run, 3)
+    scene = scene_of(signed_in(UserFactory(role=RoleFactory(grants=grants))), run)
+    drawn = [
+        item["kind"] for layer in ("lines", "zones", "markers") for item in scene.get(layer, [])
+    ]
+    assert set(drawn) == sees
+
+
 def test_the_refresh_carries_the_new_position(console, dispatcher):
     run = under_way(dispatcher)
     drive(run, 2, last_seconds_ago=60)

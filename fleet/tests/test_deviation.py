@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 from bson import ObjectId
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from fleet import services
@@ -262,3 +262,12 @@ def test_the_api_shows_where_a_deviation_happened_and_no_position_for_a_reported
     staff.patch(f"/api/v1/incidents/{deviation.pk}", {"lat": 0, "lng": 0}, format="json")
     deviation.refresh_from_db()
     assert deviation.lat == pytest.approx(LAT)
+
+
+@pytest.mark.parametrize("lat, lng", [(-16.4, None), (None, -71.5), (91.0, -71.5), (-16.4, 181.0)])
+def test_the_database_keeps_an_incidents_position_whole_and_on_earth(run, staff_user, lat, lng):
+    incident = services.incident_report(assignment=run, type="traffic", notes="", by=staff_user)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Incident.objects.filter(pk=incident.pk).update(lat=lat, lng=lng)
+    Incident.objects.filter(pk=incident.pk).update(lat=-16.4, lng=-71.5)  # a whole one is kept
+    assert Incident.objects.values_list("lat", "lng").get(pk=incident.pk) == (-16.4, -71.5)

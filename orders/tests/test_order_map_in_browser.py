@@ -147,6 +147,12 @@ def test_the_new_drop_offs_map_fills_the_add_form(browser, live_server):
     page.locator("details.edit summary").last.click()
     page.wait_for_function("() => RappiMap.get('add-map').map.getSize().y > 100")
     expect(page.locator("#add-map .map-marker--origin")).to_have_count(1)
+    # Opened, the map fits the pickup and the drop-offs it shows (it had no size closed).
+    page.wait_for_function(
+        "() => { const e = RappiMap.get('add-map'); const view = e.map.getBounds();"
+        " return e.layers.getLayers().every(l => view.contains(l.getLatLng())); }",
+        timeout=3_000,
+    )
     page.locator("#add-map").click(position=_point(page, "add-map", -16.41, -71.53), force=True)
     expect(page.locator("#add_lat")).not_to_have_value("")
     assert abs(float(page.locator("#add_lng").input_value()) + 71.53) < 0.0005

@@ -32,7 +32,7 @@ class JSONParser(parsers.JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise _too_deep() from None
-        if _depth_exceeds(data, JSON_MAX_DEPTH):
+        if depth_exceeds(data, JSON_MAX_DEPTH):
             raise _too_deep()
         return data
 
@@ -43,7 +43,7 @@ def _too_deep() -> ParseError:
     )
 
 
-def _depth_exceeds(data, limit: int) -> bool:
+def depth_exceeds(data, limit: int) -> bool:
     """Whether arrays and objects nest more than `limit` deep, without recursing."""
     stack = [(data, 1)]
     while stack:

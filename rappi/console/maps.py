@@ -6,7 +6,6 @@ draws over the tiles. Positions are GeoJSON's [lng, lat] for lines and polygons 
 The tiles come from MAP_TILE_URL; every layer here shows without them."""
 
 import json
-from datetime import datetime
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -112,7 +111,3 @@ def scene(**layers) -> dict:
         elif items is not None:
             built[name] = items
     return built
-
-
-def when(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

@@ -51,12 +51,17 @@
     var classes = "map-zone map-zone--" + zone.kind + (zone.active === false ? " is-inactive" : "") +
         (zone.url ? " is-link" : "") + (zone.refused ? " is-refused" : "");
     var rings = zone.geometry.coordinates.map(latLngs);
-    return decorate(L.polygon(rings, {className: classes, interactive: Boolean(zone.label || zone.url)}), zone);
+    // A link takes its click; other shapes let it through to the map (to pick a point).
+    return decorate(L.polygon(rings, {
+      className: classes, interactive: Boolean(zone.label || zone.url), bubblingMouseEvents: !zone.url,
+    }), zone);
   }
 
   function lineLayer(line) {
     var classes = "map-line map-line--" + line.kind + (line.url ? " is-link" : "");
-    return decorate(L.polyline(latLngs(line.coordinates), {className: classes, interactive: Boolean(line.label || line.url)}), line);
+    return decorate(L.polyline(latLngs(line.coordinates), {
+      className: classes, interactive: Boolean(line.label || line.url), bubblingMouseEvents: !line.url,
+    }), line);
   }
 
   function stopLayer(stop) {
@@ -104,6 +109,7 @@
   function draw(id, scene) {
     var entry = maps[id];
     if (!entry) { return; }
+    entry.scene = scene;
     entry.layers.clearLayers();
     (scene.zones || []).forEach(function (zone) { entry.layers.addLayer(zoneLayer(zone)); });
     (scene.circles || []).forEach(function (circle) { entry.layers.addLayer(circleLayer(circle)); });
@@ -118,22 +124,19 @@
     (scene.stops || []).forEach(function (stop) { entry.layers.addLayer(stopLayer(stop)); });
     (scene.markers || []).forEach(function (marker) { entry.layers.addLayer(markerLayer(marker)); });
     entry.container.setAttribute("data-drawn", String(entry.layers.getLayers().length));
-    if (!entry.fitted && scene.fit !== false) {
-      var bounds = entry.layers.getBounds ? boundsOf(entry.layers) : null;
-      if (bounds && bounds.isValid()) {
-        entry.map.fitBounds(bounds, {padding: [36, 36], maxZoom: 16, animate: false});
-        entry.fitted = true;
-      }
-    }
+    if (!entry.fitted && scene.fit !== false) { fit(entry); }
     entry.container.dispatchEvent(new CustomEvent("rappi:map-drawn", {bubbles: true, detail: {scene: scene}}));
   }
 
-  function boundsOf(group) {
-    var bounds = L.latLngBounds([]);
-    group.eachLayer(function (layer) {
-      if (layer.getBounds) { bounds.extend(layer.getBounds()); } else if (layer.getLatLng) { bounds.extend(layer.getLatLng()); }
-    });
-    return bounds;
+  // The view fits the data once, when the map first has a size (one in a closed panel
+  // waits until it opens); after that it is the user's, even if the data was empty then.
+  function fit(entry) {
+    if (entry.map.getSize().x === 0) { return; }
+    entry.fitted = true;
+    var bounds = entry.layers.getBounds();
+    if (bounds.isValid()) {
+      entry.map.fitBounds(bounds, {padding: [36, 36], maxZoom: 16, animate: false});
+    }
   }
 
   function number(input) {
@@ -197,11 +200,16 @@
     if (tiles) {
       L.tileLayer(tiles, {maxZoom: 19, attribution: container.getAttribute("data-attribution") || ""}).addTo(map);
     }
-    var entry = {map: map, container: container, layers: L.featureGroup().addTo(map), fitted: false, drawn: null};
+    var entry = {
+      map: map, container: container, layers: L.featureGroup().addTo(map), fitted: false, drawn: null, scene: null,
+    };
     container._rappiMap = entry;
     // A map laid out again (a tablet turned, a panel opened) must know its new size.
     if (window.ResizeObserver) {
-      new ResizeObserver(function () { map.invalidateSize(); }).observe(container);
+      new ResizeObserver(function () {
+        map.invalidateSize();
+        if (!entry.fitted && entry.scene && entry.scene.fit !== false) { fit(entry); }
+      }).observe(container);
     }
     maps[container.id] = entry;
     setUpPicking(entry);

@@ -1,9 +1,11 @@
 from datetime import UTC
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from rappi.api.parsers import JSON_MAX_DEPTH, depth_exceeds
 from rappi.api.query import QuerySerializer
 from tracking.documents import GEOFENCE_EVENT_TYPES, GEOFENCE_KINDS
 from tracking.geofences import ZONE_KINDS, polygon_errors
@@ -41,10 +43,19 @@ def _utc_datetime(**kwargs):
 
 @extend_schema_field(POLYGON_SCHEMA)
 class PolygonField(serializers.JSONField):
-    """A GeoJSON Polygon, checked as `tracking.geofences.polygon_errors` says."""
+    """A GeoJSON Polygon, checked as `tracking.geofences.polygon_errors` says. Given as
+    text (the console's form), it is held to the API parser's nesting limit too."""
 
     def to_internal_value(self, data):
-        data = super().to_internal_value(data)
+        try:
+            data = super().to_internal_value(data)
+            too_deep = depth_exceeds(data, JSON_MAX_DEPTH)
+        except RecursionError:
+            too_deep = True
+        if too_deep:
+            raise serializers.ValidationError(
+                _("Nested deeper than %(limit)d levels.") % {"limit": JSON_MAX_DEPTH}
+            )
         errors = polygon_errors(data)
         if errors:
             raise serializers.ValidationError(errors)

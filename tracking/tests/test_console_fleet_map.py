@@ -138,3 +138,9 @@ def test_staff_without_the_tracking_grant_get_the_403_page():
     client = Client()
     client.force_login(UserFactory(role=RoleFactory(grants=["orders:read"])))
     assert client.get(URL).status_code == 403
+
+
+def test_a_point_with_nobody_near_still_draws_its_circle(console, staff):
+    response = console.get(URL, {"lat": LAT, "lng": LNG, "radius_m": 500})
+    assert "No driver has sent a fix this close in that time." in response.content.decode()
+    assert scene(response)["circles"] == [{"lat": LAT, "lng": LNG, "radius_m": 500.0}]

@@ -374,3 +374,41 @@ def test_the_forms_need_their_csrf_token(dispatcher):
     client.force_login(dispatcher)
     assert client.post(NEW, form()).status_code == 403
     assert Geofence.objects.count() == 0
+
+
+# --- Input that must be refused, never a server error --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "geometry, refusal",
+    [
+        ("[" * 100_000, "Nested deeper than 32 levels."),
+        ('{"type": "Polygon", "coordinates": ' + "[" * 40 + "]" * 40 + "}", "Nested deeper than"),
+        (
+            '{"type": "Polygon", "coordinates": [[[1'
+            + "0" * 400
+            + ", 0], [0, 1], [1, 1], [0, 0]]]}",
+            "Ring 0, position 0: longitude 1" + "0" * 400 + " is outside -180..180.",
+        ),
+    ],
+    ids=["a-deep-array", "deep-coordinates", "a-401-digit-longitude"],
+)
+def test_an_outline_nested_too_deep_or_with_a_huge_number_is_a_message(console, geometry, refusal):
+    response = console.post(NEW, form(geometry=geometry))
+    assert response.status_code == 200
+    [message] = errors(response)
+    assert refusal in message
+    assert Geofence.objects.count() == 0
+
+
+def test_an_empty_post_is_the_form_with_its_refusals(console):
+    response = console.post(NEW, {})
+    assert response.status_code == 200
+    assert any("Name" in message for message in errors(response))
+    assert Geofence.objects.count() == 0
+
+
+def test_editing_keeps_the_tolerance_to_the_last_digit(console):
+    fence = zone("Cercado", tolerance_m=12.3456789)
+    page = console.get(f"/console/geofences/{fence.pk}/edit/").content.decode()
+    assert 'value="12.3456789"' in page

@@ -4,6 +4,8 @@ marker on the next refresh without a reload and without losing the dispatcher's 
 a click on the map lists the drivers near that point, nearest first. Laptop and tablet,
 Spanish and English, under the Content-Security-Policy."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -104,4 +106,21 @@ def test_a_click_on_the_map_lists_the_drivers_near_it_nearest_first(browser, liv
     expect(page.locator("#fleet-map path.map-circle")).to_have_count(1)
     assert "lat=" in page.url
     screenshot(page, "console-fleet-map-nearby")
+    assert violations == []
+
+
+def test_a_click_on_a_route_opens_its_run_and_searches_nothing(browser, live_server):
+    moving, silent = _fleet()  # both runs drive the same route: either may be on top
+    page, violations, _refused = _open(browser, live_server, "laptop", "en")
+    expect(page.locator("#fleet-map path.map-line--route")).to_have_count(2)
+    # Half-way along the first leg of the moving run's route.
+    (lng1, lat1), (lng2, lat2) = moving["run"].route.geometry["coordinates"][:2]
+    point = page.evaluate(
+        "([lat, lng]) => { const p = RappiMap.get('fleet-map').map"
+        ".latLngToContainerPoint([lat, lng]); return [p.x, p.y]; }",
+        [(lat1 + lat2) / 2, (lng1 + lng2) / 2],
+    )
+    page.locator("#fleet-map").click(position={"x": point[0], "y": point[1]}, force=True)
+    runs = "|".join(str(run["run"].pk) for run in (moving, silent))
+    expect(page).to_have_url(re.compile(rf"/console/runs/({runs})/$"))  # no nearby search
     assert violations == []

@@ -388,3 +388,10 @@ def test_reseeding_with_reset_restores_and_reactivates_the_demo_zones():
     demo.seed_zones(reset=True)
     restored = Geofence.objects.get(pk=market.pk)
     assert restored.active and shape(restored.geometry).equals(shape(polygon(demo.FORBIDDEN_RING)))
+
+
+def test_a_longitude_of_401_digits_is_refused_not_a_server_error(staff):
+    huge = int("1" + "0" * 400)
+    geometry = polygon([[huge, 0], [0, 1], [1, 1], [huge, 0]])
+    [message] = geometry_errors(staff.post(URL, body(geometry=geometry), format="json"))
+    assert message == f"Ring 0, position 0: longitude {huge} is outside -180..180."
