@@ -32,6 +32,10 @@ for entry in "${PACKAGES[@]}"; do
   # Source maps are not shipped: drop the comments that point at them, or the static
   # files manifest would look for them.
   find "$target" \( -name '*.js' -o -name '*.css' \) -exec sed -i '/^\/[\/*]# sourceMappingURL=/d' {} +
+  # Icons inlined as data: URLs may hold `url(%23id)` (an SVG mask); the static files
+  # manifest would rewrite that as a file reference and break the icon. Percent-encoded
+  # brackets mean the same to the browser and nothing to the manifest.
+  find "$target" -name '*.css' -exec sed -i 's/url(%23\([A-Za-z0-9_-]*\))/url%28%23\1%29/g' {} +
   echo "$spec" >"$target/VERSION"
   rm -rf "$work/unpacked" "$tarball"
   echo "vendored $spec into $target"

@@ -2,10 +2,12 @@
 pins, each with its licence and version beside it, and nothing in them points at a file
 that is not shipped (the static files manifest would refuse to build)."""
 
+import json
 import re
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "vendor_static.sh"
@@ -33,3 +35,18 @@ def test_each_pinned_package_is_vendored_with_its_licence_and_version(name, vers
         assert (folder / Path(file).name).exists(), file
     for shipped in [*folder.rglob("*.js"), *folder.rglob("*.css")]:
         assert "sourceMappingURL" not in shipped.read_text(), shipped
+
+
+def test_the_production_static_files_build_leaves_inlined_icons_whole(tmp_path, settings):
+    """The manifest rewrites `url(...)` in CSS to hashed names; the editor's toolbar icons
+    are SVG data: URLs whose masks once read `url(%23id)` and came out broken."""
+    settings.STATIC_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    call_command("collectstatic", interactive=False, verbosity=0)
+    css = "vendor/leaflet-geoman-free/leaflet-geoman.css"
+    served = json.loads((tmp_path / "staticfiles.json").read_text())["paths"][css]  # hashed
+    assert served != css
+    assert (tmp_path / served).read_text() == (ROOT / "static" / css).read_text()
