@@ -6,13 +6,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from audit.documents import AuditEvent
 from audit.tests.conftest import make_record
 from identity.tests.factories import RoleFactory, UserFactory
 from rappi import mongo
+from rappi.testing.console import console_client
 from rappi.testing.mongo_commands import mongo_commands
 
 pytestmark = pytest.mark.django_db
@@ -25,17 +24,9 @@ def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def signed_in(user) -> Client:
-    """Signed in, reading the console in English (its words are asserted below)."""
-    client = Client()
-    client.force_login(user)
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
-
-
 @pytest.fixture
 def dispatcher():
-    return signed_in(UserFactory(role_name="dispatcher"))
+    return console_client(UserFactory(role_name="dispatcher"))
 
 
 def insert(*records) -> None:
@@ -99,7 +90,7 @@ def test_a_dispatcher_reads_the_audit_log(dispatcher):
 
 
 def test_a_staff_role_without_audit_read_gets_the_403_page():
-    client = signed_in(UserFactory(role=RoleFactory(grants=["orders:read", "geofences:read"])))
+    client = console_client(UserFactory(role=RoleFactory(grants=["orders:read", "geofences:read"])))
     response = client.get(URL)
     assert response.status_code == 403
     assert 'href="/console/audit/"' not in response.content.decode()
@@ -107,7 +98,7 @@ def test_a_staff_role_without_audit_read_gets_the_403_page():
 
 @pytest.mark.parametrize("role", ["customer", "driver"])
 def test_customers_and_drivers_cannot_open_it(role):
-    client = signed_in(UserFactory(role_name=role))
+    client = console_client(UserFactory(role_name=role))
     response = client.get(URL)
     assert response.status_code == 302 and response["Location"] == "/console/login/"
     assert "_auth_user_id" not in client.session
@@ -115,7 +106,7 @@ def test_customers_and_drivers_cannot_open_it(role):
 
 def test_the_navigation_links_the_audit_log_only_for_holders_of_audit_read(dispatcher):
     assert 'href="/console/audit/"' in dispatcher.get("/console/").content.decode()
-    other = signed_in(UserFactory(role=RoleFactory(grants=["orders:read"])))
+    other = console_client(UserFactory(role=RoleFactory(grants=["orders:read"])))
     assert 'href="/console/audit/"' not in other.get("/console/").content.decode()
 
 

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from fleet import selectors, services
 from fleet.models import Incident
-from fleet.tests.test_console_runs import make_run, page_text, post, signed_in, started_run
+from fleet.tests.test_console_runs import make_run, page_text, post, started_run
 from identity.tests.factories import RoleFactory, UserFactory
+from rappi.testing.console import console_client
 from tracking.documents import Evidence
 from tracking.tests.test_evidence import PDF_BYTES, small_jpeg
 
@@ -28,7 +29,7 @@ def dispatcher():
 
 @pytest.fixture
 def console(dispatcher):
-    return signed_in(dispatcher)
+    return console_client(dispatcher)
 
 
 @pytest.fixture
@@ -227,7 +228,7 @@ def test_too_many_files_is_a_message(console, incident):
 
 
 def test_a_role_without_incident_writes_may_not_upload(dispatcher, incident):
-    reader = signed_in(UserFactory(role=RoleFactory(grants=["incidents:read"])))
+    reader = console_client(UserFactory(role=RoleFactory(grants=["incidents:read"])))
     assert "Add evidence" not in page_text(reader.get("/console/incidents/"))
     assert upload(reader, incident, follow=False).status_code == 403
     assert Evidence.objects(incident_id=incident.pk).count() == 0
@@ -254,7 +255,7 @@ def test_the_board_of_an_empty_day(console):
 
 def test_drivers_cannot_open_the_board(dispatcher):
     make_run(dispatcher)
-    client = signed_in(UserFactory(role_name="driver"))
+    client = console_client(UserFactory(role_name="driver"))
     response = client.get("/console/incidents/")
     assert response.status_code == 302 and response["Location"] == "/console/login/"
 

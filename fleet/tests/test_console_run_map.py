@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from fleet import services
 from fleet.models import Assignment, Incident, Stop, StopStatus
-from fleet.tests.test_console_runs import make_run, page_text, signed_in, started_run
+from fleet.tests.test_console_runs import make_run, page_text, started_run
 from identity.tests.factories import RoleFactory, UserFactory
+from rappi.testing.console import console_client
 from rappi.testing.mongo_commands import mongo_commands
 from tracking import geofences, pings
 
@@ -30,7 +31,7 @@ def dispatcher():
 
 @pytest.fixture
 def console(dispatcher):
-    return signed_in(dispatcher)
+    return console_client(dispatcher)
 
 
 def under_way(by, **kwargs) -> Assignment:
@@ -136,9 +137,11 @@ def test_a_role_that_may_not_read_incidents_sees_none_on_the_map(dispatcher):
         assignment=run, type="route_deviation", severity=4, origin="system", lat=LAT, lng=LNG
     )
     reader = UserFactory(role=RoleFactory(grants=["assignments:read"]))
-    scene = scene_of(signed_in(reader), run)
+    scene = scene_of(console_client(reader), run)
     assert "markers" not in scene
-    assert "Route deviation" not in page_text(signed_in(reader).get(f"/console/runs/{run.pk}/"))
+    assert "Route deviation" not in page_text(
+        console_client(reader).get(f"/console/runs/{run.pk}/")
+    )
 
 
 @pytest.mark.parametrize(
@@ -154,7 +157,7 @@ def test_the_track_and_the_corridor_show_only_to_roles_the_api_shows_them_to(
 ):
     run = under_way(dispatcher)
     drive(run, 3)
-    scene = scene_of(signed_in(UserFactory(role=RoleFactory(grants=grants))), run)
+    scene = scene_of(console_client(UserFactory(role=RoleFactory(grants=grants))), run)
     drawn = [
         item["kind"] for layer in ("lines", "zones", "markers") for item in scene.get(layer, [])
     ]

@@ -6,9 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -18,17 +16,10 @@ from fleet.tests.factories import VehicleFactory, driver_user
 from identity.tests.factories import RoleFactory, UserFactory
 from orders.models import Destination, Order
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
+from rappi.testing.console import console_client
 from tracking import pings
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user, language: str = "en") -> Client:
-    client = Client()
-    client.force_login(user)
-    # The console speaks Spanish until its user picks a language: these tests read English.
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
-    return client
 
 
 @pytest.fixture
@@ -38,7 +29,7 @@ def dispatcher():
 
 @pytest.fixture
 def console(dispatcher):
-    return signed_in(dispatcher)
+    return console_client(dispatcher)
 
 
 def make_run(by, *, orders: int = 1, drops_per_order: int = 1) -> Assignment:
@@ -91,7 +82,7 @@ def test_drivers_and_customers_cannot_open_the_runs(role, dispatcher):
     run = make_run(dispatcher)
     user = UserFactory(role_name=role)
     for url in ("/console/runs/", f"/console/runs/{run.pk}/"):
-        client = signed_in(user)
+        client = console_client(user)
         response = client.get(url)
         assert response.status_code == 302 and response["Location"] == "/console/login/"
         assert "_auth_user_id" not in client.session
@@ -107,7 +98,7 @@ def test_a_dispatcher_sees_every_run(console, dispatcher):
 
 def test_a_staff_role_without_runs_gets_the_403_page(dispatcher):
     run = make_run(dispatcher)
-    client = signed_in(UserFactory(role=RoleFactory(grants=["orders:read", "incidents:read"])))
+    client = console_client(UserFactory(role=RoleFactory(grants=["orders:read", "incidents:read"])))
     for url in ("/console/runs/", f"/console/runs/{run.pk}/"):
         response = client.get(url)
         assert response.status_code == 403 and b"Not allowed" in response.content
@@ -115,7 +106,7 @@ def test_a_staff_role_without_runs_gets_the_403_page(dispatcher):
 
 def test_a_role_that_reads_runs_sees_no_commands_and_may_not_post_them(dispatcher):
     run = make_run(dispatcher)
-    reader = signed_in(UserFactory(role=RoleFactory(grants=["assignments:read"])))
+    reader = console_client(UserFactory(role=RoleFactory(grants=["assignments:read"])))
     page = page_text(reader.get(f"/console/runs/{run.pk}/"))
     assert "Start the run" not in page and "Report the incident" not in page
     assert 'id="incidents-title"' not in page  # incidents are read with their own grant
@@ -490,7 +481,7 @@ def test_an_unknown_incident_type_is_a_message(console, dispatcher):
 def test_a_customer_of_the_run_cannot_command_it(dispatcher):
     run = make_run(dispatcher)
     user, _customer = customer_user()
-    client = signed_in(user)
+    client = console_client(user)
     response = client.post(f"/console/runs/{run.pk}/start/")
     assert response.status_code == 302 and response["Location"] == "/console/login/"
     assert status_of(run) == "assigned"

@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
-from django.conf import settings
-from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
 from identity.documents import Notification
 from identity.tests.factories import RoleFactory, UserFactory
+from rappi.testing.console import console_client
 from rappi.testing.mongo_commands import mongo_commands
 
 pytestmark = pytest.mark.django_db
@@ -23,14 +22,6 @@ READ_ALL = "/console/notifications/read-all/"
 T0 = datetime(2030, 5, 1, 17, 0, tzinfo=UTC)
 
 
-def signed_in(user) -> Client:
-    """Signed in, reading the console in English (its words are asserted below)."""
-    client = Client()
-    client.force_login(user)
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
-
-
 @pytest.fixture
 def ana():
     return UserFactory(role_name="dispatcher", email="ana@rappi.pe")
@@ -38,7 +29,7 @@ def ana():
 
 @pytest.fixture
 def console(ana):
-    return signed_in(ana)
+    return console_client(ana)
 
 
 def notify(user, title, *, minute=0, read=False, **fields) -> Notification:
@@ -78,14 +69,14 @@ def test_a_staff_member_sees_only_their_own_inbox(console, ana):
 
 
 def test_every_staff_role_has_an_inbox():
-    client = signed_in(UserFactory(role=RoleFactory(grants=["orders:read"])))
+    client = console_client(UserFactory(role=RoleFactory(grants=["orders:read"])))
     assert client.get(URL).status_code == 200
     assert 'href="/console/notifications/"' in client.get("/console/").content.decode()
 
 
 @pytest.mark.parametrize("role", ["customer", "driver"])
 def test_customers_and_drivers_cannot_open_it(role):
-    client = signed_in(UserFactory(role_name=role))
+    client = console_client(UserFactory(role_name=role))
     response = client.get(URL)
     assert response.status_code == 302 and response["Location"] == "/console/login/"
 
@@ -201,7 +192,7 @@ def test_mark_all_read_marks_only_the_users_own(console, ana):
 def test_the_mark_actions_need_notifications_write_as_in_the_api():
     user = UserFactory(role=RoleFactory(grants=["notifications:read"]))
     notification = notify(user, "Own, unread")
-    reader = signed_in(user)
+    reader = console_client(user)
     assert reader.post(READ_ALL).status_code == 403
     assert reader.post(f"{URL}{notification.pk}/read/").status_code == 403
     assert notification.reload().read_at is None

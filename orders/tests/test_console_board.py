@@ -10,9 +10,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.conf import settings
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -23,20 +21,13 @@ from fleet.tests.factories import VehicleFactory, driver_user
 from identity.tests.factories import RoleFactory, UserFactory
 from orders.models import Order, OrderStatus
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
+from rappi.testing.console import console_client
 from tracking.documents import DriverPosition
 
 pytestmark = pytest.mark.django_db
 
 BOARD = "/console/orders/"
 ASSIGN = "/console/orders/assign/"
-
-
-def console_client(user) -> Client:
-    """A signed-in console session, in English (the console's default is Spanish)."""
-    client = Client()
-    client.force_login(user)
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from fleet.tests.factories import VehicleFactory, driver_user
 from identity.tests.factories import RoleFactory, UserFactory
 from orders.models import Order, OrderStatus
 from orders.tests.factories import CustomerFactory, drop, make_order
-from orders.tests.test_console_board import console_client
+from rappi.testing.console import console_client
 from tracking.tests.test_pings import record_fix
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,8 @@ from identity.tests.factories import RoleFactory, UserFactory
 from orders import services
 from orders.models import Destination, OrderEvent, OrderStatus, Payment, PaymentStatus
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
-from orders.tests.test_console_board import console_client, messages_of
+from orders.tests.test_console_board import messages_of
+from rappi.testing.console import console_client
 from tracking.documents import Evidence
 from tracking.tests.test_evidence import small_jpeg
 

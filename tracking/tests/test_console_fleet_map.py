@@ -8,9 +8,9 @@ from html import unescape
 
 import pytest
 from django.conf import settings
-from django.test import Client
 
 from identity.tests.factories import RoleFactory, UserFactory
+from rappi.testing.console import console_client
 from rappi.testing.mongo_commands import mongo_commands
 from tracking.tests.test_pings import LAT, LNG, _run, record_fix
 
@@ -26,10 +26,7 @@ def staff():
 
 @pytest.fixture
 def console(staff):
-    client = Client()
-    client.force_login(staff)
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
+    return console_client(staff)
 
 
 def scene(response) -> dict:
@@ -135,8 +132,7 @@ def test_the_page_costs_the_same_queries_whatever_the_fleet(
 
 
 def test_staff_without_the_tracking_grant_get_the_403_page():
-    client = Client()
-    client.force_login(UserFactory(role=RoleFactory(grants=["orders:read"])))
+    client = console_client(UserFactory(role=RoleFactory(grants=["orders:read"])))
     assert client.get(URL).status_code == 403
 
 

@@ -9,10 +9,10 @@ import json
 import re
 
 import pytest
-from django.conf import settings
 from django.test import Client
 
 from identity.tests.factories import RoleFactory, UserFactory
+from rappi.testing.console import console_client
 from tracking import geofences
 from tracking.documents import Geofence
 
@@ -36,13 +36,6 @@ def polygon(*rings) -> dict:
     return {"type": "Polygon", "coordinates": [list(ring) for ring in rings]}
 
 
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
-
-
 @pytest.fixture
 def dispatcher():
     return UserFactory(role_name="dispatcher")
@@ -50,7 +43,7 @@ def dispatcher():
 
 @pytest.fixture
 def console(dispatcher):
-    return signed_in(dispatcher)
+    return console_client(dispatcher)
 
 
 @pytest.fixture
@@ -327,7 +320,7 @@ def test_an_unknown_zone_is_a_404(console, action):
 
 @pytest.fixture
 def reader():
-    return signed_in(UserFactory(role=RoleFactory(grants=["geofences:read", "tracking:read"])))
+    return console_client(UserFactory(role=RoleFactory(grants=["geofences:read", "tracking:read"])))
 
 
 def test_a_role_without_write_sees_the_maps_but_no_editor(reader):
@@ -354,13 +347,15 @@ def test_a_role_without_write_gets_403_on_every_change(reader):
 
 def test_deactivating_takes_the_delete_grant_as_the_apis_delete_does():
     fence = zone("Cercado")
-    editor = signed_in(UserFactory(role=RoleFactory(grants=["geofences:read", "geofences:write"])))
+    editor = console_client(
+        UserFactory(role=RoleFactory(grants=["geofences:read", "geofences:write"]))
+    )
     detail = editor.get(f"/console/geofences/{fence.pk}/").content.decode()
     assert "/edit/" in detail and "/deactivate/" not in detail
     assert editor.post(f"/console/geofences/{fence.pk}/deactivate/").status_code == 403
     assert Geofence.objects.get(pk=fence.pk).active is True
 
-    remover = signed_in(
+    remover = console_client(
         UserFactory(role=RoleFactory(grants=["geofences:read", "geofences:delete"]))
     )
     detail = remover.get(f"/console/geofences/{fence.pk}/").content.decode()

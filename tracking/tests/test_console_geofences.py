@@ -11,13 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
-from django.conf import settings
-from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from fleet.tests.factories import driver_user
 from identity.tests.factories import RoleFactory, UserFactory
+from rappi.testing.console import console_client
 from rappi.testing.mongo_commands import mongo_commands
 from tracking import geofences
 from tracking.documents import GeofenceEvent
@@ -36,17 +35,9 @@ SQUARE = [
 LINE = {"type": "LineString", "coordinates": [[-71.5369, -16.4088], [-71.5369, -16.3988]]}
 
 
-def signed_in(user) -> Client:
-    """Signed in, reading the console in English (its words are asserted below)."""
-    client = Client()
-    client.force_login(user)
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
-
-
 @pytest.fixture
 def console():
-    return signed_in(UserFactory(role_name="dispatcher"))
+    return console_client(UserFactory(role_name="dispatcher"))
 
 
 def zone(name="Cercado", kind="delivery_zone", **fields):
@@ -176,7 +167,7 @@ def test_each_row_counts_its_events_of_the_last_24_hours(console):
 
 
 def test_a_staff_role_without_geofences_read_gets_the_403_page():
-    client = signed_in(UserFactory(role=RoleFactory(grants=["orders:read", "audit:read"])))
+    client = console_client(UserFactory(role=RoleFactory(grants=["orders:read", "audit:read"])))
     assert client.get(URL).status_code == 403
     assert client.get(f"{URL}{zone().pk}/").status_code == 403
     assert 'href="/console/geofences/"' not in client.get("/console/").content.decode()
@@ -186,7 +177,7 @@ def test_a_staff_role_without_geofences_read_gets_the_403_page():
 def test_customers_and_drivers_cannot_open_them(role):
     user = UserFactory(role_name=role)
     for path in (URL, f"{URL}{zone().pk}/"):
-        client = signed_in(user)
+        client = console_client(user)
         response = client.get(path)
         assert response.status_code == 302 and response["Location"] == "/console/login/"
         assert "_auth_user_id" not in client.session
