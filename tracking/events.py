@@ -389,6 +389,17 @@ def event_link_incident(*, event_id: str, incident_id: int) -> None:
 # --- Reads and purging -----------------------------------------------------------------------
 
 
+def event_counts_since(*, geofence_ids: list, since: datetime) -> dict:
+    """Each geofence's events at or after `since`: {id: {"count", "last"}}, in one
+    aggregation whatever the number of geofences (those without events are left out)."""
+    if not geofence_ids:
+        return {}
+    found = GeofenceEvent.objects(geofence_id__in=geofence_ids, at__gte=since).aggregate(
+        [{"$group": {"_id": "$geofence_id", "count": {"$sum": 1}, "last": {"$max": "$at"}}}]
+    )
+    return {row["_id"]: {"count": row["count"], "last": row["last"]} for row in found}
+
+
 def event_list_for(
     *,
     geofence: Geofence,

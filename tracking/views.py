@@ -137,7 +137,9 @@ def geofence_list(request):
     zone_page.object_list = list(zone_page.object_list)
     corridor_page.object_list = list(corridor_page.object_list)
     shown = [*zone_page.object_list, *corridor_page.object_list]
-    recent = _recent_events([geofence.pk for geofence in shown])
+    recent = events.event_counts_since(
+        geofence_ids=[geofence.pk for geofence in shown], since=timezone.now() - RECENT_EVENTS
+    )
     for geofence in shown:
         _label(geofence)
         geofence.recent = recent.get(geofence.pk)
@@ -408,18 +410,6 @@ def _failure_marker(geometry: dict) -> dict | None:
         return None
     text = _("Crosses itself here") if fault["crossing"] else fault["reason"]
     return maps.marker(fault["lat"], fault["lng"], kind="error", text=text, label=fault["reason"])
-
-
-def _recent_events(geofence_ids: list) -> dict:
-    """Each geofence's enter/exit events of the last 24 h: {id: {"count", "last"}}, in one
-    MongoDB aggregation whatever the number of geofences."""
-    if not geofence_ids:
-        return {}
-    since = timezone.now() - RECENT_EVENTS
-    found = GeofenceEvent.objects(geofence_id__in=geofence_ids, at__gte=since).aggregate(
-        [{"$group": {"_id": "$geofence_id", "count": {"$sum": 1}, "last": {"$max": "$at"}}}]
-    )
-    return {row["_id"]: {"count": row["count"], "last": row["last"]} for row in found}
 
 
 def _label(geofence: Geofence) -> None:
