@@ -14,6 +14,7 @@ LNG = [MinValueValidator(Decimal("-180")), MaxValueValidator(Decimal("180"))]
 MONEY_RATE = [MinValueValidator(Decimal("0"))]
 MULTIPLIER = [MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("20"))]
 FRACTION = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("5"))]
+TARGET_MINUTES = [MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
 
 
 def _coordinate(validators):
@@ -127,6 +128,17 @@ class Tariff(models.Model):
     weekend_surcharge = models.DecimalField(
         max_digits=5, decimal_places=4, default=Decimal("0.10"), validators=FRACTION
     )
+    # The promise per service level: minutes from the run's start to the drop-off's
+    # delivery within which it counts as on time (the delivery-times and SLA reports).
+    target_minutes_standard = models.PositiveIntegerField(
+        _("on-time target, standard (min)"), default=240, validators=TARGET_MINUTES
+    )
+    target_minutes_express = models.PositiveIntegerField(
+        _("on-time target, express (min)"), default=120, validators=TARGET_MINUTES
+    )
+    target_minutes_urgent = models.PositiveIntegerField(
+        _("on-time target, urgent (min)"), default=60, validators=TARGET_MINUTES
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -144,6 +156,10 @@ class Tariff(models.Model):
 
     def __str__(self) -> str:
         return str(_("Tariff"))
+
+    def target_minutes(self) -> dict[str, int]:
+        """The on-time target of each service level, in minutes."""
+        return {level: getattr(self, f"target_minutes_{level}") for level in ServiceLevel.values}
 
 
 class ServiceLevel(models.TextChoices):
@@ -197,6 +213,8 @@ class Order(models.Model):
     currency = models.CharField(max_length=3, default="PEN")
     cancel_reason = models.CharField(max_length=300, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # When it became delivered (its last drop-off done); cleared if its run is reopened.
+    delivered_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

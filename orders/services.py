@@ -260,7 +260,12 @@ def order_transition(
             allowed=sorted(allowed),
         )
     previous, order.status = order.status, to
-    order.save(update_fields=["status", "updated_at"])
+    changed = ["status", "updated_at"]
+    if to == OrderStatus.DELIVERED or previous == OrderStatus.DELIVERED:
+        # Reports count deliveries by this moment; a reopened run takes it back.
+        order.delivered_at = timezone.now() if to == OrderStatus.DELIVERED else None
+        changed.append("delivered_at")
+    order.save(update_fields=changed)
     order_event_record(
         order=order,
         type=event,

@@ -42,6 +42,31 @@ def test_a_committed_change_is_recorded_with_actor_target_and_old_and_new(
     assert record.changes == {"base_fare": {"old": "5.00", "new": "6.50"}}
 
 
+def test_an_on_time_target_is_edited_through_the_api_and_audited(
+    admin, client_for, recorded, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(admin).put(
+            "/api/v1/tariff", {"target_minutes_urgent": 45}, format="json"
+        )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["target_minutes_urgent"] == 45
+    assert Tariff.objects.get().target_minutes() == {"standard": 240, "express": 120, "urgent": 45}
+    (record,) = recorded(kind="domain")
+    assert record.changes == {"target_minutes_urgent": {"old": "60", "new": "45"}}
+
+
+@pytest.mark.parametrize("minutes", [0, -5, 10081, "soon"])
+def test_an_on_time_target_is_whole_minutes_up_to_a_week(admin, client_for, minutes):
+    response = client_for(admin).put(
+        "/api/v1/tariff", {"target_minutes_standard": minutes}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "target_minutes_standard" in response.json()["error"]["details"]["fields"]
+
+
 def test_a_rolled_back_change_is_not_recorded(admin, recorded, django_capture_on_commit_callbacks):
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,

@@ -1,6 +1,7 @@
 """Incidents (severity from type, origin, driver scope, which runs take them) and closing
 runs: forced finish and reopen (driver and vehicle free, vehicle usable)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -184,6 +185,25 @@ def test_a_forced_finish_fails_pending_drops_closes_orders_and_records_an_incide
     incident = Incident.objects.get(assignment=assignment)
     assert incident.type == "forced_finish" and incident.origin == "staff"
     assert Driver.objects.get(pk=run["driver"].pk).availability == "available"
+
+
+def test_an_order_keeps_when_it_was_delivered_until_its_run_is_reopened(staff, run):
+    assignment = run["assignment"]
+    first, second = run["orders"]
+    Destination.objects.filter(pk=first.destinations.order_by("sequence").first().pk).update(
+        status="delivered"
+    )
+    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
+    finished = Assignment.objects.get(pk=assignment.pk).finished_at
+
+    assert Order.objects.get(pk=first.pk).delivered_at == pytest.approx(
+        finished, abs=timedelta(seconds=5)
+    )
+    assert Order.objects.get(pk=second.pk).delivered_at is None  # cancelled, not delivered
+
+    staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
+
+    assert Order.objects.get(pk=first.pk).delivered_at is None
 
 
 def test_a_forced_finish_needs_a_reason_and_a_run_in_progress(staff, run):

@@ -477,6 +477,9 @@ class TariffSerializer(serializers.ModelSerializer):
             "peak_windows",
             "peak_surcharge",
             "weekend_surcharge",
+            "target_minutes_standard",
+            "target_minutes_express",
+            "target_minutes_urgent",
             "updated_at",
             "updated_by",
         ]
