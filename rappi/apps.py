@@ -8,5 +8,6 @@ class RappiConfig(AppConfig):
 
     def ready(self) -> None:
         from rappi import mongo
+        from rappi.reports import sql  # noqa: F401 - registers SQLite's percentile
 
         mongo.connect()

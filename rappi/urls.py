@@ -11,6 +11,7 @@ from orders.urls import console_urlpatterns as orders_console
 from rappi import health
 from rappi.api import views as api_views
 from rappi.console.urls import urlpatterns as console_own
+from rappi.reports.console_urls import console_urlpatterns as reports_console
 from tracking.urls import console_urlpatterns as tracking_console
 
 # The dispatcher console: its own pages (sign-in, overview) and each app's.
@@ -18,6 +19,7 @@ console = console_own + orders_console + fleet_console
 console += tracking_console
 console += identity_console
 console += audit_console
+console += reports_console
 
 api_v1 = [
     path("", include("identity.api.urls")),
@@ -25,6 +27,7 @@ api_v1 = [
     path("", include("fleet.api.urls")),
     path("", include("tracking.api.urls")),
     path("", include("audit.api.urls")),
+    path("", include("rappi.reports.urls")),
 ]
 
 urlpatterns = [

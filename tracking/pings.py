@@ -469,30 +469,80 @@ def simplified_trail(
     return trail
 
 
+def _step_m() -> dict:
+    """A MongoDB expression: metres from the previous fix (`prev_lat`, `prev_lng`) to this
+    one, on the plane tangent at their mid-latitude. Over the metres-to-kilometres steps of
+    a GPS track that equals the great-circle distance to well under a millimetre, and it
+    needs only arithmetic ($cos is not in every MongoDB-compatible server), with the cosine
+    of the mid-latitude taken from its Taylor series (exact to 1e-9 within ±60°)."""
+    radians = math.pi / 180
+    mid = {"$multiply": [{"$add": ["$lat", "$prev_lat"]}, radians / 2]}
+    cos_mid = {
+        "$add": [
+            1,
+            *(
+                {"$multiply": [(-1) ** n / math.factorial(2 * n), {"$pow": [mid, 2 * n]}]}
+                for n in range(1, 8)
+            ),
+        ]
+    }
+    east = {"$multiply": [{"$subtract": ["$lng", "$prev_lng"]}, cos_mid]}
+    north = {"$subtract": ["$lat", "$prev_lat"]}
+    plane = {"$sqrt": {"$add": [{"$pow": [east, 2]}, {"$pow": [north, 2]}]}}
+    return {"$multiply": [plane, EARTH_RADIUS_M * radians]}
+
+
 def track_stats(*, assignment_id: int) -> dict:
-    """Fix count, great-circle length of the track in recorded-time order, its duration
-    and average speed."""
-    cursor = (
-        _pings()
-        .find({"assignment_id": assignment_id}, {"_id": 0, "location": 1, "recorded_at": 1})
-        .sort("recorded_at", ASCENDING)
-    )
-    count, distance, first, previous = 0, 0.0, None, None
-    for doc in cursor:
-        lng, lat = doc["location"]["coordinates"]
-        here = (Point(lat=lat, lng=lng), doc["recorded_at"])
-        if previous is not None:
-            distance += haversine_m(previous[0], here[0])
-        first = first or here
-        previous, count = here, count + 1
-    duration = (previous[1] - first[1]).total_seconds() if count else 0.0
+    """Fix count, length of the track in recorded-time order, its duration and average
+    speed: one aggregation, whatever the number of fixes."""
+    pipeline = [
+        {"$match": {"assignment_id": assignment_id}},
+        {
+            "$project": {
+                "_id": 0,
+                "recorded_at": 1,
+                "lng": {"$arrayElemAt": ["$location.coordinates", 0]},
+                "lat": {"$arrayElemAt": ["$location.coordinates", 1]},
+            }
+        },
+        {
+            "$setWindowFields": {
+                "sortBy": {"recorded_at": 1},
+                "output": {
+                    "prev_lat": {"$shift": {"output": "$lat", "by": -1, "default": None}},
+                    "prev_lng": {"$shift": {"output": "$lng", "by": -1, "default": None}},
+                },
+            }
+        },
+        {
+            "$group": {
+                "_id": None,
+                "pings": {"$sum": 1},
+                "distance": {"$sum": {"$cond": [{"$eq": ["$prev_lat", None]}, 0, _step_m()]}},
+                "first_at": {"$min": "$recorded_at"},
+                "last_at": {"$max": "$recorded_at"},
+            }
+        },
+    ]
+    found = next(iter(_pings().aggregate(pipeline)), None)
+    if found is None:
+        return {
+            "pings": 0,
+            "distance_m": 0.0,
+            "duration_s": 0.0,
+            "avg_speed_kmh": None,
+            "first_at": None,
+            "last_at": None,
+        }
+    distance = float(found["distance"])
+    duration = (found["last_at"] - found["first_at"]).total_seconds()
     return {
-        "pings": count,
+        "pings": found["pings"],
         "distance_m": round(distance, 1),
         "duration_s": duration,
         "avg_speed_kmh": round(distance / duration * 3.6, 2) if duration > 0 else None,
-        "first_at": first[1] if first else None,
-        "last_at": previous[1] if previous else None,
+        "first_at": found["first_at"],
+        "last_at": found["last_at"],
     }
 
 
@@ -507,6 +557,29 @@ def positions_for(
         for doc in _positions().find({key: {"$in": chunk}}, {"_id": 0}):
             found[doc[key]] = doc
     return found
+
+
+def positions_since(*, since: datetime) -> dict:
+    """Drivers whose last position was recorded at `since` or later, and the runs those
+    positions came from: one aggregation over the last positions (one per driver), never
+    over the fixes."""
+    rows = list(
+        _positions().aggregate(
+            [
+                {"$match": {"recorded_at": {"$gte": since}}},
+                {
+                    "$group": {
+                        "_id": None,
+                        "drivers": {"$sum": 1},
+                        "assignment_ids": {"$addToSet": "$assignment_id"},
+                    }
+                },
+            ]
+        )
+    )
+    if not rows:
+        return {"drivers": 0, "assignment_ids": []}
+    return {"drivers": rows[0]["drivers"], "assignment_ids": sorted(rows[0]["assignment_ids"])}
 
 
 _METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180

@@ -5,6 +5,7 @@ queries whatever the fleet's size (MongoDB `$in` lists are cut in chunks of 400)
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -214,17 +215,19 @@ def order_tracking_for(*, user: User, order_id: int, now=None) -> dict:
     }
 
 
-def silent_run_ids(*, now=None, silent_after_s: int | None = None) -> list[int]:
-    """Runs in progress whose driver has sent no fix for `silent_after_s` seconds
-    (DRIVER_SILENT_AFTER_S), or none at all: two queries whatever the fleet."""
-    now = now or timezone.now()
-    silent_after = timedelta(seconds=silent_after_s or settings.DRIVER_SILENT_AFTER_S)
-    run_ids = list(
-        Assignment.objects.filter(status=AssignmentStatus.IN_PROGRESS).values_list("pk", flat=True)
+def fix_freshness(*, since) -> dict:
+    """Right now: drivers whose last fix was recorded at `since` or later, runs in
+    progress, and those of them without such a fix (or none at all). One MongoDB
+    aggregation over the last positions (one per driver) and one SQL query, whatever the
+    fleet."""
+    recent = pings.positions_since(since=since)
+    # A driver drives one live run: a recent position names the run it came from.
+    runs = Assignment.objects.filter(status=AssignmentStatus.IN_PROGRESS).aggregate(
+        in_progress=Count("pk"),
+        with_fix=Count("pk", filter=Q(pk__in=recent["assignment_ids"])),
     )
-    positions = pings.positions_for(assignment_ids=run_ids)
-    return [
-        run_id
-        for run_id in run_ids
-        if run_id not in positions or now - positions[run_id]["recorded_at"] > silent_after
-    ]
+    return {
+        "drivers_with_fix": recent["drivers"],
+        "runs_in_progress": runs["in_progress"],
+        "runs_without_fix": runs["in_progress"] - runs["with_fix"],
+    }

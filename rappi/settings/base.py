@@ -220,6 +220,7 @@ SPECTACULAR_SETTINGS = {
         "DestinationStatusEnum": "orders.models.DestinationStatus",
         "PaymentStatusEnum": "orders.models.PaymentStatus",
         "VehicleStatusEnum": "fleet.models.VehicleStatus",
+        "AssignmentOutputStatusEnum": "fleet.models.AssignmentStatus",
         "DriverAvailabilityEnum": "fleet.models.Availability",
         "VehicleTypeEnum": "fleet.models.VehicleType",
         "IncidentTypeEnum": "fleet.models.IncidentType",

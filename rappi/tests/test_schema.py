@@ -61,6 +61,18 @@ def _matches(template: str, path: str) -> bool:
     )
 
 
+def test_the_schema_generates_without_a_warning(tmp_path):
+    """drf-spectacular only warns when two serializers share a component name (one of
+    them is then silently renamed, or shadowed): here a warning fails."""
+    call_command(
+        "spectacular",
+        "--fail-on-warn",
+        "--file",
+        str(tmp_path / "schema.yml"),
+        stdout=io.StringIO(),
+    )
+
+
 def test_the_schema_is_valid_openapi(schema):
     validate_schema(schema)
 
