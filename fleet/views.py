@@ -260,6 +260,7 @@ def run_page(request, pk: int):
                 "assignments": _may(user, "assignments"),
                 "routes": _may(user, "routes"),
                 "incidents": _may(user, "incidents"),
+                "reports": user.has_permission("reports", READ),
             },
             "active": run.status in Assignment.ACTIVE,
             "reportable": not (run.status == AssignmentStatus.CANCELLED and run.started_at is None),

@@ -185,7 +185,12 @@ def simulated_checkout(request, token: str):
 def customer_list(request):
     filters = filtered(CustomerFilter, request, selectors.customer_list_for(user=request.user))
     page = page_of(request, rows(filters).order_by("full_name", "pk"))
-    return render(request, "orders/customer_list.html", {"filters": filters, "page_obj": page})
+    context = {
+        "filters": filters,
+        "page_obj": page,
+        "sees_reports": request.user.has_permission("reports", READ),
+    }
+    return render(request, "orders/customer_list.html", context)
 
 
 # The API's ordering whitelist (GET /api/v1/orders/?ordering=), as clickable headers.

@@ -11,6 +11,7 @@ PACKAGES=(
   "htmx.org@2.0.11 dist/htmx.min.js LICENSE"
   "leaflet@1.9.4 dist/leaflet.js dist/leaflet.css dist/images LICENSE"
   "@geoman-io/leaflet-geoman-free@2.20.2 dist/leaflet-geoman.min.js dist/leaflet-geoman.css LICENSE"
+  "chart.js@4.6.1 dist/chart.umd.js LICENSE.md"
 )
 
 work=$(mktemp -d)
@@ -30,12 +31,12 @@ for entry in "${PACKAGES[@]}"; do
     cp -r "$work/unpacked/package/$file" "$target/"
   done
   # Source maps are not shipped: drop the comments that point at them, or the static
-  # files manifest would look for them.
-  find "$target" \( -name '*.js' -o -name '*.css' \) -exec sed -i '/^\/[\/*]# sourceMappingURL=/d' {} +
+  # files manifest would look for them. Files only: a folder may be named chart.js.
+  find "$target" -type f \( -name '*.js' -o -name '*.css' \) -exec sed -i '/^\/[\/*]# sourceMappingURL=/d' {} +
   # Icons inlined as data: URLs may hold `url(%23id)` (an SVG mask); the static files
   # manifest would rewrite that as a file reference and break the icon. Percent-encoded
   # brackets mean the same to the browser and nothing to the manifest.
-  find "$target" -name '*.css' -exec sed -i 's/url(%23\([A-Za-z0-9_-]*\))/url%28%23\1%29/g' {} +
+  find "$target" -type f -name '*.css' -exec sed -i 's/url(%23\([A-Za-z0-9_-]*\))/url%28%23\1%29/g' {} +
   echo "$spec" >"$target/VERSION"
   rm -rf "$work/unpacked" "$tarball"
   echo "vendored $spec into $target"

@@ -47,6 +47,7 @@ ENTRIES = (
     Entry("console:geofences", _("Geofences"), "geofences"),
     Entry("console:notifications", _("Notifications"), None, badge=unread_notifications),
     Entry("console:audit", _("Audit log"), "audit"),
+    Entry("console:reports", _("Reports"), "reports"),
 )
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from rappi.console import maps
+from rappi.console import charts, maps
 
 register = template.Library()
 
@@ -93,3 +93,31 @@ def console_map(
 def map_scene(map_id: str, scene: dict) -> dict:
     """What the map `map_id` draws; inside a refreshed region it is redrawn in place."""
     return {"map_id": map_id, "scene": maps.scene_json(scene)}
+
+
+# --- Charts (rappi/console/charts.py builds what they draw; static/console/charts.js draws
+# it with the vendored Chart.js) --------------------------------------------------------
+
+
+@register.inclusion_tag("console/_chart_assets.html")
+def chart_assets() -> dict:
+    """Chart.js, our charts module and its colours, for a page's `{% block head %}`."""
+    return {}
+
+
+@register.inclusion_tag("console/_chart.html")
+def chart(chart_id: str, label: str, spec: dict | None, caption: str = "") -> dict:
+    """A chart: a canvas labelled `label` for screen readers, drawn from `spec` (its data
+    in an attribute, never an inline script); inside a refreshed region it is redrawn.
+    Without a spec (or labels) it says there is nothing to chart."""
+    spec = spec or {}
+    return {
+        "chart_id": chart_id,
+        "label": label,
+        "caption": caption,
+        "kind": spec.get("type", "bar"),
+        "horizontal": bool(spec.get("horizontal")),
+        "bars": len(spec.get("labels") or ()),
+        "empty": charts.is_empty(spec),
+        "spec": charts.spec_json(spec),
+    }

@@ -18,11 +18,12 @@ def _pinned() -> list[tuple[str, str, list[str]]]:
     return [(name, version, files.split()) for name, version, files in entries]
 
 
-def test_the_script_pins_htmx_leaflet_and_geoman():
+def test_the_script_pins_htmx_leaflet_geoman_and_chartjs():
     assert {name for name, _version, _files in _pinned()} == {
         "htmx.org",
         "leaflet",
         "@geoman-io/leaflet-geoman-free",
+        "chart.js",
     }
 
 
@@ -30,7 +31,8 @@ def test_the_script_pins_htmx_leaflet_and_geoman():
 def test_each_pinned_package_is_vendored_with_its_licence_and_version(name, version, files):
     folder = ROOT / "static" / "vendor" / name.rsplit("/", 1)[-1]
     assert (folder / "VERSION").read_text().strip() == f"{name}@{version}"
-    assert (folder / "LICENSE").stat().st_size > 0
+    licence = next(file for file in files if Path(file).stem == "LICENSE")  # Chart.js: .md
+    assert (folder / licence).stat().st_size > 0
     for file in files:
         assert (folder / Path(file).name).exists(), file
     for shipped in [*folder.rglob("*.js"), *folder.rglob("*.css")]:
