@@ -2,7 +2,8 @@
 its own (pending payment, pending, paid by each route, invoiced, cancelled). The fleet
 demo puts the orders tagged "for run" in runs (assigned, in transit, delivered with
 proofs and rated, run cancelled). Idempotent: demo orders are tagged in their notes;
-`--reset` deletes and recreates them."""
+`--reset` deletes and recreates them. The orders of the four weeks before today (tagged
+HISTORY_TAG) are the fleet demo's, written and reset with their runs."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from orders import services
 from orders.models import Customer, Invoice, Order, Payment, Rating
 
 TAG = "[demo]"
+HISTORY_TAG = f"{TAG} history"
 PLAZA = {
     "line": "Portal de San Agustín 111, Plaza de Armas",
     "district": "Cercado",
@@ -102,13 +104,13 @@ def _order(
 
 @transaction.atomic
 def seed(*, reset: bool, stdout) -> None:
+    demo = Order.objects.filter(notes__startswith=TAG).exclude(notes=HISTORY_TAG)
     if reset:
-        demo = Order.objects.filter(notes__startswith=TAG)
         Rating.objects.filter(order__in=demo).delete()
         Invoice.objects.filter(order__in=demo).delete()
         Payment.objects.filter(order__in=demo).delete()
         demo.delete()
-    if Order.objects.filter(notes__startswith=TAG).exists():
+    if demo.exists():
         stdout.write("orders: demo data already present")
         return
     customers = {}
@@ -193,5 +195,4 @@ def seed(*, reset: bool, stdout) -> None:
     services.payment_record_manual(
         order=again, amount=again.total, reference="Caja 0043", by=dispatcher
     )
-    demo_orders = Order.objects.filter(notes__startswith=TAG).count()
-    stdout.write(f"orders: {Customer.objects.count()} customers, {demo_orders} demo orders")
+    stdout.write(f"orders: {Customer.objects.count()} customers, {demo.count()} demo orders")
