@@ -118,8 +118,12 @@ def overview(*, now: datetime | None = None) -> dict:
     incidents = fleet_selectors.incident_counts_by_severity(since=incidents_since)
     # Silent: no fix for DRIVER_SILENT_AFTER_S (or none yet). Read from the last positions
     # in one aggregation, the operations report's way, whatever the number of runs.
-    silent_since = now - timedelta(seconds=settings.DRIVER_SILENT_AFTER_S)
-    freshness = tracking_selectors.fix_freshness(since=silent_since)
+    # With no run under way nobody can be silent: MongoDB is not asked, so the overview
+    # still opens while MongoDB is down and nothing is on the road.
+    silent = 0
+    if runs.get(AssignmentStatus.IN_PROGRESS):
+        silent_since = now - timedelta(seconds=settings.DRIVER_SILENT_AFTER_S)
+        silent = tracking_selectors.fix_freshness(since=silent_since)["runs_without_fix"]
     return {
         "now": now,
         "day": today.as_json(),
@@ -135,7 +139,7 @@ def overview(*, now: datetime | None = None) -> dict:
         "drivers": {
             "available": drivers.get(Availability.AVAILABLE, 0),
             "busy": drivers.get(Availability.BUSY, 0),
-            "silent": freshness["runs_without_fix"],
+            "silent": silent,
             "silent_after_s": settings.DRIVER_SILENT_AFTER_S,
         },
         "incidents_24h": {

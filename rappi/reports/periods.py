@@ -107,7 +107,15 @@ def zero_filled(period: Period, granularity: str, rows: dict, empty: dict) -> li
     return [{"bucket": start, **rows.get(start, empty)} for start in period.buckets(granularity)]
 
 
-@extend_schema_field({"type": "string", "maxLength": 40, "example": "2026-11-30"})
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 40,
+        # A date, or a date and time (ISO 8601): checked in full by the field.
+        "pattern": r"^\d{4}-\d{2}-\d{2}([T ].*)?$",
+        "example": "2026-11-30",
+    }
+)
 class _PeriodBoundField(serializers.Field):
     """A date (a Lima day) or an ISO 8601 time; which one is kept for `until`, where a date
     means "to the end of that day"."""
@@ -130,7 +138,8 @@ class _PeriodBoundField(serializers.Field):
         value = day or moment
         if value is None or not (_EARLIEST <= _as_moment(value) <= _LATEST):
             self.fail("invalid")
-        return value
+        # As UTC: Python reads offsets up to ±23:59, PostgreSQL refuses those beyond ±15:59.
+        return value if day else moment.astimezone(UTC)
 
     def to_representation(self, value):
         return value.isoformat()

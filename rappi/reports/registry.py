@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rappi.api.filters import INT64_MAX
 from rappi.api.query import QuerySerializer
 from rappi.errors import NotFoundError
+from rappi.reports.periods import LIMA
 
 CUSTOMER, ASSIGNMENT = "customer", "assignment"
 
@@ -67,7 +68,7 @@ class Computed:
         if period is not None:
             parts += [period.first_day.isoformat(), period.last_day.isoformat()]
         else:
-            parts.append(timezone.localdate().isoformat())
+            parts.append(timezone.localdate(timezone=LIMA).isoformat())
         return "-".join(parts) + ".csv"
 
     def csv_table(self) -> tuple[list[str], list[list]]:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
 HUGE = "99999999999999999999999"
-PATTERN_SAMPLES = {"status_code": "404"}
+PATTERN_SAMPLES = {"status_code": "404", "since": "2026-11-01", "until": "2026-11-30"}
 SQUARE = {
     "type": "Polygon",
     "coordinates": [
@@ -101,6 +101,7 @@ def concrete(staff):
 
     def fill(template: str) -> str:
         url = template.replace("{assignment_id}", str(run.pk))
+        url = url.replace("{customer_id}", str(run.orders.get().customer_id))
         url = re.sub(r"(/geofences/)\{id\}", rf"\g<1>{zone.pk}", url)
         url = re.sub(r"(/orders/)\{id\}", rf"\g<1>{run.orders.get().pk}", url)
         assert "{" not in url, f"no sample row for {template}"

@@ -180,11 +180,20 @@ def test_the_overview_costs_the_same_for_10_and_1000_orders(
     sent = []
     for size in (10, 1000):
         data.bulk_orders(size, first_day="2026-12-04", days=1)
+        data.bulk_live_runs(size // 10)
         with django_assert_max_num_queries(8), mongo_commands(mongo_test_database) as commands:
             figures = operations.overview(now=NOW)
         sent.append([command.name for command in commands])
         assert figures["orders_waiting"] == (5 if size == 10 else 505)
     assert sent[0] == sent[1] == ["aggregate"]
+
+
+def test_with_no_run_under_way_the_overview_does_not_ask_mongodb(mongo_test_database):
+    with mongo_commands(mongo_test_database) as commands:
+        figures = operations.overview(now=NOW)
+
+    assert commands == []
+    assert figures["drivers"]["silent"] == 0
 
 
 # --- operations --------------------------------------------------------------------------------
