@@ -6,14 +6,16 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rappi.api.filters import INT64_MAX
 from rappi.api.schema import ErrorSerializer
+from rappi.errors import NotFoundError
 from rappi.reports import registry
 from rappi.reports.tables import csv_response
 
 
 class FormatIsAParameter(DefaultContentNegotiation):
-    """`?format=csv` (read with the query, not by DRF) or `Accept: text/csv` asks for the
-    CSV; anything else gets JSON, errors included."""
+    """`?format=csv` (read with the query, not by DRF) or, without a `format`,
+    `Accept: text/csv` asks for the CSV; anything else gets JSON, errors included."""
 
     class settings:
         URL_FORMAT_OVERRIDE = None
@@ -33,13 +35,27 @@ class ReportView(APIView):
     report_name = ""
 
     def get(self, request, **path):
-        # A summary's path names its row: `customer_id` or `assignment_id`.
-        object_id = int(next(iter(path.values()))) if path else None
+        object_id = _object_id(path)
         computed = registry.compute(self.report_name, request.query_params, object_id=object_id)
-        if computed.format == "csv" or _asks_for_csv(request):
+        # The query's `format`, when given, wins over the Accept header.
+        wants_csv = (
+            computed.format == "csv" if "format" in request.query_params else _asks_for_csv(request)
+        )
+        if wants_csv:
             header, rows = computed.csv_table()
             return csv_response(computed.filename(object_id), header, rows)
         return Response(computed.data)
+
+
+def _object_id(path: dict) -> int | None:
+    """A summary's path names its row (`customer_id` or `assignment_id`) in digits, maybe
+    more than int() reads (4,300): longer than any id is no row."""
+    if not path:
+        return None
+    digits = next(iter(path.values())).lstrip("0")
+    if len(digits) > len(str(INT64_MAX)):
+        raise NotFoundError()
+    return int(digits or "0")
 
 
 def view_for(report: registry.ReportDef) -> type[ReportView]:

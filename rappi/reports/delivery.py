@@ -3,13 +3,14 @@ the SLA per service level, each driver's work, incidents. From the `orders` and 
 apps' tables.
 
 A delivered drop-off is measured from the start of the run that carried its order to its
-own `delivered_at`. An order is carried by at most one started run (runs are cancelled
-only before they start, and a delivered or cancelled order is never reassigned), so one
-join to the started run finds it. It is on time when delivered at most the service
-level's target minutes (the tariff's `target_minutes_*`) after that start: the comparison
-is between the two timestamps, so a drop-off exactly at the target is on time on every
-database. A delivered drop-off whose order has no started run left (its run was deleted)
-cannot be measured: it is counted as `unmeasured` and left out of the times and shares."""
+own `delivered_at`. An order is carried by at most one started run (staff cancel a run
+only before it starts, one on the road is cancelled only with all its orders, and a
+delivered or cancelled order is never reassigned), so one join to the started run finds
+it. It is on time when delivered at most the service level's target minutes (the
+tariff's `target_minutes_*`) after that start: the comparison is between the two
+timestamps, so a drop-off exactly at the target is on time on every database. A
+delivered drop-off whose order has no started run left (its run was deleted) cannot be
+measured: it is counted as `unmeasured` and left out of the times and shares."""
 
 from datetime import timedelta
 
@@ -391,16 +392,13 @@ def _grouped(queryset, key: str, **figures) -> dict[int, dict]:
 
 def _active_minutes(period: Period):
     """Minutes each driver's started runs were on the road inside the period: from the
-    later of start and `since` to the earlier of finish (or now) and `until`."""
+    later of start and `since` to the earlier of finish (or now) and `until`. A run
+    cancelled on the road (its orders all cancelled) counts to its cancellation."""
     now = timezone.now()
     span_end = Least(Coalesce("finished_at", Value(now)), Value(period.until))
     span_start = Greatest("started_at", Value(period.since))
     return (
-        Assignment.objects.filter(
-            status__in=[AssignmentStatus.IN_PROGRESS, AssignmentStatus.FINISHED],
-            started_at__isnull=False,
-            started_at__lt=period.until,
-        )
+        Assignment.objects.filter(started_at__isnull=False, started_at__lt=period.until)
         .alias(span_start=span_start, span_end=span_end)
         .filter(span_end__gt=F("span_start"))
     )

@@ -6,6 +6,7 @@ instants (without an offset they are UTC, like every timestamp of the API). Buck
 Lima calendar days, ISO weeks (from Monday) or months, clipped to the period: a payment
 at 23:30 in Lima belongs to that Lima day, not to the next UTC day."""
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -107,12 +108,16 @@ def zero_filled(period: Period, granularity: str, rows: dict, empty: dict) -> li
     return [{"bucket": start, **rows.get(start, empty)} for start in period.buckets(granularity)]
 
 
+# What the schema promises (the field then checks the date and time in full).
+_SHAPE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$")
+
+
 @extend_schema_field(
     {
         "type": "string",
         "maxLength": 40,
         # A date, or a date and time (ISO 8601): checked in full by the field.
-        "pattern": r"^\d{4}-\d{2}-\d{2}([T ].*)?$",
+        "pattern": _SHAPE.pattern,
         "example": "2026-11-30",
     }
 )
@@ -128,6 +133,8 @@ class _PeriodBoundField(serializers.Field):
         if not isinstance(data, str) or len(data) > 40:
             self.fail("invalid")
         text = data.strip()
+        if not _SHAPE.match(text):
+            self.fail("invalid")
         try:
             day = parse_date(text)
             moment = None if day else parse_datetime(text)

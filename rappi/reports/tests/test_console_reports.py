@@ -123,6 +123,14 @@ def test_a_bad_period_shows_the_apis_reasons_and_no_figures(dispatcher, query, m
     assert 'id="report-sales"' not in page
 
 
+def test_a_time_with_an_offset_postgresql_refuses_is_still_answered(dispatcher, november):
+    # Python reads offsets up to ±23:59, PostgreSQL only to ±15:59.
+    query = {"since": "2026-11-03T04:29:00+23:59", "until": "2026-11-30"}
+    assert dispatcher.get(PAGE, query).status_code == 200
+    csv_url = reverse("console:report-csv", args=["top-customers"])
+    assert dispatcher.get(csv_url, query).status_code == 200
+
+
 def test_empty_boxes_mean_the_default_period(dispatcher):
     response = dispatcher.get(PAGE, {"since": "", "until": "", "granularity": "day"})
     assert response.status_code == 200

@@ -504,6 +504,38 @@ def test_drivers_of_the_first_of_november(staff_api, november):
     assert (rosa["runs_total"], rosa["failed_drops"], rosa["active_hours"]) == (0, 0, 1.0)
 
 
+def test_a_run_cancelled_on_the_road_counts_its_time_and_deliveries(staff_api, crew):
+    """A run in progress whose orders are all cancelled is cancelled too (the fleet's
+    assignment_order_cancelled): its driver was on the road from its start to then, and a
+    drop-off delivered before the cancellation was delivered by that run."""
+    who = data.customer(full_name="Bodega Misti")
+    order = data.order(
+        who,
+        created="2026-11-02 08:00",
+        status="cancelled",
+        level="standard",
+        drops=[
+            {"status": "delivered", "delivered": "2026-11-02 10:30"},
+            {"status": "failed"},
+        ],
+    )
+    data.run(
+        crew["ana"],
+        [order],
+        status="cancelled",
+        created="2026-11-02 09:00",
+        started="2026-11-02 10:00",
+        finished="2026-11-02 11:30",
+    )
+
+    body = staff_api.get("/api/v1/reports/drivers", NOVEMBER_2_TO_3).json()
+
+    ana = next(row for row in body["drivers"] if row["full_name"] == "Ana Torres")
+    assert ana["runs_total"] == 1
+    assert (ana["deliveries"], ana["failed_drops"]) == (1, 1)
+    assert (ana["active_hours"], ana["deliveries_per_hour"]) == (1.5, 0.67)
+
+
 def test_drivers_csv(staff_api, november):
     response = staff_api.get("/api/v1/reports/drivers", {**NOVEMBER_2_TO_3, "format": "csv"})
 

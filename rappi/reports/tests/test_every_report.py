@@ -86,6 +86,17 @@ def test_accept_text_csv_is_the_csv_too(client_for, some_business, name):
 
 
 @pytest.mark.parametrize("name", REPORTS)
+def test_an_explicit_format_json_wins_over_accept_text_csv(client_for, some_business, name):
+    staff = client_for(data.staff())
+
+    response = staff.get(
+        _url(name, some_business), {**_period(name), "format": "json"}, HTTP_ACCEPT="text/csv"
+    )
+
+    assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("name", REPORTS)
 @pytest.mark.parametrize("role", ["customer", "driver"])
 def test_customers_and_drivers_are_refused(client_for, some_business, name, role):
     response = client_for(data.staff(role)).get(_url(name, some_business))
@@ -110,7 +121,8 @@ def test_an_unknown_parameter_is_refused(client_for, some_business, name):
 
 
 @pytest.mark.parametrize("name", [n for n in REPORTS if registry.REPORTS[n].object])
-@pytest.mark.parametrize("object_id", ["999999", str(2**63)])
+# Past 4,300 digits Python's int() refuses the text.
+@pytest.mark.parametrize("object_id", ["999999", str(2**63), "9" * 5000, "0" * 5000 + "1"])
 def test_a_summary_of_an_unknown_row_is_404(client_for, name, object_id):
     report = registry.REPORTS[name]
 
@@ -118,3 +130,26 @@ def test_a_summary_of_an_unknown_row_is_404(client_for, name, object_id):
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_csv_cell_with_commas_quotes_newlines_or_a_formula_stays_one_inert_cell(client_for):
+    # District names and customer names are typed by people: a spreadsheet must read
+    # each as one cell of text, never run it.
+    name = '=HYPERLINK("http://x.example/?a,b","Ana")\r\n"Quispe", jr'
+    ana = data.customer(full_name=name)
+    order = data.order(ana, created="2026-11-02 09:00", total="10.00", district="-Cayma+1")
+    data.payment(order, amount="10.00", paid="2026-11-02 09:05")
+    staff = client_for(data.staff())
+    query = {"since": "2026-11-01", "until": "2026-11-05", "format": "csv"}
+
+    top = staff.get("/api/v1/reports/top-customers", query).content.decode("utf-8")
+    places = staff.get("/api/v1/reports/geography", query).content.decode("utf-8")
+
+    assert top == (
+        "\ufeffcustomer_id,full_name,orders,delivered,paid_amount,last_order_at\r\n"
+        f'{ana.pk},"\'=HYPERLINK(""http://x.example/?a,b"",""Ana"")\r\n""Quispe"", jr",'
+        "1,0,10.00,2026-11-02T14:00:00Z\r\n"
+    )
+    rows = list(csv.reader(io.StringIO(top.removeprefix("\ufeff"), newline="")))
+    assert rows[1][1] == "'" + name
+    assert "origins,'-Cayma+1,1,,," in places.split("\r\n")

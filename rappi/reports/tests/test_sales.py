@@ -132,6 +132,8 @@ def test_csv_carries_the_same_numbers(staff_api, november):
         ({"format": "xlsx"}, "format"),
         ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
         ({"until": "9999-12-31"}, "until"),
+        ({"since": "2026-11-1"}, "since"),  # the documented shape: two-digit day
+        ({"since": "\uff12\uff10\uff12\uff16-11-01"}, "since"),  # full-width digits
     ],
 )
 def test_a_nonsense_period_is_400_naming_the_field(staff_api, query, field):
@@ -140,6 +142,31 @@ def test_a_nonsense_period_is_400_naming_the_field(staff_api, query, field):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
     assert field in response.json()["error"]["details"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("query", "since", "until", "paid"),
+    [
+        # Offsets Python reads but PostgreSQL refuses (beyond ±15:59): the same instants.
+        (
+            {"since": "2026-11-03T04:29:00+23:59", "until": "2026-11-02"},
+            "2026-11-02T04:30:00Z",
+            "2026-11-03T05:00:00Z",
+            2,
+        ),
+        (
+            {"since": "2026-11-02", "until": "2026-11-01T23:31:00-23:59"},
+            "2026-11-02T05:00:00Z",
+            "2026-11-02T23:30:00Z",
+            1,  # 23:30 in Lima is after 23:30 UTC
+        ),
+    ],
+)
+def test_a_time_with_any_offset_is_the_same_instant(staff_api, november, query, since, until, paid):
+    body = staff_api.get(URL, query).json()
+
+    assert (body["period"]["since"], body["period"]["until"]) == (since, until)
+    assert body["totals"]["payments_paid"] == paid
 
 
 def test_default_period_is_the_last_30_lima_days(staff_api):
@@ -154,3 +181,19 @@ def test_customers_and_drivers_may_not_read_reports(client_for, role):
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+@pytest.mark.parametrize("granularity", ["day", "month"])
+def test_a_constant_number_of_queries(django_assert_max_num_queries, n, granularity):
+    from rappi.reports import registry
+
+    data.bulk_orders(n, first_day="2026-11-01", days=30)
+
+    # Four parts per bucket, four totals.
+    with django_assert_max_num_queries(8):
+        body = registry.compute(
+            "sales", {"since": "2026-11-01", "until": "2026-11-30", "granularity": granularity}
+        ).data
+
+    assert body["totals"]["orders_created"] == n
