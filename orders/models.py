@@ -233,6 +233,14 @@ class Order(models.Model):
             ),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
         ]
+        # Reports count deliveries per Lima day.
+        indexes = [
+            models.Index(
+                fields=["delivered_at"],
+                condition=Q(status="delivered"),
+                name="order_delivered_report",
+            )
+        ]
         verbose_name = _("order")
         verbose_name_plural = _("orders")
 
@@ -284,6 +292,14 @@ class Destination(models.Model):
             models.CheckConstraint(
                 condition=Q(weight_kg__gt=0), name="destination_positive_weight"
             ),
+        ]
+        # Delivery times and on-time figures read delivered drop-offs by delivery time.
+        indexes = [
+            models.Index(
+                fields=["delivered_at"],
+                condition=Q(status="delivered"),
+                name="destination_delivered_report",
+            )
         ]
         verbose_name = _("destination")
         verbose_name_plural = _("destinations")
@@ -358,6 +374,10 @@ class Payment(models.Model):
                 name="payment_one_row_per_provider_payment",
             ),
         ]
+        # Revenue is read by payment time.
+        indexes = [
+            models.Index(fields=["paid_at"], condition=Q(status="paid"), name="payment_paid_report")
+        ]
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
 
@@ -382,6 +402,7 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-issued_at", "-id"]
+        indexes = [models.Index(fields=["issued_at"], name="invoice_issued_report")]
         verbose_name = _("invoice")
         verbose_name_plural = _("invoices")
 

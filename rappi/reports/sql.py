@@ -27,7 +27,9 @@ class Minutes(Func):
 
     def as_sql(self, compiler, connection, **extra):  # PostgreSQL
         end, start, params = self._operands(compiler)
-        return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 60.0)", params
+        # date_part is double precision; EXTRACT is numeric since PostgreSQL 14, and a
+        # year of drop-offs averaged and ranked as numeric costs half as much again.
+        return f"(date_part('epoch', {end} - {start}) / 60.0)", params
 
     def as_sqlite(self, compiler, connection, **extra):
         end, start, params = self._operands(compiler)
