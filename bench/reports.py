@@ -11,8 +11,9 @@ DATABASE_URL must name a scratch database (it is migrated and filled). With no M
 it starts a local MongoDB-compatible server (mongoeco, in-memory engine) holding the
 Mongo side of the year; with MONGODB_URI it works in its own database
 `rappi_bench_<pid>`, dropped at the end. `--keep` leaves both running and prints how to
-reach and stop them. The data comes from a fixed seed: two runs load the same year, up
-to where "now" falls.
+reach and stop them; `--reuse`, given those two URLs, times that same year again after
+applying any migration added since (a before/after of an index on identical data). The
+data comes from a fixed seed: two runs load the same year, up to where "now" falls.
 """
 
 import argparse

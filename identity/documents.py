@@ -19,6 +19,8 @@ class Notification(Document):
         "collection": "notifications",
         "indexes": [
             {"fields": ["recipient_user_id", "read_at", "created_at"], "name": "inbox"},
+            # The notifications report reads the last hours of everyone's.
+            {"fields": ["created_at"], "name": "created"},
         ],
         # Created on deploy by `manage.py ensure_indexes`, not on first write.
         "auto_create_index": False,

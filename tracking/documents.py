@@ -58,6 +58,8 @@ class Evidence(Document):
             {"fields": ["assignment_id", "destination_id"], "name": "run_destination"},
             {"fields": ["files.file_id"], "name": "file"},
             {"fields": ["order_id"], "name": "order"},
+            # The evidence report reads a period of everyone's.
+            {"fields": ["created_at"], "name": "created"},
         ],
         # Created on deploy by `manage.py ensure_indexes`, not on first write.
         "auto_create_index": False,
