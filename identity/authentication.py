@@ -1,12 +1,12 @@
 """Bearer JWT authentication checked against the session table on every request, so a
-revoked session or a deactivated user loses access at once, not when the token expires."""
+revoked session, a deactivated user or a changed role takes effect at once, not when the
+token expires: one query per request (identity.selectors.session_user)."""
 
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from identity import selectors
 from identity.errors import TokenInvalid
-from identity.models import UserSession
 from identity.tokens import SESSION_CLAIM, decode_access
 
 
@@ -26,22 +26,11 @@ class SessionJWTAuthentication(JWTAuthentication):
         return self.get_user(token), token
 
     def get_user(self, validated_token):
-        session = (
-            UserSession.objects.select_related("user__role")
-            .prefetch_related("user__role__permissions")
-            .filter(
-                public_id=validated_token[SESSION_CLAIM],
-                user_id=validated_token["user_id"],
-                revoked_at__isnull=True,
-                expires_at__gt=timezone.now(),
-                user__is_active=True,
-            )
-            .first()
+        user = selectors.session_user(
+            public_id=validated_token[SESSION_CLAIM], user_id=validated_token["user_id"]
         )
-        if session is None:
+        if user is None:
             raise TokenInvalid()
-        user = session.user
-        user.current_session_id = session.pk
         return user
 
 

@@ -26,6 +26,9 @@ class Role(models.Model):
     is_system = models.BooleanField(
         _("system role"), default=False, help_text=_("Seeded roles cannot be renamed or deleted.")
     )
+    # Moves on every change of the grants: authentication reads it with the session and
+    # reuses the grants a process has cached for that version (identity.selectors).
+    permissions_version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -40,6 +43,13 @@ class Role(models.Model):
     @property
     def is_scoped(self) -> bool:
         return self.name in catalogue.SCOPED_ROLES
+
+    @staticmethod
+    def grants_changed(role_id: int) -> None:
+        """Move the role's `permissions_version`, so every process reloads its grants."""
+        Role.objects.filter(pk=role_id).update(
+            permissions_version=models.F("permissions_version") + 1
+        )
 
     def permission_codes(self) -> list[str]:
         return sorted(f"{p.resource}:{p.action}" for p in self.permissions.all())
@@ -74,6 +84,17 @@ class RolePermission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource}:{self.action}"
+
+    # Grants written or deleted one by one (the admin's inline, a script) move the role's
+    # version too; the services' bulk writes move it themselves (role_set_permissions).
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        Role.grants_changed(self.role_id)
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        Role.grants_changed(self.role_id)
+        return result
 
 
 class UserManager(BaseUserManager):
@@ -147,11 +168,12 @@ class User(AbstractBaseUser):
     # --- Role-based access -----------------------------------------------------------
 
     @cached_property
-    def granted(self) -> set[tuple[str, str]]:
-        """The role's grants, loaded once per request (prefetched by the authenticator)."""
+    def granted(self) -> frozenset[tuple[str, str]]:
+        """The role's grants, loaded once per request (the API's authenticator sets them
+        from the process cache of `identity.selectors.role_grants`)."""
         if not self.role_id:
-            return set()
-        return {(p.resource, p.action) for p in self.role.permissions.all()}
+            return frozenset()
+        return frozenset((p.resource, p.action) for p in self.role.permissions.all())
 
     def has_permission(self, resource: str, action: str) -> bool:
         return self.is_active and catalogue.grants(self.granted, resource, action)

@@ -8,6 +8,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -363,7 +364,9 @@ def role_set_permissions(*, role: Role, permissions: list[str], by: User | None)
     RolePermission.objects.bulk_create(
         RolePermission(role=role, resource=resource, action=action) for resource, action in grants
     )
-    Role.objects.filter(pk=role.pk).update(updated_at=timezone.now())
+    Role.objects.filter(pk=role.pk).update(
+        updated_at=timezone.now(), permissions_version=F("permissions_version") + 1
+    )
     if before != grants:
         codes = [sorted(f"{r}:{a}" for r, a in each) for each in (before, grants)]
         audit_record(
