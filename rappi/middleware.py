@@ -68,3 +68,42 @@ class ApiUtcMiddleware:
             return self.get_response(request)
         with timezone.override(UTC):
             return self.get_response(request)
+
+
+# --- Pages only ------------------------------------------------------------------------------
+
+# The JSON API. Not /api/docs/: an HTML page, with its policy and all.
+API_PREFIX = "/api/v1/"
+
+
+def is_api(request) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+def web_only(middleware_class: type) -> type:
+    """`middleware_class` for the admin, the console and the other pages; API requests
+    pass it by untouched. Sessions, messages, the session user, htmx and the page
+    CSP mean nothing to a bearer-token JSON API, yet cost every API request a share of
+    its time. A subclass, so Django's checks still find the middleware they require."""
+    hooks = {}
+
+    def __call__(self, request):
+        if is_api(request):
+            return self.get_response(request)
+        return middleware_class.__call__(self, request)
+
+    hooks["__call__"] = __call__
+    # The handler calls these hooks on its own: they must skip API requests too.
+    for name in ("process_view", "process_exception", "process_template_response"):
+        if hasattr(middleware_class, name):
+            hooks[name] = _page_hook(getattr(middleware_class, name))
+    return type(middleware_class.__name__, (middleware_class,), {**hooks, "__module__": __name__})
+
+
+def _page_hook(hook):
+    def page_hook(self, request, *args, **kwargs):
+        if is_api(request):
+            return None
+        return hook(self, request, *args, **kwargs)
+
+    return page_hook

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "audit.apps.AuditConfig",
 ]
 
+# rappi.web_middleware's entries serve pages only: API requests (bearer tokens, JSON) pass
+# them by untouched (rappi.middleware.web_only).
 MIDDLEWARE = [
     "rappi.middleware.RequestIdMiddleware",
     # Early, so it times the whole request and sees every answer; it reads the user after
@@ -54,17 +56,20 @@ MIDDLEWARE = [
     "audit.middleware.AuditMiddleware",
     "rappi.middleware.ApiUtcMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "rappi.web_middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "rappi.web_middleware.SessionMiddleware",
+    # The API answers in the language of Accept-Language too.
     "django.middleware.locale.LocaleMiddleware",
     "rappi.console.middleware.ConsoleLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Django's own (the deploy checks look for it): on the API it does next to nothing, as
+    # DRF's views are exempt and no cookie comes.
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "rappi.web_middleware.AuthenticationMiddleware",
+    "rappi.web_middleware.MessageMiddleware",
+    "rappi.web_middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -95,7 +100,11 @@ DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+            DATABASE_URL,
+            conn_max_age=CONN_MAX_AGE,
+            # Off by default: the check is a `SELECT 1` round trip on every request. Without
+            # it a connection the server dropped fails one request, and is then replaced.
+            conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False),
         )
     }
 else:

@@ -112,3 +112,24 @@ def test_the_api_docs_never_call_the_public_swagger_validator(client):
 def test_json_answers_keep_nosniff(client, path):
     response = client.get(path, HTTP_ACCEPT="application/json")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_api_requests_skip_what_only_pages_need(client, settings):
+    # Sessions, CSRF, messages, htmx and the page policy are for pages: an API answer
+    # neither reads nor sets a cookie, and carries no page policy.
+    client.cookies["sessionid"] = "not-read-by-the-api"
+    response = client.get("/api/v1/orders/", headers={"Accept-Language": "es"})
+    assert response.status_code == 401
+    assert not response.cookies
+    assert "Content-Security-Policy" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")
+    # …yet what the API needs still runs: language, request id, security headers.
+    assert response.headers["Content-Language"] == "es"
+    assert response.headers["X-Request-ID"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_pages_keep_sessions_csrf_and_their_policy(client):
+    page = client.get("/admin/login/")
+    assert "Content-Security-Policy" in page.headers
+    assert "csrftoken" in page.cookies
