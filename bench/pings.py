@@ -16,17 +16,14 @@ import argparse
 import http.client
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from support import Environment, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,130 +31,6 @@ PYTHON = sys.executable
 PASSWORD = "bench-Passw0rd!"  # noqa: S105 - a throwaway account
 PLAZA = (-16.3988, -71.5369)
 BATCH = 100
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(check, *, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except Exception as error:
-            last = error
-        else:
-            last = None
-        if time.monotonic() > deadline:
-            sys.exit(f"{what} did not come up: {last}")
-        time.sleep(0.3)
-
-
-def with_database(uri: str, name: str) -> str:
-    """The same server and options, another database (credentials still checked against
-    the database they belong to)."""
-    head, separator, query = uri.partition("?")
-    scheme, _, rest = head.partition("://")
-    hosts, _, database = rest.partition("/")
-    if "@" in hosts and "authsource=" not in query.lower():
-        query = "&".join(filter(None, [query, f"authSource={database or 'admin'}"]))
-        separator = "?"
-    return f"{scheme}://{hosts}/{name}{separator}{query}"
-
-
-class Environment:
-    """The app's databases (started here when not given) and its settings."""
-
-    def __init__(self, *, memory: bool) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="rappi-bench-pings-"))
-        self.processes: list[subprocess.Popen] = []
-        self.drop_database = None
-        env = dict(os.environ)
-        env.update(
-            DJANGO_SETTINGS_MODULE="rappi.settings.local",
-            VAR_DIR=str(self.workdir),
-            # The load comes from one account: no per-user throttle.
-            THROTTLE_USER="off",
-            LOG_LEVEL="WARNING",
-            CONN_MAX_AGE="60",
-        )
-        if env.get("MONGODB_URI"):
-            name = f"rappi_bench_{os.getpid()}"
-            env["MONGODB_URI"] = with_database(env["MONGODB_URI"], name)
-            self.drop_database = name
-            self.mongo_kind = "MongoDB at MONGODB_URI"
-        else:
-            port = free_port()
-            command = [PYTHON, "-m", "rappi.localmongo", "--port", str(port)]
-            if not memory:
-                command += ["--path", str(self.workdir / "mongo.sqlite3")]
-            self.processes.append(self._spawn(command, env, "mongo.log"))
-            env["MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/rappi?directConnection=true"
-            # mongoeco serves one request at a time: a slow batch must not look like an
-            # outage to the app's heartbeat.
-            env["MONGODB_TIMEOUT_MS"] = "30000"
-            self.mongo_kind = "mongoeco, " + (
-                "in-memory engine" if memory else "SQLite-file engine"
-            )
-        self.sql_kind = "PostgreSQL at DATABASE_URL" if env.get("DATABASE_URL") else "SQLite file"
-        self.env = env
-        self.audit = (
-            "on"
-            if env.get("AUDIT_ENABLED", "true").lower() in {"1", "true", "yes", "on"}
-            else "off"
-        )
-        os.environ.update(env)
-        # The app keeps its audit log; this process only sets the stage.
-        os.environ["AUDIT_ENABLED"] = "false"
-
-    def _spawn(self, command, env, log_name) -> subprocess.Popen:
-        log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - lives as long as the process
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and scripts
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_for_mongo(self) -> None:
-        from pymongo import MongoClient
-
-        client = MongoClient(self.env["MONGODB_URI"], serverSelectionTimeoutMS=1000)
-        wait_until(lambda: client.admin.command("ping"), what="MongoDB")
-        client.close()
-
-    def serve(self, *, port: int, workers: int, threads: int) -> None:
-        env = dict(self.env, HOST="127.0.0.1", PORT=str(port))
-        env.update(WEB_CONCURRENCY=str(workers), GUNICORN_THREADS=str(threads))
-        command = [
-            str(Path(PYTHON).with_name("gunicorn")),
-            "rappi.wsgi:application",
-            "-c",
-            "gunicorn.conf.py",
-        ]
-        self.processes.append(self._spawn(command, env, "gunicorn.log"))
-
-        def answers() -> bool:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            return connection.getresponse().status == 200
-
-        wait_until(answers, what="gunicorn")
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-        if self.drop_database:
-            from pymongo import MongoClient
-
-            MongoClient(self.env["MONGODB_URI"]).drop_database(self.drop_database)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def prepare() -> dict:
@@ -387,7 +260,8 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="mongoeco's in-memory engine")
     args = parser.parse_args()
 
-    environment = Environment(memory=args.memory)
+    # The load comes from one account: no per-user throttle.
+    environment = Environment("pings", memory=args.memory, settings={"THROTTLE_USER": "off"})
     try:
         environment.wait_for_mongo()
         run = prepare()

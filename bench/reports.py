@@ -27,7 +27,6 @@ import pickle
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pymongo import monitoring
+from support import Postgres, free_port, wait_until, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -103,115 +103,6 @@ NOTIFY_DRIVER = ["run.assigned", "run.started", "incident.reported"]
 
 
 # --- the databases ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(check, *, what: str, timeout: float = 120) -> None:
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception as error:
-            last = error
-        time.sleep(0.3)
-    raise SystemExit(f"{what} did not come up: {last}")
-
-
-class Postgres:
-    """A throwaway cluster, as scripts/test.sh starts one for the tests."""
-
-    def __init__(self) -> None:
-        self.bin = next(
-            (
-                d
-                for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-                if (d / "initdb").exists()
-            ),
-            None,
-        )
-        if self.bin is None:
-            raise SystemExit(
-                "No PostgreSQL server binaries in /usr/lib/postgresql/*/bin: install the "
-                "'postgresql' package, or set DATABASE_URL to a scratch database."
-            )
-        self.dir = Path(tempfile.mkdtemp(prefix="rappi-bench-reports-pg-"))
-        self.port = free_port()
-        self.started = False
-
-    def _as_pg(self, *command: str) -> list[str]:
-        # initdb refuses to run as root: the cluster belongs to the postgres user then.
-        command = [str(c) for c in command]
-        return ["runuser", "-u", "postgres", "--", *command] if os.getuid() == 0 else command
-
-    def start(self) -> str:
-        if os.getuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        quiet = {"stdout": subprocess.DEVNULL, "check": True}
-        subprocess.run(  # noqa: S603 - the server's own binaries
-            self._as_pg(
-                self.bin / "initdb",
-                "-D",
-                self.dir / "data",
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ),
-            **quiet,
-        )
-        # Durability off speeds up the load; the reports only read.
-        options = (
-            f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off"
-        )
-        subprocess.run(  # noqa: S603
-            self._as_pg(
-                self.bin / "pg_ctl",
-                "-D",
-                self.dir / "data",
-                "-l",
-                self.dir / "log",
-                "-w",
-                "-o",
-                options,
-                "start",
-            ),
-            **quiet,
-        )
-        self.started = True
-        import psycopg
-
-        with psycopg.connect(
-            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
-        ) as connection:
-            connection.execute("CREATE DATABASE rappi")
-        return f"postgres://postgres@127.0.0.1:{self.port}/rappi"
-
-    def stop(self) -> None:
-        if self.started:
-            subprocess.run(  # noqa: S603
-                self._as_pg(
-                    self.bin / "pg_ctl", "-D", self.dir / "data", "-m", "immediate", "stop"
-                ),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
-            )
-            self.started = False
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def stop_command(self) -> str:
-        stop = " ".join(self._as_pg(self.bin / "pg_ctl", "-D", self.dir / "data", "stop"))
-        return f"{stop} && rm -rf {self.dir}"
 
 
 class Mongo:
@@ -306,17 +197,6 @@ class Mongo:
             from pymongo import MongoClient
 
             MongoClient(self.uri).drop_database(self.drop_database)
-
-
-def with_database(uri: str, name: str) -> str:
-    """The same server and options, another database (as bench/pings.py does)."""
-    head, separator, query = uri.partition("?")
-    scheme, _, rest = head.partition("://")
-    hosts, _, database = rest.partition("/")
-    if "@" in hosts and "authsource=" not in query.lower():
-        query = "&".join(filter(None, [query, f"authSource={database or 'admin'}"]))
-        separator = "?"
-    return f"{scheme}://{hosts}/{name}{separator}{query}"
 
 
 def serve_mongo(port: int, preload: str) -> None:
