@@ -5,12 +5,11 @@ class TrackingConfig(AppConfig):
     name = "tracking"
 
     def ready(self) -> None:
-        # Importing `documents` registers them for `manage.py ensure_indexes`.
-        from tracking import documents, events  # noqa: F401
-        from tracking.signals import fixes_accepted
+        # Importing `documents` registers them for `manage.py ensure_indexes`. The ping
+        # ingest weighs fresh fixes against the geofences itself (`tracking.events`), in
+        # the one write of the driver's head: not through `fixes_accepted`.
+        from tracking import documents  # noqa: F401
 
-        # Every batch of fresh fixes is weighed against the run's geofences.
-        fixes_accepted.connect(events.on_fixes_accepted, dispatch_uid="tracking.events")
         # Pillow's decompression-bomb guard at the evidence pixel limit.
         from tracking.evidence import configure_pillow
 

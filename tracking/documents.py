@@ -6,11 +6,13 @@ from django.utils import timezone
 from mongoengine import (
     BooleanField,
     DateTimeField,
+    DictField,
     Document,
     EmbeddedDocument,
     EmbeddedDocumentListField,
     FloatField,
     IntField,
+    ListField,
     ObjectIdField,
     PointField,
     PolygonField,
@@ -118,6 +120,27 @@ class Geofence(Document):
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
 
+    def scope(self) -> int:
+        """Whose geofence generation a write of this one changes (`tracking.models`)."""
+        from tracking.models import ZONES_SCOPE
+
+        return self.assignment_id if self.kind == "route_corridor" else ZONES_SCOPE
+
+    # Writes through the document (admin, seeding, tests) change the generation too, as
+    # `tracking.geofences` does after its own writes, so no process keeps a stale copy.
+    def save(self, *args, **kwargs):
+        saved = super().save(*args, **kwargs)
+        from tracking.models import GeofenceGeneration
+
+        GeofenceGeneration.bump(self.scope())
+        return saved
+
+    def delete(self, *args, **kwargs):
+        super().delete(*args, **kwargs)
+        from tracking.models import GeofenceGeneration
+
+        GeofenceGeneration.bump(self.scope())
+
 
 # --- GPS fixes ------------------------------------------------------------------------------
 
@@ -178,9 +201,16 @@ class GpsPing(ExpiresWithFixes):
 
 
 class DriverPosition(ExpiresWithFixes):
-    """The latest fix of each driver (one document per driver), moved forward with one
-    upsert per ping request, so the fleet view and nearby search read one small document
-    per driver instead of scanning pings. Late fixes never move it back."""
+    """The latest fix of each driver (one document per driver), so the fleet view and
+    nearby search read one small document per driver instead of scanning pings. Late
+    fixes never move it back.
+
+    It is also the driver's *head*, all the ping ingest reads and writes besides the fixes:
+    with the position, the geofence states of the run `geofences_run` (`tracking.events`)
+    and a `version`. Each request reads it once and writes it once, on the condition that
+    `version` is still the one it read (compare-and-set), so two requests of one phone
+    never weigh the same fixes twice. A head written by `events.process_fixes` alone has
+    no position yet (no `location`); readers of positions skip it."""
 
     driver_id = IntField(required=True)
     assignment_id = IntField(required=True)
@@ -191,6 +221,9 @@ class DriverPosition(ExpiresWithFixes):
     speed_kmh = FloatField(null=True, default=None)
     heading = FloatField(null=True, default=None)
     accuracy_m = FloatField(null=True, default=None)
+    version = IntField(default=0)
+    geofences_run = IntField(null=True, default=None)
+    geofences = ListField(DictField())
 
     meta = {
         "collection": "driver_positions",
@@ -246,8 +279,10 @@ class GeofenceEvent(ExpiresWithFixes):
 class GeofenceState(Document):
     """Where a driver stands against one geofence during its current run: confirmed inside
     or not, and the outside fixes counted towards an exit so far. Only geofences the driver
-    has been inside get one; a state left by an earlier run counts as none. Written in one
-    bulk upsert per batch of fixes by `tracking.events`; untouched for a week, it expires."""
+    has been inside get one. `tracking.events` works from the copies in the driver's head
+    (`DriverPosition.geofences`) and writes these, in one bulk upsert, only when a batch
+    changes one (not for `last_at` alone): they are for reading and purging. Unchanged for a
+    week, it expires."""
 
     driver_id = IntField(required=True)
     geofence_id = ObjectIdField(required=True)

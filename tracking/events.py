@@ -1,17 +1,17 @@
 """Enter and exit events of the geofences a run passes (docs/domain.md, Tracking and geofences).
 
-Each batch of fresh fixes of a run in progress (the `fixes_accepted` signal, or a direct
-call to `process_fixes`) is weighed against the geofences that matter to the run: its
-route corridor and the active delivery, forbidden and vehicle-restriction zones. Against
-one geofence a fix is
+Each batch of fresh fixes of a run in progress (weighed by the ping ingest as it moves the
+driver's position, or by a direct call to `process_fixes`) is weighed against the
+geofences that matter to the run: its route corridor and the active delivery, forbidden
+and vehicle-restriction zones. Against one geofence a fix is
 
 - *inside* or *outside* only when its whole accuracy circle lies on that side of the
   border, widened by the zone's `tolerance_m` (not a corridor's: there it is the width
   already drawn round the route);
 - *undecided* otherwise, and then it changes nothing: jitter at a border cannot flap.
 
-Per (driver, geofence), for the driver's current run, `geofence_states` keeps whether the
-driver is confirmed inside and the outside fixes counted towards leaving:
+Per (driver, geofence), for the driver's current run, a state keeps whether the driver is
+confirmed inside and the outside fixes counted towards leaving:
 
 - the first inside fix is an `enter`, at once (a forbidden zone alerts without delay; the
   whole accuracy circle was inside, and exits are what jitter would fake);
@@ -21,37 +21,36 @@ driver is confirmed inside and the outside fixes counted towards leaving:
 - a driver never seen inside a geofence during the run is outside it, silently: a run that
   has not reached its corridor yet (on its way to the first pickup) has not left it.
 
-A call reads the states and the candidate geofences once, writes the states in one bulk
-upsert and the events in one `insert_many`, holding a per-driver lock so two requests of
-one phone cannot interleave. Then entering a forbidden zone notifies the dispatchers, and
-leaving the run's corridor is announced with `corridor_exited`.
+The states live in the driver's head document (`DriverPosition`), which a batch reads
+once and writes once on the condition that its `version` has not changed since
+(compare-and-set); a batch that loses re-reads it and weighs again. The geofences come
+from a per-process cache (`geofences.weighing_zones`). Only after the write succeeded are
+the events inserted (one `insert_many`), the states that changed copied to
+`geofence_states`, dispatchers notified of forbidden-zone entries and corridor exits
+announced with `corridor_exited`: an event is never emitted twice.
 """
 
 import logging
-import threading
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 import shapely
 from bson import ObjectId
 from django.conf import settings
-from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 from shapely.errors import GEOSException
-from shapely.geometry import shape
 
 from identity import catalogue
 from identity.models import User
 from identity.services import notification_send
 from rappi.routing import Point, haversine_m
+from tracking import geofences, heads
 from tracking.documents import Geofence, GeofenceEvent, GeofenceState
-from tracking.geofences import FORBIDDEN, ROUTE_CORRIDOR, ZONE_KINDS, LocalPlane
+from tracking.geofences import FORBIDDEN, ROUTE_CORRIDOR, LocalPlane
 from tracking.pings import search_box
 from tracking.signals import corridor_exited
 
@@ -59,11 +58,9 @@ logger = logging.getLogger(__name__)
 
 ENTER, EXIT = "enter", "exit"
 INSIDE, UNDECIDED, OUTSIDE = 1, 0, -1
-IN_BATCH = 400  # $in lists stay this short (mongoeco's SQLite engine rejects ~500+)
-# Geofences are asked of the server round the fixes with this margin, then checked here.
+DUPLICATE_KEY = 11000
+# Geofences are looked for round the fixes with this margin, then checked here.
 _PREFILTER_MARGIN_M = 100.0
-# Advisory-lock class of "the geofence states of one driver".
-_LOCK_CLASS = 5_701
 
 
 @dataclass(frozen=True)
@@ -98,6 +95,27 @@ class _State:
             stored=True,
         )
 
+    def document(self) -> dict:
+        return {
+            "geofence_id": self.geofence_id,
+            "inside": self.inside,
+            "outside_fixes": self.outside_fixes,
+            "outside_since": self.outside_since,
+            "outside_lat": self.outside_lat,
+            "outside_lng": self.outside_lng,
+            "last_at": self.last_at,
+        }
+
+    def standing(self) -> tuple:
+        """What a change of is worth copying to `geofence_states` (not `last_at`)."""
+        return (
+            self.inside,
+            self.outside_fixes,
+            self.outside_since,
+            self.outside_lat,
+            self.outside_lng,
+        )
+
     def forget_outside(self) -> None:
         self.outside_fixes, self.outside_since = 0, None
         self.outside_lat = self.outside_lng = None
@@ -124,61 +142,33 @@ def _events():
     return GeofenceEvent._get_collection()
 
 
-_local_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
-
-
-@contextmanager
-def _driver_lock(driver_id: int) -> Iterator[None]:
-    """One batch of a driver at a time. On PostgreSQL an advisory lock held by a
-    transaction around the block (across workers); on the embedded SQLite default (one
-    machine, `make run`) a lock of this process."""
-    if connection.vendor == "postgresql":
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, driver_id & 0x7FFFFFFF]
-                )
-            yield
-        return
-    # No transaction here: SQLite's would hold the database's write lock (IMMEDIATE
-    # mode) through the MongoDB work, stalling every other writer.
-    with _local_locks[driver_id]:
-        yield
-
-
-def _box_round(fixes: list[_Fix]) -> dict | None:
+def _box_round(fixes: list[_Fix]) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) holding every fix with the prefilter's margin."""
     lats, lngs = [fix.lat for fix in fixes], [fix.lng for fix in fixes]
     centre = Point(lat=(min(lats) + max(lats)) / 2, lng=(min(lngs) + max(lngs)) / 2)
     radius = max(haversine_m(centre, Point(lat=fix.lat, lng=fix.lng)) for fix in fixes)
-    return search_box(lat=centre.lat, lng=centre.lng, radius_m=radius + _PREFILTER_MARGIN_M)
+    box = search_box(lat=centre.lat, lng=centre.lng, radius_m=radius + _PREFILTER_MARGIN_M)
+    if box is None:
+        return None
+    ring = box["coordinates"][0]
+    return (
+        min(p[0] for p in ring),
+        min(p[1] for p in ring),
+        max(p[0] for p in ring),
+        max(p[1] for p in ring),
+    )
 
 
-def _candidates(*, assignment_id: int, fixes: list[_Fix], held: list[ObjectId]) -> list[dict]:
-    """The run's corridor, the active zones near the fixes, and those the driver is inside
-    however far (so leaving them is seen)."""
-    nearby: dict = {"kind": {"$in": list(ZONE_KINDS)}}
-    box = _box_round(fixes)
-    if box is not None:
-        nearby["geometry"] = {"$geoIntersects": {"$geometry": box}}
-    clauses = [{"kind": ROUTE_CORRIDOR, "assignment_id": assignment_id}, nearby]
-    clauses += [{"_id": {"$in": held[i : i + IN_BATCH]}} for i in range(0, len(held), IN_BATCH)]
-    projection = {"name": 1, "kind": 1, "geometry": 1, "tolerance_m": 1, "assignment_id": 1}
-    found = Geofence._get_collection().find({"active": True, "$or": clauses}, projection)
-    # Only this run's corridor: a held one of another run cannot be, but be sure.
-    return [
-        zone
-        for zone in found
-        if zone["kind"] != ROUTE_CORRIDOR or zone.get("assignment_id") == assignment_id
-    ]
-
-
-def _sides(zone: dict, *, plane: LocalPlane, xs, ys, accuracy) -> np.ndarray:
+def _sides(zone: geofences.WeighedZone, *, plane: LocalPlane, xs, ys, accuracy) -> np.ndarray:
     """INSIDE, OUTSIDE or UNDECIDED for each fix against one geofence."""
-    polygon = plane.to_plane(shape(zone["geometry"]))
+    if zone.shape is None:
+        raise ValueError("unreadable geometry")
+    polygon = plane.to_plane(zone.shape)
     shapely.prepare(polygon)
     points = shapely.points(xs, ys)
     inside = shapely.covers(polygon, points)
-    band = 0.0 if zone["kind"] == ROUTE_CORRIDOR else float(zone.get("tolerance_m") or 0.0)
+    doc = zone.doc
+    band = 0.0 if doc["kind"] == ROUTE_CORRIDOR else float(doc.get("tolerance_m") or 0.0)
     decided = shapely.distance(polygon.boundary, points) > accuracy + band
     return np.where(decided, np.where(inside, INSIDE, OUTSIDE), UNDECIDED)
 
@@ -210,92 +200,178 @@ def _weigh(state: _State, side: int, fix: _Fix) -> tuple[str, datetime, float, f
     return None
 
 
-def _state_update(state: _State, *, driver_id: int, assignment_id: int, now: datetime):
-    key = {"driver_id": driver_id, "geofence_id": state.geofence_id}
-    values = {
-        "assignment_id": assignment_id,
-        "inside": state.inside,
-        "outside_fixes": state.outside_fixes,
-        "outside_since": state.outside_since,
-        "outside_lat": state.outside_lat,
-        "outside_lng": state.outside_lng,
-        "last_at": state.last_at,
-        "updated_at": now,
-    }
-    return UpdateOne(key, {"$set": values}, upsert=True)
+@dataclass
+class Weighing:
+    """What weighing a batch against the head's states gives: the states to keep in the
+    head, those whose standing changed, and the events, oldest first."""
 
+    driver_id: int
+    assignment_id: int
+    now: datetime
+    states: list[_State] = field(default_factory=list)
+    changed: list[_State] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    names: dict = field(default_factory=dict)
 
-def process_fixes(*, assignment_id: int, driver_id: int, fixes: list[dict]) -> list[dict]:
-    """Weigh a run's fresh fixes (dicts with `lat`, `lng`, `recorded_at` and optionally
-    `accuracy_m`) against its geofences, store the states and the enter/exit events they
-    confirm (returned, oldest first), then notify and announce as the module says."""
-    batch = _fixes(fixes)
-    if not batch:
-        return []
-    now = timezone.now()
-    events: list[dict] = []
-    zones: list[dict] = []
-    with _driver_lock(driver_id):
-        states = {
-            doc["geofence_id"]: _State.from_document(doc)
-            for doc in _states().find({"driver_id": driver_id, "assignment_id": assignment_id})
+    def head_fields(self) -> dict:
+        """The head's fields that hold the run's states."""
+        return {
+            "geofences_run": self.assignment_id,
+            "geofences": [state.document() for state in self.states],
         }
-        held = [state.geofence_id for state in states.values() if state.inside]
-        zones = _candidates(assignment_id=assignment_id, fixes=batch, held=held)
-        plane = LocalPlane(batch[0].lng, batch[0].lat)
-        xy = np.array([plane.xy(fix.lng, fix.lat) for fix in batch])
-        accuracy = np.array([fix.accuracy_m for fix in batch])
-        writes = []
-        for zone in zones:
-            try:
-                sides = _sides(zone, plane=plane, xs=xy[:, 0], ys=xy[:, 1], accuracy=accuracy)
-            except (GEOSException, ValueError, TypeError, KeyError):
-                # One unreadable geofence must not keep the others from being weighed.
-                logger.exception("Geofence %s cannot be weighed", zone["_id"])
-                continue
-            state = states.get(zone["_id"]) or _State(geofence_id=zone["_id"])
-            changed = False
-            for fix, side in zip(batch, sides, strict=True):
-                if state.last_at is not None and fix.at <= state.last_at:
-                    continue  # weighed already (a retry racing its original)
-                event = _weigh(state, int(side), fix)
-                if event is not None:
-                    changed = True
-                    kind, at, lat, lng = event
-                    events.append(
-                        {
-                            "_id": ObjectId(),
-                            "geofence_id": zone["_id"],
-                            "geofence_kind": zone["kind"],
-                            "driver_id": driver_id,
-                            "assignment_id": assignment_id,
-                            "type": kind,
-                            "at": at,
-                            "confirmed_at": fix.at,
-                            "location": {"type": "Point", "coordinates": [lng, lat]},
-                            "received_at": now,
-                            "incident_id": None,
-                        }
-                    )
-            # A zone never entered needs no state: none reads as outside.
-            if state.stored or changed:
-                writes.append(
-                    _state_update(state, driver_id=driver_id, assignment_id=assignment_id, now=now)
+
+
+def head_states(head: dict | None, *, assignment_id: int) -> dict[ObjectId, _State]:
+    """The run's states in the driver's head (none when they are another run's)."""
+    if not head or head.get("geofences_run") != assignment_id:
+        return {}
+    states = [_State.from_document(doc) for doc in head.get("geofences") or []]
+    return {state.geofence_id: state for state in states}
+
+
+def weigh(
+    *,
+    assignment_id: int,
+    driver_id: int,
+    fixes: list[dict],
+    head: dict | None,
+    generations: tuple[int | None, int | None],
+    now: datetime,
+) -> Weighing:
+    """Weigh fresh fixes (dicts with `lat`, `lng`, `recorded_at` and optionally
+    `accuracy_m`) against the run's geofences from the states in `head`; nothing is
+    written here."""
+    batch = _fixes(fixes)
+    states = head_states(head, assignment_id=assignment_id)
+    result = Weighing(driver_id=driver_id, assignment_id=assignment_id, now=now)
+    if not batch:
+        result.states = list(states.values())
+        return result
+    held = {state.geofence_id for state in states.values() if state.inside}
+    zones = geofences.weighing_zones(
+        assignment_id=assignment_id, generations=generations, box=_box_round(batch), held=held
+    )
+    plane = LocalPlane(batch[0].lng, batch[0].lat)
+    xy = np.array([plane.xy(fix.lng, fix.lat) for fix in batch])
+    accuracy = np.array([fix.accuracy_m for fix in batch])
+    for zone in zones:
+        doc = zone.doc
+        result.names[doc["_id"]] = doc["name"]
+        try:
+            sides = _sides(zone, plane=plane, xs=xy[:, 0], ys=xy[:, 1], accuracy=accuracy)
+        except (GEOSException, ValueError, TypeError, KeyError):
+            # One unreadable geofence must not keep the others from being weighed.
+            logger.exception("Geofence %s cannot be weighed", doc["_id"])
+            continue
+        state = states.get(doc["_id"]) or _State(geofence_id=doc["_id"])
+        before = state.standing()
+        emitted = False
+        for fix, side in zip(batch, sides, strict=True):
+            if state.last_at is not None and fix.at <= state.last_at:
+                continue  # weighed already (a retry racing its original)
+            event = _weigh(state, int(side), fix)
+            if event is not None:
+                emitted = True
+                kind, at, lat, lng = event
+                result.events.append(
+                    {
+                        "_id": ObjectId(),
+                        "geofence_id": doc["_id"],
+                        "geofence_kind": doc["kind"],
+                        "driver_id": driver_id,
+                        "assignment_id": assignment_id,
+                        "type": kind,
+                        "at": at,
+                        "confirmed_at": fix.at,
+                        "location": {"type": "Point", "coordinates": [lng, lat]},
+                        "received_at": now,
+                        "incident_id": None,
+                    }
                 )
-        if writes:
-            _states().bulk_write(writes, ordered=False)
-        events.sort(key=lambda event: (event["confirmed_at"], event["at"]))
-        if events:
-            _events().insert_many(events, ordered=True)
-    names = {zone["_id"]: zone["name"] for zone in zones}
-    _notify_forbidden(events, names=names)
-    _announce_corridor_exits(events)
-    return events
+        # A zone never entered needs no state: none reads as outside.
+        if state.stored or emitted:
+            states[doc["_id"]] = state
+            if emitted or state.standing() != before:
+                result.changed.append(state)
+    result.states = list(states.values())
+    result.events.sort(key=lambda event: (event["confirmed_at"], event["at"]))
+    return result
 
 
-def on_fixes_accepted(sender, *, assignment_id: int, driver_id: int, fixes: list[dict], **kwargs):
-    """`fixes_accepted` receiver (connected in `TrackingConfig.ready`)."""
-    process_fixes(assignment_id=assignment_id, driver_id=driver_id, fixes=fixes)
+def _copy_states(weighing: Weighing) -> None:
+    """The states whose standing changed, to `geofence_states`. A copy written later than a
+    newer one of the same run (two batches racing) leaves that one be."""
+    if not weighing.changed:
+        return
+    writes = []
+    for state in weighing.changed:
+        key = {"driver_id": weighing.driver_id, "geofence_id": state.geofence_id}
+        older = {
+            "$or": [
+                {"assignment_id": {"$ne": weighing.assignment_id}},
+                {"last_at": {"$lt": state.last_at}},
+            ]
+        }
+        values = {
+            **state.document(),
+            "assignment_id": weighing.assignment_id,
+            "updated_at": weighing.now,
+        }
+        writes.append(UpdateOne({**key, **older}, {"$set": values}, upsert=True))
+    try:
+        _states().bulk_write(writes, ordered=False)
+    except BulkWriteError as error:
+        # The upsert of a copy already newer clashes with the unique key: left as it is.
+        if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+            raise
+
+
+def publish(weighing: Weighing) -> None:
+    """After the head took the weighing: store its events and changed states, then notify
+    and announce (whatever fails there is logged, never the request's)."""
+    if weighing.events:
+        _events().insert_many(weighing.events, ordered=True)
+    _copy_states(weighing)
+    _notify_forbidden(weighing.events, names=weighing.names)
+    _announce_corridor_exits(weighing.events)
+
+
+def process_fixes(
+    *,
+    assignment_id: int,
+    driver_id: int,
+    fixes: list[dict],
+    generations: tuple[int | None, int | None] | None = None,
+) -> list[dict]:
+    """Weigh a run's fresh fixes (dicts with `lat`, `lng`, `recorded_at` and optionally
+    `accuracy_m`) against its geofences, keep the states in the driver's head and store
+    the enter/exit events they confirm (returned, oldest first), then notify and announce
+    as the module says. The ping ingest does the same as it moves the driver's position
+    (`pings.pings_ingest`); this is for fixes that are not stored (demo, tests)."""
+    if not fixes:
+        return []
+    if generations is None:
+        generations = geofences.generations_for(assignment_id=assignment_id)
+    now = timezone.now()
+    head = heads.read(driver_id)
+    for _attempt in range(heads.MAX_ATTEMPTS):
+        weighing = weigh(
+            assignment_id=assignment_id,
+            driver_id=driver_id,
+            fixes=fixes,
+            head=head,
+            generations=generations,
+            now=now,
+        )
+        if not weighing.states and not head_states(head, assignment_id=assignment_id):
+            return []  # never inside anything: nothing to keep
+        written, head = heads.write(driver_id, head=head, fields=weighing.head_fields())
+        if written:
+            break
+    else:
+        raise heads.HeadContendedError(driver_id)
+    publish(weighing)
+    return weighing.events
 
 
 def _event_data(event: dict) -> dict:
@@ -425,6 +501,8 @@ def event_list_for(
 
 
 def events_delete_for(*, assignment_id: int) -> int:
-    """Purge a deleted run's events and geofence states; returns how many events went."""
+    """Purge a deleted run's events and geofence states (their copies, and those in the
+    head of its driver); returns how many events went."""
+    heads.forget_states(assignment_id=assignment_id)
     _states().delete_many({"assignment_id": assignment_id})
     return _events().delete_many({"assignment_id": assignment_id}).deleted_count

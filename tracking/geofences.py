@@ -11,6 +11,9 @@ test server.
 
 import math
 import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import shapely
 from bson import ObjectId
@@ -28,6 +31,7 @@ from shapely.validation import explain_validity
 from rappi.errors import ConflictError, DomainError, NotFoundError
 from rappi.routing import EARTH_RADIUS_M
 from tracking.documents import Geofence
+from tracking.models import ZONES_SCOPE, GeofenceGeneration
 from tracking.pings import search_box
 
 ROUTE_CORRIDOR = "route_corridor"
@@ -123,6 +127,7 @@ def corridor_replace(
     Geofence._get_collection().replace_one(
         {"kind": ROUTE_CORRIDOR, "assignment_id": assignment_id}, corridor.to_mongo(), upsert=True
     )
+    GeofenceGeneration.bump(assignment_id)
     return corridor_for(assignment_id=assignment_id)
 
 
@@ -132,7 +137,9 @@ def corridor_for(*, assignment_id: int) -> Geofence | None:
 
 def corridor_delete_for(*, assignment_id: int) -> int:
     """Remove run `assignment_id`'s corridor (its route is gone); returns how many went."""
-    return Geofence.objects(kind=ROUTE_CORRIDOR, assignment_id=assignment_id).delete()
+    deleted = Geofence.objects(kind=ROUTE_CORRIDOR, assignment_id=assignment_id).delete()
+    GeofenceGeneration.bump(assignment_id)
+    return deleted
 
 
 def active_zones(*, kind: str) -> list[Geofence]:
@@ -308,6 +315,7 @@ def _store(geofence: Geofence, changes: dict | None = None) -> Geofence:
         raise InvalidGeofenceError(
             fields={"geometry": [_("Refused by the database: %(reason)s") % {"reason": error}]}
         ) from error
+    GeofenceGeneration.bump(geofence.scope())
     return geofence
 
 
@@ -406,3 +414,120 @@ def zone_ensure(*, kind: str, name: str, geometry: dict, reset: bool = False) ->
     if not reset:
         return zone
     return geofence_update(geofence=zone, geometry=geometry, active=True)
+
+
+# --- What a batch of fixes is weighed against (tracking.events) ------------------------------
+
+# A generous widening of a geofence's lng/lat bounds for the prefilter: its edges are read
+# straight here, but a great-circle edge bulges poleward (by under 0.03° for the widest
+# zone allowed), and the prefilter may keep more than it must, never less.
+_BOUNDS_MARGIN_DEGREES = 0.002
+_CORRIDORS_CACHED = 4096  # runs whose corridor a process keeps
+
+
+@dataclass(frozen=True)
+class WeighedZone:
+    """An active geofence as `tracking.events` weighs it: the stored fields it needs, its
+    polygon in lng/lat, and bounds (west, south, east, north) widened for the prefilter."""
+
+    doc: dict
+    shape: Polygon | None  # None: unreadable (logged when weighed, as before)
+    bounds: tuple[float, float, float, float]
+
+    @classmethod
+    def of(cls, doc: dict) -> "WeighedZone":
+        try:
+            polygon = shape(doc["geometry"])
+            west, south, east, north = polygon.bounds
+        except Exception:  # weighed (and logged) as unreadable, never fails the others
+            return cls(doc=doc, shape=None, bounds=(-180.0, -90.0, 180.0, 90.0))
+        bulge = math.degrees(math.radians(east - west) ** 2 / 16) + _BOUNDS_MARGIN_DEGREES
+        return cls(
+            doc=doc,
+            shape=polygon,
+            bounds=(west - bulge, south - bulge, east + bulge, north + bulge),
+        )
+
+    def near(self, box: tuple[float, float, float, float] | None) -> bool:
+        if box is None:
+            return True
+        west, south, east, north = self.bounds
+        return not (east < box[0] or west > box[2] or north < box[1] or south > box[3])
+
+
+_WEIGHED_FIELDS = {"name": 1, "kind": 1, "geometry": 1, "tolerance_m": 1, "assignment_id": 1}
+
+
+class _WeighingCache:
+    """Per process: the active zones (by the zones' generation) and the corridors of the
+    runs seen lately (each by its run's generation). A generation that differs from the
+    cached one reloads that part: one MongoDB query, on the first ping after a write."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.zones: tuple[int | None, list[WeighedZone]] = (None, [])
+        self.corridors: OrderedDict[int, tuple[int | None, WeighedZone | None]] = OrderedDict()
+
+    def active_zones(self, generation: int) -> list[WeighedZone]:
+        cached_generation, zones = self.zones
+        if cached_generation == generation:
+            return zones
+        found = Geofence._get_collection().find(
+            {"active": True, "kind": {"$in": list(ZONE_KINDS)}}, _WEIGHED_FIELDS
+        )
+        zones = [WeighedZone.of(doc) for doc in found]
+        with self.lock:
+            self.zones = (generation, zones)
+        return zones
+
+    def corridor(self, assignment_id: int, generation: int) -> WeighedZone | None:
+        cached = self.corridors.get(assignment_id)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        doc = Geofence._get_collection().find_one(
+            {"kind": ROUTE_CORRIDOR, "assignment_id": assignment_id, "active": True},
+            _WEIGHED_FIELDS,
+        )
+        corridor = WeighedZone.of(doc) if doc is not None else None
+        with self.lock:
+            self.corridors[assignment_id] = (generation, corridor)
+            self.corridors.move_to_end(assignment_id)
+            while len(self.corridors) > _CORRIDORS_CACHED:
+                self.corridors.popitem(last=False)
+        return corridor
+
+
+_weighing_cache = _WeighingCache()
+
+
+def generations_for(*, assignment_id: int) -> tuple[int, int]:
+    """(zones, the run's corridor) generations, for callers that did not read them with
+    the run (`selectors.ping_run_for` does): one query."""
+    found = dict(
+        GeofenceGeneration.objects.filter(scope__in=[ZONES_SCOPE, assignment_id]).values_list(
+            "scope", "generation"
+        )
+    )
+    return found.get(ZONES_SCOPE, 0), found.get(assignment_id, 0)
+
+
+def weighing_zones(
+    *,
+    assignment_id: int,
+    generations: tuple[int | None, int | None],
+    box: tuple[float, float, float, float] | None,
+    held: set,
+) -> list[WeighedZone]:
+    """The run's active corridor, the active zones whose bounds meet `box` (west, south,
+    east, north; None: all), and the active zones in `held` wherever they are. Read from
+    this process's cache, valid while `generations` (zones, corridor) are those cached: no
+    MongoDB query then. A superset of what the server's own geo query would find; the
+    caller decides inside or outside exactly."""
+    zones_generation, corridor_generation = generations
+    found = [
+        zone
+        for zone in _weighing_cache.active_zones(zones_generation or 0)
+        if zone.doc["_id"] in held or zone.near(box)
+    ]
+    corridor = _weighing_cache.corridor(assignment_id, corridor_generation or 0)
+    return [corridor, *found] if corridor is not None else found

@@ -17,6 +17,14 @@ Ingest (`pings_ingest`) of the fixes one request carries:
   racing its original) is a duplicate too;
 - a fix older than the run's latest stored one is late: kept for the track, but it moves
   neither the driver's last position nor reaches `fixes_accepted` receivers.
+
+What it costs: the driver's head (`tracking.heads`: its last position, which is the run's
+latest fix, and its geofence states) is read once. When every fix is newer than that
+fix — the common case — nothing stored can repeat them but what a unique index reports,
+so the checks above are made in memory and the fixes stored in one insert; otherwise
+(late fixes, retries) they are checked against the stored fixes. Then the head is written
+once, on the condition that no other request wrote it meanwhile: the position and the
+geofence states the fresh fixes lead to (`tracking.events`). No lock is taken.
 """
 
 import logging
@@ -25,15 +33,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bson import ObjectId
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from rappi.errors import DomainError
 from rappi.routing import EARTH_RADIUS_M, Point, haversine_m
+from tracking import heads
 from tracking.documents import DriverPosition, GpsPing
 from tracking.signals import fixes_accepted
 
@@ -212,11 +222,16 @@ def _stored_keys(driver_id: int, fixes: list[Fix]) -> tuple[set[datetime], set[s
     return times, ids
 
 
-def _stored_fix(assignment_id: int, *, before: datetime | None = None) -> Fix | None:
-    """The run's latest stored fix, or its latest one before `before`."""
+def _stored_fix(
+    assignment_id: int, *, before: datetime | None = None, excluding: list | None = None
+) -> Fix | None:
+    """The run's latest stored fix, or its latest one before `before` (leaving out the
+    documents of ids `excluding`)."""
     query: dict = {"assignment_id": assignment_id}
     if before is not None:
         query["recorded_at"] = {"$lt": before}
+    if excluding:
+        query["_id"] = {"$nin": excluding}
     doc = _pings().find_one(
         query,
         {"_id": 0, "location": 1, "recorded_at": 1, "accuracy_m": 1},
@@ -240,12 +255,11 @@ def _fix_document(fix: Fix, *, run: dict, received_at: datetime) -> dict:
     return doc
 
 
-def _insert(fixes: list[Fix], *, run: dict, received_at: datetime) -> set[int]:
-    """Store the fixes in one unordered insert; the indexes of those a unique index
-    refused (already stored by a concurrent retry)."""
-    if not fixes:
+def _insert_documents(docs: list[dict]) -> set[int]:
+    """Store the documents in one unordered insert; the positions of those a unique index
+    refused (already stored)."""
+    if not docs:
         return set()
-    docs = [_fix_document(fix, run=run, received_at=received_at) for fix in fixes]
     try:
         _pings().insert_many(docs, ordered=False)
     except BulkWriteError as error:
@@ -254,21 +268,170 @@ def _insert(fixes: list[Fix], *, run: dict, received_at: datetime) -> set[int]:
             "writeConcernErrors"
         ):
             raise
-        return {fixes[e["index"]].index for e in errors}
+        return {e["index"] for e in errors}
     return set()
 
 
-def _move_position(fix: Fix, *, run: dict, received_at: datetime) -> None:
-    """Make `fix` the driver's last position unless a newer one is already there."""
-    doc = _fix_document(fix, run=run, received_at=received_at)
-    doc.pop("client_id", None)
-    older = {"driver_id": run["driver_id"], "recorded_at": {"$lt": fix.recorded_at}}
-    try:
-        _positions().update_one(older, {"$set": doc}, upsert=True)
-    except DuplicateKeyError:
-        # The driver's document exists and is newer, or a concurrent request created it
-        # just now: move it only if it is older.
-        _positions().update_one(older, {"$set": doc})
+def _insert(fixes: list[Fix], *, run: dict, received_at: datetime) -> set[int]:
+    """Store the fixes in one unordered insert; the indexes of those a unique index
+    refused (already stored by a concurrent retry)."""
+    docs = [_fix_document(fix, run=run, received_at=received_at) for fix in fixes]
+    return {fixes[position].index for position in _insert_documents(docs)}
+
+
+def _position_time(head: dict | None) -> datetime | None:
+    """Device time of the driver's last position in its head (None: no position yet)."""
+    if head is None or "location" not in head:
+        return None
+    return to_millis(head["recorded_at"].replace(tzinfo=head["recorded_at"].tzinfo or UTC))
+
+
+def _run_fix(head: dict | None, assignment_id: int) -> Fix | None:
+    """The run's latest fix as the driver's head has it: its position, when that is the
+    run's. Every fresh fix of the run moves it, so it is the run's latest stored one."""
+    if _position_time(head) is None or head.get("assignment_id") != assignment_id:
+        return None
+    fix = Fix.from_document(head)
+    fix.recorded_at = _position_time(head)
+    return fix
+
+
+def _accept_new(
+    candidates: list[Fix], *, previous: Fix | None, run: dict, received_at: datetime
+) -> tuple[list[Fix], dict[int, str]] | dict[int, ObjectId]:
+    """The common case: every fix newer than the run's latest (`previous`, from the head),
+    so none can repeat a stored one unless a unique index says so. Checked in memory and
+    stored in one insert: (accepted, rejected by index). When the insert found some stored
+    already (a retry), the ids of the documents it did store, by fix index: the caller
+    checks the batch against the stored fixes instead, as for any other batch."""
+    rejected: dict[int, str] = {}
+    accepted: list[Fix] = []
+    seen_at: set[datetime] = set()
+    seen_ids: set[str] = set()
+    for fix in candidates:
+        if fix.recorded_at in seen_at or (fix.client_id and fix.client_id in seen_ids):
+            rejected[fix.index] = DUPLICATE
+            continue
+        if previous is not None and implied_speed_kmh(previous, fix) > settings.GPS_MAX_SPEED_KMH:
+            rejected[fix.index] = IMPOSSIBLE_SPEED
+            continue
+        seen_at.add(fix.recorded_at)
+        if fix.client_id:
+            seen_ids.add(fix.client_id)
+        accepted.append(fix)
+        previous = fix
+    docs = [_fix_document(fix, run=run, received_at=received_at) for fix in accepted]
+    refused = _insert_documents(docs)
+    if not refused:
+        return accepted, rejected
+    return {
+        fix.index: doc["_id"]
+        for position, (fix, doc) in enumerate(zip(accepted, docs, strict=True))
+        if position not in refused
+    }
+
+
+def _accept_checked(
+    candidates: list[Fix], *, run: dict, received_at: datetime, mine: dict | None = None
+) -> tuple[list[Fix], dict[int, str], list[Fix], Fix | None]:
+    """Any batch, checked against the stored fixes (a few queries over them): (accepted,
+    rejected by index, duplicates of a stored instant, the run's latest stored fix).
+    `mine`: documents this request stored already (`_accept_new`), by fix index; they
+    count as not stored, and are kept if accepted, taken back if not. (Never deleted and
+    stored again: a concurrent request may have found them stored.)"""
+    driver_id, assignment_id = run["driver_id"], run["assignment_id"]
+    mine = mine or {}
+    rejected: dict[int, str] = {}
+    seen_at, seen_ids = _stored_keys(driver_id, candidates)
+    if mine:  # the unique indexes let no other document have their instants or ids
+        seen_at -= {fix.recorded_at for fix in candidates if fix.index in mine}
+        seen_ids -= {fix.client_id for fix in candidates if fix.index in mine}
+    stored_at = set(seen_at)
+    mine_ids = list(mine.values())
+    latest = _stored_fix(assignment_id, excluding=mine_ids)
+    previous = latest
+    if latest is not None and latest.recorded_at >= candidates[0].recorded_at:
+        previous = _stored_fix(assignment_id, before=candidates[0].recorded_at, excluding=mine_ids)
+    accepted: list[Fix] = []
+    resent: list[Fix] = []
+    for fix in candidates:
+        if fix.recorded_at in seen_at or (fix.client_id and fix.client_id in seen_ids):
+            rejected[fix.index] = DUPLICATE
+            if fix.recorded_at in stored_at:
+                resent.append(fix)  # the very fix again (same device time)
+            continue
+        # The run's latest stored fix may precede this one more closely than the batch's.
+        if (
+            latest is not None
+            and latest.recorded_at < fix.recorded_at
+            and (previous is None or previous.recorded_at < latest.recorded_at)
+        ):
+            previous = latest
+        if previous is not None and implied_speed_kmh(previous, fix) > settings.GPS_MAX_SPEED_KMH:
+            rejected[fix.index] = IMPOSSIBLE_SPEED
+            continue
+        seen_at.add(fix.recorded_at)
+        if fix.client_id:
+            seen_ids.add(fix.client_id)
+        accepted.append(fix)
+        previous = fix
+    refused = _insert(
+        [fix for fix in accepted if fix.index not in mine], run=run, received_at=received_at
+    )
+    for index in refused:
+        rejected[index] = DUPLICATE
+    kept = {fix.index for fix in accepted}
+    unwanted = [doc_id for index, doc_id in mine.items() if index not in kept]
+    for chunk in _chunks(unwanted):
+        _pings().delete_many({"_id": {"$in": chunk}})
+    accepted = [fix for fix in accepted if fix.index not in rejected]
+    return accepted, rejected, resent, latest
+
+
+def _move_position(
+    head: dict | None,
+    moves: list[Fix],
+    *,
+    run: dict,
+    received_at: datetime,
+    generations: tuple[int | None, int | None] | None,
+) -> list[Fix]:
+    """Weigh `moves` (fresh fixes, oldest first) against the run's geofences and write the
+    driver's head once: the position moved to the newest of them unless a newer one is
+    there, the geofence states, a new version (compare-and-set on the one read). When
+    another request wrote first, the fixes still newer than the run's fix in the head are
+    weighed again from it. Then the events are published; returns the fixes taken."""
+    # Imported here: both import this module.
+    from tracking import events, geofences
+
+    driver_id, assignment_id = run["driver_id"], run["assignment_id"]
+    if generations is None:
+        generations = geofences.generations_for(assignment_id=assignment_id)
+    for _attempt in range(heads.MAX_ATTEMPTS):
+        latest = _run_fix(head, assignment_id)
+        if latest is not None:
+            moves = [fix for fix in moves if fix.recorded_at > latest.recorded_at]
+        if not moves:
+            return []
+        weighing = events.weigh(
+            assignment_id=assignment_id,
+            driver_id=driver_id,
+            fixes=[fix.as_signal() for fix in moves],
+            head=head,
+            generations=generations,
+            now=received_at,
+        )
+        fields = weighing.head_fields()
+        since = _position_time(head)
+        if since is None or moves[-1].recorded_at > since:
+            position = _fix_document(moves[-1], run=run, received_at=received_at)
+            position.pop("client_id", None)
+            fields.update(position)
+        written, head = heads.write(driver_id, head=head, fields=fields)
+        if written:
+            events.publish(weighing)
+            return moves
+    raise heads.HeadContendedError(driver_id)
 
 
 def _announce(fixes: list[Fix], *, run: dict) -> None:
@@ -295,10 +458,17 @@ def pings_ingest(
     started_at: datetime,
     fixes: list[Fix],
     now: datetime | None = None,
+    generations: tuple[int | None, int | None] | None = None,
 ) -> IngestResult:
     """Filter, dedupe and store the fixes of one request for a run in progress (see the
-    module's docstring); the driver's last position moves to the newest accepted fix and
-    `fixes_accepted` receivers get the accepted ones that are not late."""
+    module's docstring); the driver's head takes the newest accepted fix as its position
+    and the geofence states the fresh ones lead to (`tracking.events`), and
+    `fixes_accepted` receivers get those fresh fixes. `generations`: the geofences' (zones,
+    corridor) as `selectors.ping_run_for` reads them with the run; read here if not given.
+
+    The common case (every fix newer than the run's latest, which the driver's head holds)
+    costs three MongoDB commands whatever the batch: the head read, the insert, the head
+    write. Others (late fixes, retries) are checked against the stored fixes."""
     now = now or timezone.now()
     run = {"driver_id": driver_id, "assignment_id": assignment_id, "vehicle_plate": vehicle_plate}
     rejected: dict[int, str] = {}
@@ -314,52 +484,34 @@ def pings_ingest(
     accepted: list[Fix] = []
     resent: list[Fix] = []
     latest = None
+    head = None
     if candidates:
-        seen_at, seen_ids = _stored_keys(driver_id, candidates)
-        latest = _stored_fix(assignment_id)
-        previous = latest
-        if latest is not None and latest.recorded_at >= candidates[0].recorded_at:
-            previous = _stored_fix(assignment_id, before=candidates[0].recorded_at)
-        for fix in candidates:
-            if fix.recorded_at in seen_at or (fix.client_id and fix.client_id in seen_ids):
-                rejected[fix.index] = DUPLICATE
-                if fix.recorded_at in seen_at:
-                    resent.append(fix)  # the very fix again (same device time)
-                continue
-            # The run's latest stored fix may precede this one more closely than the batch's.
-            if (
-                latest is not None
-                and latest.recorded_at < fix.recorded_at
-                and (previous is None or previous.recorded_at < latest.recorded_at)
-            ):
-                previous = latest
-            if previous is not None and implied_speed_kmh(previous, fix) > (
-                settings.GPS_MAX_SPEED_KMH
-            ):
-                rejected[fix.index] = IMPOSSIBLE_SPEED
-                continue
-            seen_at.add(fix.recorded_at)
-            if fix.client_id:
-                seen_ids.add(fix.client_id)
-            accepted.append(fix)
-            previous = fix
-        for index in _insert(accepted, run=run, received_at=now):
-            rejected[index] = DUPLICATE
-        accepted = [fix for fix in accepted if fix.index not in rejected]
+        head = heads.read(driver_id)
+        latest = _run_fix(head, assignment_id)
+        since = latest.recorded_at if latest is not None else _position_time(head)
+        new = None
+        if since is None or candidates[0].recorded_at > since:
+            new = _accept_new(candidates, previous=latest, run=run, received_at=now)
+        if isinstance(new, tuple):
+            accepted, checked = new
+        else:
+            accepted, checked, resent, latest = _accept_checked(
+                candidates, run=run, received_at=now, mine=new
+            )
+        rejected.update(checked)
 
     fresh = [fix for fix in accepted if latest is None or fix.recorded_at > latest.recorded_at]
     # A retry of a request that stored its fixes but died before moving the position or
     # announcing them: its fixes are duplicates now, yet newer than the driver's position.
     # Those side effects are repeated for them (geofence states skip fixes already weighed).
-    if resent:
-        position = _positions().find_one({"driver_id": driver_id}, {"recorded_at": 1})
-        if position is not None:
-            since = to_millis(position["recorded_at"].replace(tzinfo=UTC))
-            resent = [fix for fix in resent if fix.recorded_at > since]
+    since = _position_time(head)
+    if since is not None:
+        resent = [fix for fix in resent if fix.recorded_at > since]
     if fresh or resent:
         moves = sorted(fresh + resent, key=lambda fix: (fix.recorded_at, fix.index))
-        _move_position(moves[-1], run=run, received_at=now)
-        _announce(moves, run=run)
+        taken = _move_position(head, moves, run=run, received_at=now, generations=generations)
+        if taken:
+            _announce(taken, run=run)
     return IngestResult(
         accepted=len(accepted),
         duplicates=sum(1 for reason in rejected.values() if reason == DUPLICATE),
@@ -573,7 +725,11 @@ def positions_for(
     ids = driver_ids if driver_ids is not None else assignment_ids or []
     found = {}
     for chunk in _chunks(sorted(set(ids))):
-        for doc in _positions().find({key: {"$in": chunk}}, {"_id": 0}):
+        # A head with geofence states but no fix yet (`events.process_fixes`) is no position.
+        query = {key: {"$in": chunk}, "location": {"$exists": True}}
+        for doc in _positions().find(
+            query, {"_id": 0, "version": 0, "geofences": 0, "geofences_run": 0}
+        ):
             found[doc[key]] = doc
     return found
 
@@ -639,7 +795,9 @@ def positions_near(
         query["location"] = {"$geoWithin": {"$geometry": box}}
     centre = Point(lat=lat, lng=lng)
     near = []
-    for doc in _positions().find(query, {"_id": 0}):
+    for doc in _positions().find(
+        query, {"_id": 0, "version": 0, "geofences": 0, "geofences_run": 0}
+    ):
         doc_lng, doc_lat = doc["location"]["coordinates"]
         distance = haversine_m(centre, Point(lat=doc_lat, lng=doc_lng))
         if distance <= radius_m:

@@ -5,7 +5,7 @@ queries whatever the fleet's size (MongoDB `$in` lists are cut in chunks of 400)
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +19,7 @@ from orders.selectors import order_get_for
 from rappi.errors import ConflictError, NotFoundError, PermissionDeniedError
 from rappi.selectors import get_or_404
 from tracking import geofences, pings
+from tracking.models import ZONES_SCOPE, GeofenceGeneration
 
 
 class NotADriverError(PermissionDeniedError):
@@ -46,9 +47,19 @@ def require_driver(user: User) -> None:
 
 def ping_run_for(*, user: User, assignment_id: int) -> Assignment:
     """The run `user` may send fixes for: 403 for anyone but a driver, 404 for a run that
-    is not the driver's own, 409 unless it is in progress."""
+    is not the driver's own, 409 unless it is in progress. One query, which also reads
+    the generations of the geofences its fixes are weighed against (`geofence_generations`:
+    zones, the run's corridor) so the ingest may use the ones it keeps in memory."""
     require_driver(user)
-    run = get_or_404(_runs_for(user), assignment_id)
+    generation = GeofenceGeneration.objects.values("generation")
+    run = get_or_404(
+        _runs_for(user).annotate(
+            zones_generation=Subquery(generation.filter(scope=ZONES_SCOPE)),
+            corridor_generation=Subquery(generation.filter(scope=OuterRef("pk"))),
+        ),
+        assignment_id,
+    )
+    run.geofence_generations = (run.zones_generation, run.corridor_generation)
     if run.status != AssignmentStatus.IN_PROGRESS:
         raise RunNotInProgressError(assignment_id=run.pk, status=run.status)
     return run

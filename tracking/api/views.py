@@ -61,6 +61,7 @@ class PingIngestView(APIView):
             vehicle_plate=run.vehicle.plate,
             started_at=run.started_at,
             fixes=fixes,
+            generations=run.geofence_generations,
         )
         return Response(s.PingIngestOutput(result).data, status=status.HTTP_202_ACCEPTED)
 

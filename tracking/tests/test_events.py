@@ -272,14 +272,26 @@ def test_events_delete_for_purges_a_runs_events_and_states_only(corridor):
     assert GeofenceState.objects(assignment_id=RUN + 1).count() == 1
 
 
-def test_on_the_embedded_sqlite_default_a_process_lock_stands_in_for_the_advisory_lock(
-    corridor, monkeypatch
-):
-    # `make run` keeps its rows in SQLite, which has no advisory locks and must not hold
-    # its write lock through the MongoDB work.
+def test_weighing_takes_no_lock_and_holds_no_transaction(corridor, monkeypatch):
+    # The states are kept by compare-and-set on the driver's head in MongoDB: nothing is
+    # locked in PostgreSQL (nor in SQLite, the embedded default of `make run`, whose
+    # transaction would hold its write lock through the MongoDB work).
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
-    monkeypatch.setattr(connection, "vendor", "sqlite")
-    created = process(track([0, 20, 40, 150, 220, 300, 380, 450]))
+    from tracking import heads
+
+    real_write = heads.write
+    depth_when_writing = []
+
+    def write(*args, **kwargs):
+        depth_when_writing.append(len(connection.atomic_blocks))
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(heads, "write", write)
+    with CaptureQueriesContext(connection) as queries:
+        created = process(track([0, 20, 40, 150, 220, 300, 380, 450]))
     assert [e["type"] for e in created] == ["enter", "exit"]
-    assert not events._local_locks[DRIVER].locked()
+    assert not any("advisory" in query["sql"] for query in queries.captured_queries)
+    # Only the test's own transaction is open when the head is written.
+    assert depth_when_writing == [len(connection.atomic_blocks)]
