@@ -6,11 +6,11 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -364,11 +364,9 @@ def _close_open_checkouts(order: Order) -> None:
     )
 
 
-def _reprice(order: Order) -> Order:
-    """Price every destination again (after any edit) and refresh the totals; an open
-    checkout for the old amount is closed."""
-    _close_open_checkouts(order)
-    destinations = list(order.destinations.order_by("sequence"))
+def _price(order: Order, destinations: list[Destination]) -> None:
+    """Price `destinations` (in sequence order) from `order`'s origin, level and time, and
+    set each leg and the order's totals on the instances; nothing is written."""
     quote = pricing.quote(
         tariff=tariff_get(),
         origin=Point(lat=float(order.origin_lat), lng=float(order.origin_lng)),
@@ -388,12 +386,20 @@ def _reprice(order: Order) -> Order:
         destination.duration_min = leg.duration_min
         destination.chargeable_weight_kg = leg.chargeable_weight_kg
         destination.subtotal = leg.total
-    Destination.objects.bulk_update(
-        destinations, ["distance_km", "duration_min", "chargeable_weight_kg", "subtotal"]
-    )
     order.currency = quote.currency
     order.legs_total = quote.legs_total
     order.total = pricing.order_total(order.legs_total, order.price_adjustment)
+
+
+def _reprice(order: Order) -> Order:
+    """Price every destination again (after any edit) and refresh the totals; an open
+    checkout for the old amount is closed."""
+    _close_open_checkouts(order)
+    destinations = list(order.destinations.order_by("sequence"))
+    _price(order, destinations)
+    Destination.objects.bulk_update(
+        destinations, ["distance_km", "duration_min", "chargeable_weight_kg", "subtotal"]
+    )
     order.save(update_fields=["currency", "legs_total", "total", "updated_at"])
     return order
 
@@ -432,11 +438,13 @@ def order_create(
     notes: str = "",
 ) -> Order:
     """A customer's own order starts `pending_payment`; one staff create for a customer
-    starts `pending` (paid offline or on account)."""
+    starts `pending` (paid offline or on account). Priced before it is written, so each
+    row is inserted once with its price; the order comes back with its drop-offs, as a read
+    would give them (`order.destinations.all()` answers without a query)."""
     if not customer.is_active:
         raise InactiveCustomerError(customer_id=customer.pk)
     _check_schedule(scheduled_for)
-    order = Order.objects.create(
+    order = Order(
         customer=customer,
         status=OrderStatus.PENDING if by.is_staff_member else OrderStatus.PENDING_PAYMENT,
         service_level=service_level,
@@ -448,10 +456,13 @@ def order_create(
         notes=notes,
         created_by=by,
     )
-    Destination.objects.bulk_create(
-        _destination(order, index, spec) for index, spec in enumerate(destinations, start=1)
-    )
-    order = _reprice(order)
+    rows = [_destination(order, index, spec) for index, spec in enumerate(destinations, start=1)]
+    for row in (order, *rows):
+        _as_stored(row)
+    _price(order, rows)
+    order.save(force_insert=True)
+    Destination.objects.bulk_create(rows)
+    _with_destinations(order, rows)
     order_event_record(
         order=order,
         type=OrderEventType.CREATED,
@@ -465,6 +476,30 @@ def order_create(
         },
     )
     return order
+
+
+def _as_stored(row) -> None:
+    """Round `row`'s decimals to their columns' places as PostgreSQL does (half away from
+    zero), so prices and answers computed from the instance are those of its stored row."""
+    for field in row._meta.concrete_fields:
+        if isinstance(field, models.DecimalField):
+            value = getattr(row, field.attname)
+            if value is not None:
+                places = Decimal(1).scaleb(-field.decimal_places)
+                setattr(
+                    row,
+                    field.attname,
+                    field.to_python(value).quantize(places, rounding=ROUND_HALF_UP),
+                )
+
+
+def _with_destinations(order: Order, destinations: list[Destination]) -> None:
+    """Let `order.destinations.all()` answer with the rows just written, as a prefetch
+    would, instead of reading them back."""
+    cached = order.destinations.all()
+    cached._result_cache = destinations
+    cached._prefetch_done = True
+    order._prefetched_objects_cache = {"destinations": cached}
 
 
 def _editable(order: Order) -> Order:

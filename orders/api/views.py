@@ -152,7 +152,7 @@ class OrderViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Order.objects.none()
-        return selectors.order_list_for(user=self.request.user)
+        return selectors.order_page_for(user=self.request.user)  # the list, only shown
 
     def get_object(self):
         return selectors.order_get_for(user=self.request.user, pk=self.kwargs["pk"])
@@ -178,7 +178,8 @@ class OrderViewSet(
             if customer is None:
                 raise PermissionDeniedError(_("Your login has no customer record."))
         order = services.order_create(by=request.user, customer=customer, **fields)
-        return Response(self._output(order), status=status.HTTP_201_CREATED)
+        # From the rows just written, with their drop-offs: what a read would give back.
+        return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         order = self.get_object()
