@@ -53,6 +53,17 @@ def _empty_mongo_collections(mongo_test_database):
             db[name].delete_many({})
 
 
+@pytest.fixture(autouse=True)
+def _geofence_cache_reset():
+    """The geofences a process keeps in memory (tracking.geofences) go with the databases
+    each test empties."""
+    from tracking import geofences
+
+    geofences._weighing_cache.clear()
+    yield
+    geofences._weighing_cache.clear()
+
+
 @pytest.fixture
 def api():
     return APIClient()

@@ -126,20 +126,33 @@ class Geofence(Document):
 
         return self.assignment_id if self.kind == "route_corridor" else ZONES_SCOPE
 
+    def _stored_scope(self) -> int | None:
+        """The scope of this geofence as stored (None: not stored), before a write."""
+        if self.pk is None:
+            return None
+        stored = self._get_collection().find_one({"_id": self.pk}, {"kind": 1, "assignment_id": 1})
+        if stored is None:
+            return None
+        return Geofence(kind=stored.get("kind"), assignment_id=stored.get("assignment_id")).scope()
+
     # Writes through the document (admin, seeding, tests) change the generation too, as
-    # `tracking.geofences` does after its own writes, so no process keeps a stale copy.
+    # `tracking.geofences` does after its own writes, so no process keeps a stale copy:
+    # the generations of the scope it had and of the one it has (a corridor saved as
+    # another kind or run leaves its run's scope).
     def save(self, *args, **kwargs):
+        before = self._stored_scope()
         saved = super().save(*args, **kwargs)
         from tracking.models import GeofenceGeneration
 
-        GeofenceGeneration.bump(self.scope())
+        GeofenceGeneration.bump(*{self.scope(), before} - {None})
         return saved
 
     def delete(self, *args, **kwargs):
+        before = self._stored_scope()
         super().delete(*args, **kwargs)
         from tracking.models import GeofenceGeneration
 
-        GeofenceGeneration.bump(self.scope())
+        GeofenceGeneration.bump(*{self.scope(), before} - {None})
 
 
 # --- GPS fixes ------------------------------------------------------------------------------

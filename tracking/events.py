@@ -25,9 +25,11 @@ The states live in the driver's head document (`DriverPosition`), which a batch 
 once and writes once on the condition that its `version` has not changed since
 (compare-and-set); a batch that loses re-reads it and weighs again. The geofences come
 from a per-process cache (`geofences.weighing_zones`). Only after the write succeeded are
-the events inserted (one `insert_many`), the states that changed copied to
-`geofence_states`, dispatchers notified of forbidden-zone entries and corridor exits
-announced with `corridor_exited`: an event is never emitted twice.
+the events inserted (one `insert_many`), dispatchers notified of forbidden-zone entries,
+corridor exits announced with `corridor_exited` and the states that changed copied to
+`geofence_states`, each step on its own (a failure is logged): an event is never emitted
+twice. A batch of a run whose driver's head already holds a later run's states and a
+newer position is not weighed at all (`pings._move_position`).
 """
 
 import logging
@@ -51,6 +53,7 @@ from rappi.routing import Point, haversine_m
 from tracking import geofences, heads
 from tracking.documents import Geofence, GeofenceEvent, GeofenceState
 from tracking.geofences import FORBIDDEN, ROUTE_CORRIDOR, LocalPlane
+from tracking.models import GeofenceGeneration
 from tracking.pings import search_box
 from tracking.signals import corridor_exited
 
@@ -256,7 +259,7 @@ def weigh(
     accuracy = np.array([fix.accuracy_m for fix in batch])
     for zone in zones:
         doc = zone.doc
-        result.names[doc["_id"]] = doc["name"]
+        result.names[doc["_id"]] = doc.get("name") or ""
         try:
             sides = _sides(zone, plane=plane, xs=xy[:, 0], ys=xy[:, 1], accuracy=accuracy)
         except (GEOSException, ValueError, TypeError, KeyError):
@@ -327,13 +330,25 @@ def _copy_states(weighing: Weighing) -> None:
 
 
 def publish(weighing: Weighing) -> None:
-    """After the head took the weighing: store its events and changed states, then notify
-    and announce (whatever fails there is logged, never the request's)."""
+    """After the head took the weighing: store its events, notify and announce, then copy
+    the changed states. Each step on its own: whatever fails is logged, never the
+    request's (the head has moved on, so a retry would not publish them again), and the
+    alerts come before the copy, which is for reading only."""
     if weighing.events:
-        _events().insert_many(weighing.events, ordered=True)
-    _copy_states(weighing)
+        try:
+            _events().insert_many(weighing.events, ordered=True)
+        except Exception:
+            logger.exception(
+                "Could not store %d geofence events of run %s",
+                len(weighing.events),
+                weighing.assignment_id,
+            )
     _notify_forbidden(weighing.events, names=weighing.names)
     _announce_corridor_exits(weighing.events)
+    try:
+        _copy_states(weighing)
+    except Exception:
+        logger.exception("Could not copy the geofence states of run %s", weighing.assignment_id)
 
 
 def process_fixes(
@@ -365,7 +380,10 @@ def process_fixes(
         )
         if not weighing.states and not head_states(head, assignment_id=assignment_id):
             return []  # never inside anything: nothing to keep
-        written, head = heads.write(driver_id, head=head, fields=weighing.head_fields())
+        fields = weighing.head_fields()
+        if not (head or {}).get("received_at"):
+            fields["received_at"] = now  # what the retention (TTL) index expires it by
+        written, head = heads.write(driver_id, head=head, fields=fields)
         if written:
             break
     else:
@@ -505,4 +523,7 @@ def events_delete_for(*, assignment_id: int) -> int:
     head of its driver); returns how many events went."""
     heads.forget_states(assignment_id=assignment_id)
     _states().delete_many({"assignment_id": assignment_id})
-    return _events().delete_many({"assignment_id": assignment_id}).deleted_count
+    deleted = _events().delete_many({"assignment_id": assignment_id}).deleted_count
+    # The generation of its corridor (gone already) need not be kept either.
+    GeofenceGeneration.objects.filter(scope=assignment_id).delete()
+    return deleted

@@ -12,6 +12,7 @@ test server.
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -422,7 +423,14 @@ def zone_ensure(*, kind: str, name: str, geometry: dict, reset: bool = False) ->
 # straight here, but a great-circle edge bulges poleward (by under 0.03° for the widest
 # zone allowed), and the prefilter may keep more than it must, never less.
 _BOUNDS_MARGIN_DEGREES = 0.002
-_CORRIDORS_CACHED = 4096  # runs whose corridor a process keeps
+# Runs whose corridor a process keeps (a few KB each without the GeoJSON: the polygon only),
+# the least recently weighed going first.
+_CORRIDORS_CACHED = 256
+# Whatever the generations say, what a process keeps is read again after this long: a
+# generation the writer failed to move (its transaction rolled back, an older release
+# during a deploy) leaves a stale copy for at most a minute.
+CACHE_MAX_AGE_S = 60.0
+_clock = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -436,8 +444,10 @@ class WeighedZone:
 
     @classmethod
     def of(cls, doc: dict) -> "WeighedZone":
+        # The GeoJSON lists weigh ten times the polygon made of them: not kept.
+        geometry = doc.pop("geometry", None)
         try:
-            polygon = shape(doc["geometry"])
+            polygon = shape(geometry)
             west, south, east, north = polygon.bounds
         except Exception:  # weighed (and logged) as unreadable, never fails the others
             return cls(doc=doc, shape=None, bounds=(-180.0, -90.0, 180.0, 90.0))
@@ -460,37 +470,48 @@ _WEIGHED_FIELDS = {"name": 1, "kind": 1, "geometry": 1, "tolerance_m": 1, "assig
 
 class _WeighingCache:
     """Per process: the active zones (by the zones' generation) and the corridors of the
-    runs seen lately (each by its run's generation). A generation that differs from the
-    cached one reloads that part: one MongoDB query, on the first ping after a write."""
+    runs seen lately (each by its run's generation), each with when it was read. A
+    generation that differs from the cached one, or a copy older than CACHE_MAX_AGE_S,
+    reloads that part: one MongoDB query."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.zones: tuple[int | None, list[WeighedZone]] = (None, [])
-        self.corridors: OrderedDict[int, tuple[int | None, WeighedZone | None]] = OrderedDict()
+        self.clear()
+
+    def clear(self) -> None:
+        # (generation, read at, zones) and, by run, (generation, read at, corridor).
+        self.zones: tuple[int | None, float, list[WeighedZone]] = (None, 0.0, [])
+        self.corridors: OrderedDict[int, tuple[int | None, float, WeighedZone | None]] = (
+            OrderedDict()
+        )
 
     def active_zones(self, generation: int) -> list[WeighedZone]:
-        cached_generation, zones = self.zones
-        if cached_generation == generation:
+        cached_generation, read_at, zones = self.zones
+        now = _clock()
+        if cached_generation == generation and now - read_at < CACHE_MAX_AGE_S:
             return zones
         found = Geofence._get_collection().find(
             {"active": True, "kind": {"$in": list(ZONE_KINDS)}}, _WEIGHED_FIELDS
         )
         zones = [WeighedZone.of(doc) for doc in found]
         with self.lock:
-            self.zones = (generation, zones)
+            self.zones = (generation, now, zones)
         return zones
 
     def corridor(self, assignment_id: int, generation: int) -> WeighedZone | None:
-        cached = self.corridors.get(assignment_id)
-        if cached is not None and cached[0] == generation:
-            return cached[1]
+        now = _clock()
+        with self.lock:
+            cached = self.corridors.get(assignment_id)
+            if cached is not None and cached[0] == generation and now - cached[1] < CACHE_MAX_AGE_S:
+                self.corridors.move_to_end(assignment_id)
+                return cached[2]
         doc = Geofence._get_collection().find_one(
             {"kind": ROUTE_CORRIDOR, "assignment_id": assignment_id, "active": True},
             _WEIGHED_FIELDS,
         )
         corridor = WeighedZone.of(doc) if doc is not None else None
         with self.lock:
-            self.corridors[assignment_id] = (generation, corridor)
+            self.corridors[assignment_id] = (generation, now, corridor)
             self.corridors.move_to_end(assignment_id)
             while len(self.corridors) > _CORRIDORS_CACHED:
                 self.corridors.popitem(last=False)

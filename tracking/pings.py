@@ -25,6 +25,11 @@ so the checks above are made in memory and the fixes stored in one insert; other
 (late fixes, retries) they are checked against the stored fixes. Then the head is written
 once, on the condition that no other request wrote it meanwhile: the position and the
 geofence states the fresh fixes lead to (`tracking.events`). No lock is taken.
+
+Fresh fixes the head cannot take are stored only and counted late: those a concurrent
+request of the driver overtook with newer ones, those of a run whose driver has started
+the next one meanwhile, and all of them when the head kept changing (logged). Weighing
+that fails is logged: the position still moves, the geofence states stay as they were.
 """
 
 import logging
@@ -302,8 +307,9 @@ def _accept_new(
     """The common case: every fix newer than the run's latest (`previous`, from the head),
     so none can repeat a stored one unless a unique index says so. Checked in memory and
     stored in one insert: (accepted, rejected by index). When the insert found some stored
-    already (a retry), the ids of the documents it did store, by fix index: the caller
-    checks the batch against the stored fixes instead, as for any other batch."""
+    already (a retry), or a fix was too fast from the one before, the ids of the documents
+    it did store, by fix index: the caller checks the batch against the stored fixes
+    instead, as for any other batch."""
     rejected: dict[int, str] = {}
     accepted: list[Fix] = []
     seen_at: set[datetime] = set()
@@ -322,7 +328,9 @@ def _accept_new(
         previous = fix
     docs = [_fix_document(fix, run=run, received_at=received_at) for fix in accepted]
     refused = _insert_documents(docs)
-    if not refused:
+    # A fix too far from the head's may repeat, or follow, one a request stored and died
+    # before writing the head: only the stored fixes tell (`_accept_checked`).
+    if not refused and IMPOSSIBLE_SPEED not in rejected.values():
         return accepted, rejected
     return {
         fix.index: doc["_id"]
@@ -400,38 +408,65 @@ def _move_position(
     driver's head once: the position moved to the newest of them unless a newer one is
     there, the geofence states, a new version (compare-and-set on the one read). When
     another request wrote first, the fixes still newer than the run's fix in the head are
-    weighed again from it. Then the events are published; returns the fixes taken."""
+    weighed again from it. Then the events are published; returns the fixes taken (the
+    others are stored only: the caller counts them late)."""
     # Imported here: both import this module.
     from tracking import events, geofences
 
     driver_id, assignment_id = run["driver_id"], run["assignment_id"]
-    if generations is None:
-        generations = geofences.generations_for(assignment_id=assignment_id)
     for _attempt in range(heads.MAX_ATTEMPTS):
         latest = _run_fix(head, assignment_id)
         if latest is not None:
             moves = [fix for fix in moves if fix.recorded_at > latest.recorded_at]
         if not moves:
             return []
-        weighing = events.weigh(
-            assignment_id=assignment_id,
-            driver_id=driver_id,
-            fixes=[fix.as_signal() for fix in moves],
-            head=head,
-            generations=generations,
-            now=received_at,
-        )
-        fields = weighing.head_fields()
         since = _position_time(head)
+        other_run = (head or {}).get("geofences_run")
+        if (
+            other_run not in (None, assignment_id)
+            and since is not None
+            and moves[-1].recorded_at <= since
+        ):
+            # Fixes of a run the driver's next one has overtaken (its states are in the
+            # head now): weighed from nothing they would enter again, and wipe its states.
+            return []
+        weighing = None
+        fields = {}
+        try:
+            if generations is None:
+                generations = geofences.generations_for(assignment_id=assignment_id)
+            weighing = events.weigh(
+                assignment_id=assignment_id,
+                driver_id=driver_id,
+                fixes=[fix.as_signal() for fix in moves],
+                head=head,
+                generations=generations,
+                now=received_at,
+            )
+            fields = weighing.head_fields()
+        except Exception:
+            # The position still moves, the states stay as they are: a failure here must
+            # neither freeze the driver on the map nor fail every retry the same way.
+            logger.exception("Could not weigh %d fixes of run %s", len(moves), assignment_id)
         if since is None or moves[-1].recorded_at > since:
             position = _fix_document(moves[-1], run=run, received_at=received_at)
             position.pop("client_id", None)
             fields.update(position)
+        if not fields:
+            return moves
         written, head = heads.write(driver_id, head=head, fields=fields)
         if written:
-            events.publish(weighing)
+            if weighing is not None:
+                events.publish(weighing)
             return moves
-    raise heads.HeadContendedError(driver_id)
+    # The fixes are stored; what the head misses, the next request's fixes bring.
+    logger.warning(
+        "Driver %s's head kept changing: %d fixes of run %s stored only",
+        driver_id,
+        len(moves),
+        assignment_id,
+    )
+    return []
 
 
 def _announce(fixes: list[Fix], *, run: dict) -> None:
@@ -507,15 +542,19 @@ def pings_ingest(
     since = _position_time(head)
     if since is not None:
         resent = [fix for fix in resent if fix.recorded_at > since]
+    late = len(accepted) - len(fresh)
     if fresh or resent:
         moves = sorted(fresh + resent, key=lambda fix: (fix.recorded_at, fix.index))
         taken = _move_position(head, moves, run=run, received_at=now, generations=generations)
         if taken:
             _announce(taken, run=run)
+        # Fresh fixes a newer request overtook (or the head never took) are late after all.
+        taken_indexes = {fix.index for fix in taken}
+        late += sum(1 for fix in fresh if fix.index not in taken_indexes)
     return IngestResult(
         accepted=len(accepted),
         duplicates=sum(1 for reason in rejected.values() if reason == DUPLICATE),
-        late=len(accepted) - len(fresh),
+        late=late,
         rejected=[{"index": index, "reason": rejected[index]} for index in sorted(rejected)],
     )
 
