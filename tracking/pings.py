@@ -21,8 +21,11 @@ Ingest (`pings_ingest`) of the fixes one request carries:
 What it costs: the driver's head (`tracking.heads`: its last position, which is the run's
 latest fix, and its geofence states) is read once. When every fix is newer than that
 fix — the common case — nothing stored can repeat them but what a unique index reports,
-so the checks above are made in memory and the fixes stored in one insert; otherwise
-(late fixes, retries) they are checked against the stored fixes. Then the head is written
+so the checks above are made in memory and the fixes stored in one insert. So are fixes
+at most OVERTAKEN_WITHIN older than it (the phone's requests in flight overtaking each
+other): checked against that fix, which follows them, and stored as late. Otherwise
+(older late fixes, retries, a speed too high) they are checked against the stored fixes,
+so those answers are exactly the full check's. Then the head is written
 once, on the condition that no other request wrote it meanwhile: the position and the
 geofence states the fresh fixes lead to (`tracking.events`). No lock is taken.
 
@@ -79,6 +82,10 @@ REASONS = (
     IMPOSSIBLE_SPEED,
 )
 UNKNOWN = -1  # what phones send for a speed or course they do not know
+# Fixes at most this much older than the run's latest were overtaken by the phone's own
+# requests in flight (concurrent uploads, a retry racing the next fix): they are checked
+# against the latest fix, which follows them, rather than looked up among the stored ones.
+OVERTAKEN_WITHIN = timedelta(seconds=60)
 
 
 class BatchTooLargeError(DomainError):
@@ -302,7 +309,12 @@ def _run_fix(head: dict | None, assignment_id: int) -> Fix | None:
 
 
 def _accept_new(
-    candidates: list[Fix], *, previous: Fix | None, run: dict, received_at: datetime
+    candidates: list[Fix],
+    *,
+    previous: Fix | None,
+    run: dict,
+    received_at: datetime,
+    following: Fix | None = None,
 ) -> tuple[list[Fix], dict[int, str]] | dict[int, ObjectId]:
     """The common case: every fix newer than the run's latest (`previous`, from the head),
     so none can repeat a stored one unless a unique index says so. Checked in memory and
@@ -326,11 +338,17 @@ def _accept_new(
             seen_ids.add(fix.client_id)
         accepted.append(fix)
         previous = fix
+    # Fixes a moment older than the head's (`following`) must also be reachable from it.
+    too_fast = bool(
+        following is not None
+        and accepted
+        and implied_speed_kmh(accepted[-1], following) > settings.GPS_MAX_SPEED_KMH
+    )
     docs = [_fix_document(fix, run=run, received_at=received_at) for fix in accepted]
     refused = _insert_documents(docs)
     # A fix too far from the head's may repeat, or follow, one a request stored and died
     # before writing the head: only the stored fixes tell (`_accept_checked`).
-    if not refused and IMPOSSIBLE_SPEED not in rejected.values():
+    if not refused and not too_fast and IMPOSSIBLE_SPEED not in rejected.values():
         return accepted, rejected
     return {
         fix.index: doc["_id"]
@@ -527,6 +545,14 @@ def pings_ingest(
         new = None
         if since is None or candidates[0].recorded_at > since:
             new = _accept_new(candidates, previous=latest, run=run, received_at=now)
+        elif (
+            latest is not None
+            and candidates[-1].recorded_at < latest.recorded_at
+            and latest.recorded_at - candidates[0].recorded_at <= OVERTAKEN_WITHIN
+        ):
+            # Overtaken by the phone's own newer request a moment ago: checked against
+            # the head's fix, which follows them, and stored as late without a query.
+            new = _accept_new(candidates, previous=None, following=latest, run=run, received_at=now)
         if isinstance(new, tuple):
             accepted, checked = new
         else:

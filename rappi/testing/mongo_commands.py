@@ -7,9 +7,11 @@ the SQL side.
     assert [command.name for command in sent] == ["aggregate", "find", ...]
 
 pymongo gives a client its listeners when the client is made, so the first use registers
-one listener for the process and connects again; it records only inside the block."""
+one listener for the process and connects again; it records only inside the block, and
+only what the block's own thread sends (not the audit writer's batches, say)."""
 
 import contextlib
+import threading
 from typing import NamedTuple
 
 from pymongo import monitoring
@@ -26,9 +28,11 @@ class Command(NamedTuple):
 class _CommandLog(monitoring.CommandListener):
     def __init__(self):
         self.sent: list[Command] | None = None
+        self.thread: int | None = None
 
     def started(self, event):
-        if self.sent is not None:
+        # pymongo calls listeners in the thread that sends the command.
+        if self.sent is not None and threading.get_ident() == self.thread:
             body = dict(event.command)
             target = body.get(event.command_name)
             collection = target if isinstance(target, str) else ""
@@ -54,7 +58,9 @@ def mongo_commands(database: dict):
         monitoring.register(_log)
         mongo.connect(database["uri"], db=database["db"])
     _log.sent = []
+    _log.thread = threading.get_ident()
     try:
         yield _log.sent
     finally:
         _log.sent = None
+        _log.thread = None

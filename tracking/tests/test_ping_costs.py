@@ -236,3 +236,36 @@ def test_two_overlapping_batches_racing_across_a_border_never_emit_an_event_twic
     expected = [(e["type"], e["at"]) for e in serial.events if e["geofence_id"] == zone.pk]
     assert set(found) <= set(expected)
     assert GpsPing.objects(driver_id=RACE_DRIVER).count() == len(track)
+
+
+def test_fixes_overtaken_a_moment_ago_are_late_without_a_query_over_the_fixes(
+    phone, mongo_test_database
+):
+    phone.send(1)
+    overtaken = phone.fixes(2)
+    phone.send(1)  # the newer request arrives first
+    body = {"assignment_id": phone.run.pk, "pings": overtaken}
+    with mongo_commands(mongo_test_database) as sent:
+        response = phone.client.post(URL, body, format="json")
+    assert response.json() == {"accepted": 2, "duplicates": 0, "late": 2, "rejected": []}
+    assert [(c.name, c.collection) for c in sent] == [
+        ("find", "driver_positions"),
+        ("insert", "gps_pings"),
+    ]
+    # Sent again, they are duplicates (the unique indexes say so, then the stored fixes).
+    again = phone.client.post(URL, body, format="json").json()
+    assert again["duplicates"] == 2 and again["accepted"] == 0
+
+
+def test_fixes_overtaken_long_ago_are_still_checked_against_the_stored_ones(
+    phone, mongo_test_database
+):
+    phone.send(1)
+    old = phone.fixes(1)
+    phone.clock += pings.OVERTAKEN_WITHIN + timedelta(seconds=5)
+    phone.send(1)
+    body = {"assignment_id": phone.run.pk, **old[0]}
+    with mongo_commands(mongo_test_database) as sent:
+        response = phone.client.post(URL, body, format="json")
+    assert response.json()["late"] == 1
+    assert next(c.name for c in sent if c.collection == "gps_pings") == "find"
