@@ -231,3 +231,13 @@ def test_json_at_the_nesting_limit_parses_and_one_level_more_does_not(api):
     _assert_too_deep(
         api.post("/api/v1/auth/login", _nested(JSON_MAX_DEPTH + 1), content_type="application/json")
     )
+
+
+@pytest.mark.parametrize("digits", ["9" * 20, "9" * 5000, str(2**63)])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/orders/{}", "/api/v1/customers/{}", "/api/v1/assignments/{}"]
+)
+def test_an_id_too_long_for_any_row_is_not_found(admin, path, digits):
+    response = admin.get(path.format(digits))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
