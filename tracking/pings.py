@@ -308,6 +308,47 @@ def _run_fix(head: dict | None, assignment_id: int) -> Fix | None:
     return fix
 
 
+def _check_in_order(
+    candidates: list[Fix],
+    *,
+    previous: Fix | None,
+    seen_at: set[datetime],
+    seen_ids: set[str],
+    latest: Fix | None = None,
+    stored_at: set[datetime] | frozenset = frozenset(),
+) -> tuple[list[Fix], dict[int, str], list[Fix]]:
+    """The fixes in recorded-time order: a repeat of an instant or client id in `seen_at`
+    / `seen_ids` (or earlier in the batch) is a duplicate, one too fast from the fix
+    before it (`previous`, then each accepted one; `latest`, the run's latest stored fix,
+    when it comes between) is impossible. (accepted, rejected by index, duplicates of an
+    instant in `stored_at`: the very fix sent again.)"""
+    rejected: dict[int, str] = {}
+    accepted: list[Fix] = []
+    resent: list[Fix] = []
+    for fix in candidates:
+        if fix.recorded_at in seen_at or (fix.client_id and fix.client_id in seen_ids):
+            rejected[fix.index] = DUPLICATE
+            if fix.recorded_at in stored_at:
+                resent.append(fix)
+            continue
+        # The run's latest stored fix may precede this one more closely than the batch's.
+        if (
+            latest is not None
+            and latest.recorded_at < fix.recorded_at
+            and (previous is None or previous.recorded_at < latest.recorded_at)
+        ):
+            previous = latest
+        if previous is not None and implied_speed_kmh(previous, fix) > settings.GPS_MAX_SPEED_KMH:
+            rejected[fix.index] = IMPOSSIBLE_SPEED
+            continue
+        seen_at.add(fix.recorded_at)
+        if fix.client_id:
+            seen_ids.add(fix.client_id)
+        accepted.append(fix)
+        previous = fix
+    return accepted, rejected, resent
+
+
 def _accept_new(
     candidates: list[Fix],
     *,
@@ -322,22 +363,9 @@ def _accept_new(
     already (a retry), or a fix was too fast from the one before, the ids of the documents
     it did store, by fix index: the caller checks the batch against the stored fixes
     instead, as for any other batch."""
-    rejected: dict[int, str] = {}
-    accepted: list[Fix] = []
-    seen_at: set[datetime] = set()
-    seen_ids: set[str] = set()
-    for fix in candidates:
-        if fix.recorded_at in seen_at or (fix.client_id and fix.client_id in seen_ids):
-            rejected[fix.index] = DUPLICATE
-            continue
-        if previous is not None and implied_speed_kmh(previous, fix) > settings.GPS_MAX_SPEED_KMH:
-            rejected[fix.index] = IMPOSSIBLE_SPEED
-            continue
-        seen_at.add(fix.recorded_at)
-        if fix.client_id:
-            seen_ids.add(fix.client_id)
-        accepted.append(fix)
-        previous = fix
+    accepted, rejected, _resent = _check_in_order(
+        candidates, previous=previous, seen_at=set(), seen_ids=set()
+    )
     # Fixes a moment older than the head's (`following`) must also be reachable from it.
     too_fast = bool(
         following is not None
@@ -367,7 +395,6 @@ def _accept_checked(
     stored again: a concurrent request may have found them stored.)"""
     driver_id, assignment_id = run["driver_id"], run["assignment_id"]
     mine = mine or {}
-    rejected: dict[int, str] = {}
     seen_at, seen_ids = _stored_keys(driver_id, candidates)
     if mine:  # the unique indexes let no other document have their instants or ids
         seen_at -= {fix.recorded_at for fix in candidates if fix.index in mine}
@@ -378,29 +405,14 @@ def _accept_checked(
     previous = latest
     if latest is not None and latest.recorded_at >= candidates[0].recorded_at:
         previous = _stored_fix(assignment_id, before=candidates[0].recorded_at, excluding=mine_ids)
-    accepted: list[Fix] = []
-    resent: list[Fix] = []
-    for fix in candidates:
-        if fix.recorded_at in seen_at or (fix.client_id and fix.client_id in seen_ids):
-            rejected[fix.index] = DUPLICATE
-            if fix.recorded_at in stored_at:
-                resent.append(fix)  # the very fix again (same device time)
-            continue
-        # The run's latest stored fix may precede this one more closely than the batch's.
-        if (
-            latest is not None
-            and latest.recorded_at < fix.recorded_at
-            and (previous is None or previous.recorded_at < latest.recorded_at)
-        ):
-            previous = latest
-        if previous is not None and implied_speed_kmh(previous, fix) > settings.GPS_MAX_SPEED_KMH:
-            rejected[fix.index] = IMPOSSIBLE_SPEED
-            continue
-        seen_at.add(fix.recorded_at)
-        if fix.client_id:
-            seen_ids.add(fix.client_id)
-        accepted.append(fix)
-        previous = fix
+    accepted, rejected, resent = _check_in_order(
+        candidates,
+        previous=previous,
+        latest=latest,
+        seen_at=seen_at,
+        seen_ids=seen_ids,
+        stored_at=stored_at,
+    )
     refused = _insert(
         [fix for fix in accepted if fix.index not in mine], run=run, received_at=received_at
     )
