@@ -17,11 +17,12 @@ stopping whenever the queue climbs back: MongoDB gets what it can take, the rest
 on disk rather than in memory. Segments left by a previous or dead process are replayed
 the same way, at startup and then periodically.
 
-Each record carries its `_id` from birth; a replay skips the records MongoDB already
-has (a batch it had partly taken when the connection broke, or one both written and
-spooled at shutdown) and inserts the rest in order, so each record is written exactly
-once. A full queue or spool drops the record, counts it and logs; nothing here ever
-raises into a request, and no error, expected or not, loses the batch in hand."""
+Each record carries its `_id` from birth; a replay inserts a chunk unordered and counts
+the records MongoDB already has (a batch it had partly taken when the connection broke,
+or one both written and spooled at shutdown) from their duplicate-key errors, so each
+record is written exactly once. A full queue or spool drops the record, counts it and
+logs; nothing here ever raises into a request, and no error, expected or not, loses the
+batch in hand."""
 
 import atexit
 import logging
@@ -43,8 +44,6 @@ from audit.spool import Spool
 logger = logging.getLogger("audit.writer")
 
 DUPLICATE_KEY = 11000
-# Replayed chunks are looked up with `$in`, which mongoeco's SQLite engine limits.
-_IN_LIMIT = 400
 _LOG_EVERY_S = 60
 # While spooling, one append (one fsync) takes this many queued records at most.
 _SPOOL_CHUNK = 1000
@@ -325,7 +324,7 @@ class AuditWriter:
                 self._database().command("ping")
             self.spool.replay(
                 self._insert_missing,
-                chunk=min(self.batch_size, _IN_LIMIT),
+                chunk=self.batch_size,
                 pause=lambda: self._stop.is_set() or self._behind(),
             )
         except PyMongoError as exc:
@@ -379,56 +378,53 @@ class AuditWriter:
         return self._client[self.db_name]
 
     def _insert_missing(self, records: list[dict]) -> None:
-        """For replays: records MongoDB already has (a batch it took in part before the
-        connection broke) are looked up in one query instead of failing one by one."""
-        present = {
-            doc["_id"]
-            for doc in self._database()[self.collection_name].find(
-                {"_id": {"$in": [r["_id"] for r in records]}}, {"_id": 1}
-            )
-        }
-        self.counts["duplicates"] += len(present)
-        missing = [r for r in records if r["_id"] not in present]
-        if missing:
-            self._insert(missing)
+        """For replays: the records MongoDB already has come back as duplicate-key errors
+        of one unordered insert. Looking them up first by `_id` would cost a second round
+        trip, and a full scan on a MongoDB-compatible server without real indexes: under
+        load that scan kept the server too busy to take new batches, which went to the
+        spool in turn."""
+        self._insert(records, ordered=False)
         self.counts["replayed"] += len(records)
 
-    def _insert(self, records: list[dict]) -> None:
-        """Ordered insert, timed (a slow one means MongoDB is not keeping up). A record
-        the driver cannot encode is refused on its own: spooled with the rest, it would
-        hold up every record behind it at each replay."""
+    def _insert(self, records: list[dict], *, ordered: bool = True) -> None:
+        """Insert, timed (a slow one means MongoDB is not keeping up). A record the driver
+        cannot encode is refused on its own: spooled with the rest, it would hold up every
+        record behind it at each replay."""
         started = time.monotonic()
         try:
-            self._insert_ordered(records)
+            self._insert_many(records, ordered=ordered)
         except _UNENCODABLE:
             for record in records:
                 try:
-                    self._insert_ordered([record])
+                    self._insert_many([record], ordered=True)
                 except _UNENCODABLE as exc:
                     self._refused(f"{exc.__class__.__name__}: {exc}")
         finally:
             self._last_insert_s = time.monotonic() - started
 
-    def _insert_ordered(self, records: list[dict]) -> None:
+    def _insert_many(self, records: list[dict], *, ordered: bool) -> None:
         """A record already there (duplicate `_id`) or refused by the server is skipped
-        and the rest still inserted."""
+        and the rest still inserted: an unordered insert reports every failure at once,
+        an ordered one stops at the first and goes on from the record after it."""
         collection = self._database()[self.collection_name]
         start = 0
         while start < len(records):
             try:
-                collection.insert_many(records[start:], ordered=True)
+                collection.insert_many(records[start:], ordered=ordered)
                 return
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors") or []
                 if not errors:  # only the write concern failed: the records are in
                     logger.warning("Audit records written without their write concern")
                     return
-                error = errors[0]
-                if error.get("code") == DUPLICATE_KEY:
-                    self.counts["duplicates"] += 1
-                else:
-                    self._refused(str(error.get("errmsg", "")))
-                start += error.get("index", len(records) - start) + 1
+                for error in errors:
+                    if error.get("code") == DUPLICATE_KEY:
+                        self.counts["duplicates"] += 1
+                    else:
+                        self._refused(str(error.get("errmsg", "")))
+                if not ordered:
+                    return
+                start += errors[0].get("index", len(records) - start) + 1
 
     # --- Bookkeeping -----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from audit.documents import COLLECTION
 from audit.tests.conftest import dead_uri, make_record
 from audit.writer import AuditWriter
 from identity.tests.factories import UserFactory, tokens_for
+from rappi.testing.mongo_commands import mongo_commands
 
 pytestmark = pytest.mark.django_db
 
@@ -33,9 +34,9 @@ class SlowWriter(AuditWriter):
 
     delay = 0.0
 
-    def _insert_ordered(self, records):
+    def _insert_many(self, records, *, ordered):
         time.sleep(self.delay * len(records))
-        super()._insert_ordered(records)
+        super()._insert_many(records, ordered=ordered)
 
 
 class GatedWriter(AuditWriter):
@@ -45,10 +46,10 @@ class GatedWriter(AuditWriter):
         super().__init__(**options)
         self.inserting, self.gate = threading.Event(), threading.Event()
 
-    def _insert_ordered(self, records):
+    def _insert_many(self, records, *, ordered):
         self.inserting.set()
         assert self.gate.wait(10)
-        super()._insert_ordered(records)
+        super()._insert_many(records, ordered=ordered)
 
 
 def wait_for(condition, timeout: float = 20.0) -> None:
@@ -142,6 +143,28 @@ def test_a_restart_between_spooling_and_replay_loses_nothing(own_mongo, tmp_path
     assert [r["_id"] for r in stored(own_mongo.uri)] == [r["_id"] for r in records]
     assert second.counts["duplicates"] == 2
     assert second.spool.paths() == []
+
+
+def test_a_replay_is_one_unordered_insert_without_a_lookup(tmp_path, mongo_test_database):
+    """Records MongoDB already has are told by their duplicate-key errors: a lookup by
+    `_id` first would be a second round trip, and a full scan on some servers."""
+    uri, db = mongo_test_database["uri"], mongo_test_database["db"]
+    records = [make_record(n) for n in range(5)]
+    writer = AuditWriter(uri=uri, db_name=db, spool_dir=tmp_path, background=False)
+    writer.spool.append(records)
+    with MongoClient(uri) as client:
+        client[db][COLLECTION].insert_many([records[1], records[3]])
+
+    with mongo_commands(mongo_test_database) as sent:
+        assert writer.replay() == 5
+
+    writes = [command for command in sent if command.collection == COLLECTION]
+    assert [command.name for command in writes] == ["insert"]
+    assert writes[0].body["ordered"] is False
+    assert writer.counts["duplicates"] == 2
+    assert writer.counts["rejected"] == 0
+    assert sorted(r["_id"] for r in stored(uri, db)) == sorted(r["_id"] for r in records)
+    assert writer.spool.paths() == []
 
 
 def test_a_line_cut_short_by_a_crash_is_skipped_and_the_rest_replayed(own_mongo, tmp_path):
@@ -330,11 +353,11 @@ def test_a_batch_failing_for_an_unexpected_reason_is_spooled_then_replayed(
     class BrokenOnce(AuditWriter):
         broken = True
 
-        def _insert_ordered(self, records):
+        def _insert_many(self, records, *, ordered):
             if self.broken:
                 self.broken = False
                 raise RuntimeError("driver bug")
-            super()._insert_ordered(records)
+            super()._insert_many(records, ordered=ordered)
 
     writer = BrokenOnce(uri=uri, db_name=db, spool_dir=tmp_path, background=False)
     records = [make_record(0), make_record(1)]
