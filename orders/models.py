@@ -309,9 +309,15 @@ class Destination(models.Model):
 
     @property
     def volume_cm3(self) -> Decimal | None:
-        if self.length_cm and self.width_cm and self.height_cm:
-            return self.length_cm * self.width_cm * self.height_cm
-        return None
+        return package_volume(self)
+
+
+def package_volume(drop_off) -> Decimal | None:
+    """A package's volume in cm³, or None unless all three sides are known; `drop_off`: a
+    Destination or a row of its columns."""
+    if drop_off.length_cm and drop_off.width_cm and drop_off.height_cm:
+        return drop_off.length_cm * drop_off.width_cm * drop_off.height_cm
+    return None
 
 
 class Payment(models.Model):

@@ -3,7 +3,7 @@ a driver: none of these yet — runs arrive with the fleet app)."""
 
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, QuerySet, Sum
 
 from identity.models import User
 from identity.scoping import scoped
@@ -46,15 +46,78 @@ def order_list_for(*, user: User) -> QuerySet[Order]:
     )
 
 
-def order_page_for(*, user: User) -> QuerySet[Order]:
-    """The caller's orders to answer with, as `order_list_for` but each order's drop-offs
-    in a plain list, `drop_offs`: cheaper than the queryset Django builds per order to back
-    `order.destinations.all()`, which these orders (read to be shown, not worked on) lack."""
-    return _orders_for(user=user).prefetch_related(
-        Prefetch(
-            "destinations", queryset=Destination.objects.order_by("sequence"), to_attr="drop_offs"
-        )
+# What the order list shows, read as rows (named tuples) rather than models: building a
+# page of Order, Customer and Destination instances cost more CPU than its queries.
+ORDER_ROW_FIELDS = (
+    "id",
+    "customer_id",
+    "status",
+    "service_level",
+    "scheduled_for",
+    "origin_line",
+    "origin_district",
+    "origin_lat",
+    "origin_lng",
+    "notes",
+    "legs_total",
+    "price_adjustment",
+    "adjustment_reason",
+    "total",
+    "currency",
+    "cancel_reason",
+    "cancelled_at",
+    "created_at",
+    "updated_at",
+)
+DROP_OFF_ROW_FIELDS = (
+    "order_id",
+    "id",
+    "sequence",
+    "line",
+    "district",
+    "lat",
+    "lng",
+    "recipient_name",
+    "recipient_phone",
+    "weight_kg",
+    "length_cm",
+    "width_cm",
+    "height_cm",
+    "description",
+    "distance_km",
+    "duration_min",
+    "chargeable_weight_kg",
+    "subtotal",
+    "status",
+    "delivered_at",
+    "received_by",
+    "failure_reason",
+)
+
+
+def order_rows_for(*, user: User) -> QuerySet:
+    """The caller's orders as rows of ORDER_ROW_FIELDS and `customer_name`, for a page that
+    only shows them; filter, order and slice it as the model queryset."""
+    return (
+        _orders_for(user=user)
+        .annotate(customer_name=F("customer__full_name"))
+        .values_list(*ORDER_ROW_FIELDS, "customer_name", named=True)
     )
+
+
+def drop_off_rows_by_order(*, order_ids: list[int]) -> dict[int, list]:
+    """The drop-offs of these orders (already scoped) as rows of DROP_OFF_ROW_FIELDS, in
+    sequence, by order id: one query for a page."""
+    by_order: dict[int, list] = {order_id: [] for order_id in order_ids}
+    if order_ids:
+        rows = (
+            Destination.objects.filter(order_id__in=order_ids)
+            .order_by("order_id", "sequence")
+            .values_list(*DROP_OFF_ROW_FIELDS, named=True)
+        )
+        for row in rows:
+            by_order[row.order_id].append(row)
+    return by_order
 
 
 def order_get_for(*, user: User, pk) -> Order:

@@ -19,6 +19,7 @@ from orders.models import (
     Rating,
     ServiceLevel,
     Tariff,
+    package_volume,
 )
 from rappi.api.schema import DECIMAL_STRING
 
@@ -268,6 +269,58 @@ def _destination_representation(destination, zone) -> dict:
     }
 
 
+def order_representation(order, *, customer_name: str, drop_offs, zone) -> dict:
+    """OrderOutput's fields, in their order, the drop-offs walked once for them and the
+    totals. `order` and `drop_offs`: models, or rows of the same columns (the list's)."""
+    destinations = []
+    weight = chargeable = volume = _ZERO
+    for destination in drop_offs:
+        destinations.append(_destination_representation(destination, zone))
+        weight += destination.weight_kg
+        chargeable += destination.chargeable_weight_kg
+        volume += package_volume(destination) or _ZERO
+    return {
+        "id": int(order.id),
+        "customer_id": order.customer_id,
+        "customer_name": str(customer_name),
+        "status": str(order.status),
+        "service_level": str(order.service_level),
+        "scheduled_for": _datetime(order.scheduled_for, zone),
+        "origin": {
+            "line": str(order.origin_line),
+            "district": str(order.origin_district),
+            "lat": float(order.origin_lat),
+            "lng": float(order.origin_lng),
+        },
+        "destinations": destinations,
+        "notes": str(order.notes),
+        "legs_total": _money(order.legs_total),
+        "price_adjustment": _money(order.price_adjustment),
+        "adjustment_reason": str(order.adjustment_reason),
+        "total": _money(order.total),
+        "currency": str(order.currency),
+        "total_weight_kg": str(weight),
+        "total_chargeable_weight_kg": str(chargeable),
+        "total_volume_cm3": str(volume),
+        "cancel_reason": str(order.cancel_reason),
+        "cancelled_at": _datetime(order.cancelled_at, zone),
+        "created_at": _datetime(order.created_at, zone),
+        "updated_at": _datetime(order.updated_at, zone),
+    }
+
+
+def order_page_output(rows, drop_offs_by_order: dict[int, list]) -> list[dict]:
+    """A page of order rows (selectors.order_rows_for) as OrderOutput(many=True) answers
+    it, each with its drop-offs from selectors.drop_off_rows_by_order."""
+    zone = timezone.get_current_timezone()
+    return [
+        order_representation(
+            row, customer_name=row.customer_name, drop_offs=drop_offs_by_order[row.id], zone=zone
+        )
+        for row in rows
+    ]
+
+
 class DestinationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     sequence = serializers.IntegerField()
@@ -337,45 +390,12 @@ class OrderOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
     def to_representation(self, order):
-        """The declared fields' JSON, the drop-offs walked once for them and the totals."""
-        zone = timezone.get_current_timezone()
-        destinations = []
-        weight = chargeable = volume = _ZERO
-        # A page of orders brings its drop-offs in a list (selectors.order_page_for).
-        rows = getattr(order, "drop_offs", None)
-        for destination in order.destinations.all() if rows is None else rows:
-            destinations.append(_destination_representation(destination, zone))
-            weight += destination.weight_kg
-            chargeable += destination.chargeable_weight_kg
-            volume += destination.volume_cm3 or _ZERO
-        return {
-            "id": int(order.id),
-            "customer_id": order.customer_id,
-            "customer_name": str(order.customer.full_name),
-            "status": str(order.status),
-            "service_level": str(order.service_level),
-            "scheduled_for": _datetime(order.scheduled_for, zone),
-            "origin": {
-                "line": str(order.origin_line),
-                "district": str(order.origin_district),
-                "lat": float(order.origin_lat),
-                "lng": float(order.origin_lng),
-            },
-            "destinations": destinations,
-            "notes": str(order.notes),
-            "legs_total": _money(order.legs_total),
-            "price_adjustment": _money(order.price_adjustment),
-            "adjustment_reason": str(order.adjustment_reason),
-            "total": _money(order.total),
-            "currency": str(order.currency),
-            "total_weight_kg": str(weight),
-            "total_chargeable_weight_kg": str(chargeable),
-            "total_volume_cm3": str(volume),
-            "cancel_reason": str(order.cancel_reason),
-            "cancelled_at": _datetime(order.cancelled_at, zone),
-            "created_at": _datetime(order.created_at, zone),
-            "updated_at": _datetime(order.updated_at, zone),
-        }
+        return order_representation(
+            order,
+            customer_name=order.customer.full_name,
+            drop_offs=order.destinations.all(),
+            zone=timezone.get_current_timezone(),
+        )
 
     # Sent as decimal strings, like every stored decimal.
     @extend_schema_field(DECIMAL_STRING)

@@ -135,7 +135,6 @@ class AddressViewSet(viewsets.ModelViewSet):
     ),
 )
 class OrderViewSet(
-    mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
@@ -152,10 +151,15 @@ class OrderViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Order.objects.none()
-        return selectors.order_page_for(user=self.request.user)  # the list, only shown
+        return selectors.order_rows_for(user=self.request.user)  # the list, only shown
 
     def get_object(self):
         return selectors.order_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        drop_offs = selectors.drop_off_rows_by_order(order_ids=[row.id for row in page])
+        return self.get_paginated_response(s.order_page_output(page, drop_offs))
 
     def _output(self, order):
         return s.OrderOutput(selectors.order_get_for(user=self.request.user, pk=order.pk)).data

@@ -103,10 +103,14 @@ def test_the_fast_representation_is_the_generic_one(varied_orders, dispatcher, z
         # As created, from memory (the drop-offs kept by the service).
         for order in varied_orders[:1]:
             _assert_same_json(order)
-        # A page, its drop-offs in lists (selectors.order_page_for), as the list answers.
-        page = list(selectors.order_page_for(user=dispatcher))
-        assert [o.drop_offs for o in page] == [list(o.destinations.all()) for o in read]
-        many = s.OrderOutput(page, many=True).data
+        # A page read as rows with their drop-offs' rows, as the list answers.
+        rows = list(selectors.order_rows_for(user=dispatcher))
+        assert [row.id for row in rows] == [o.id for o in read]
+        drop_offs = selectors.drop_off_rows_by_order(order_ids=[row.id for row in rows])
+        assert [[d.id for d in drop_offs[o.id]] for o in read] == [
+            [d.id for d in o.destinations.all()] for o in read
+        ]
+        many = s.order_page_output(rows, drop_offs)
         assert JSONRenderer().render(many) == JSONRenderer().render([_generic(o) for o in read])
 
 
