@@ -1,4 +1,5 @@
-"""Hooks other apps listen to, so identity never imports them (STYLE: who imports whom).
+"""Hooks other apps listen to, so identity never imports them (docs/architecture.md, Who
+may import whom).
 
 - `role_assigned(user, previous_role, by)`: a user was created with, or moved to, a role,
   by `by` (None: self-registration or the system); orders links a customer record for
