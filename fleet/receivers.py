@@ -23,7 +23,7 @@ from fleet.models import (
 from identity import catalogue
 from identity.signals import role_assigned, user_deactivated, user_reactivated
 from orders.models import Rating
-from orders.signals import order_cancelled
+from orders.signals import order_cancelled, order_cancelling
 from tracking.signals import corridor_exited
 
 
@@ -47,6 +47,13 @@ def reactivate_driver_record(sender, user, **kwargs):
     Driver.objects.filter(user=user, is_active=False).update(
         is_active=True, availability=Availability.AVAILABLE, updated_at=timezone.now()
     )
+
+
+@receiver(order_cancelling)
+def lock_runs_of_cancelled_order(sender, order, **kwargs):
+    from fleet import services
+
+    services.assignments_lock_for_order(order=order)
 
 
 @receiver(order_cancelled)

@@ -5,6 +5,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -289,6 +290,26 @@ def _locked_run(assignment: Assignment) -> Assignment:
     return Assignment.objects.select_for_update().get(pk=assignment.pk)
 
 
+def _locked_orders(assignment: Assignment, **filters) -> QuerySet[Order]:
+    """The run's orders (narrowed by `filters`), locked in id order and only themselves
+    (not the join rows nor related rows): every path locks several orders the same way."""
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .filter(assignments=assignment, **filters)
+        .order_by("pk")
+    )
+
+
+def assignments_lock_for_order(*, order: Order) -> list[Assignment]:
+    """Lock the live runs holding `order`, in id order, before the order itself: what
+    cancelling it may change (runs before orders, docs/architecture.md, Lock order)."""
+    return list(
+        Assignment.objects.select_for_update(of=("self",))
+        .filter(orders=order, status__in=Assignment.ACTIVE)
+        .order_by("pk")
+    )
+
+
 def _free_driver(driver_id: int) -> None:
     Driver.objects.filter(pk=driver_id, availability=Availability.BUSY).update(
         availability=Availability.AVAILABLE, updated_at=timezone.now()
@@ -317,9 +338,7 @@ def assignment_start(*, assignment: Assignment, by: User) -> Assignment:
     assignment.status = AssignmentStatus.IN_PROGRESS
     assignment.started_at = timezone.now()
     assignment.save(update_fields=["status", "started_at", "updated_at"])
-    for order in (
-        Order.objects.select_for_update().filter(assignments=assignment).select_related("customer")
-    ):
+    for order in _locked_orders(assignment).select_related("customer"):
         if order.status == OrderStatus.ASSIGNED:
             order_services.order_transition(
                 order=order,
@@ -339,9 +358,7 @@ def assignment_start(*, assignment: Assignment, by: User) -> Assignment:
 
 
 def _release_orders(assignment: Assignment, *, by: User | None, **data) -> None:
-    for order in Order.objects.select_for_update().filter(
-        assignments=assignment, status=OrderStatus.ASSIGNED
-    ):
+    for order in _locked_orders(assignment, status=OrderStatus.ASSIGNED):
         order_services.order_transition(
             order=order,
             to=OrderStatus.PENDING,
@@ -421,9 +438,7 @@ def assignment_order_cancelled(*, order: Order) -> None:
     """An order in a run was cancelled: its pending stops are skipped; a run left with no
     live order is cancelled and its driver freed (docs/domain.md, Orders) — or finished, if
     it had already delivered another order."""
-    for assignment in Assignment.objects.select_for_update().filter(
-        orders=order, status__in=Assignment.ACTIVE
-    ):
+    for assignment in assignments_lock_for_order(order=order):
         live = assignment.orders.exclude(status__in=[OrderStatus.CANCELLED, OrderStatus.DELIVERED])
         Stop.objects.filter(
             route__assignment=assignment, destination__order=order, status=StopStatus.PENDING
@@ -579,7 +594,7 @@ def assignment_finish(*, assignment: Assignment, reason: str, by: User) -> Assig
     assignment = _locked_run(assignment)
     if assignment.status != AssignmentStatus.IN_PROGRESS:
         _refuse(assignment, AssignmentStatus.FINISHED, [])
-    orders = list(Order.objects.select_for_update().filter(assignments=assignment))
+    orders = list(_locked_orders(assignment))
     pending = Destination.objects.filter(order__in=orders, status=Destination.Status.PENDING)
     failed_ids: dict[int, list[int]] = {}
     for pk, order_id in pending.order_by("pk").values_list("pk", "order_id"):
@@ -627,7 +642,7 @@ def assignment_reopen(
     if assignment.status != AssignmentStatus.FINISHED:
         _refuse(assignment, AssignmentStatus.IN_PROGRESS, [])
     # Orders, driver, then vehicle: the order run creation locks them in.
-    orders = list(Order.objects.select_for_update().filter(assignments=assignment).order_by("pk"))
+    orders = list(_locked_orders(assignment))
     driver = Driver.objects.select_for_update().select_related("user").get(pk=assignment.driver_id)
     vehicle = Vehicle.objects.select_for_update().get(pk=assignment.vehicle_id)
     refusal = (

@@ -53,7 +53,7 @@ from orders.payment_providers import (
     get_provider,
 )
 from orders.ruc import InvalidRucError, RucNotRegisteredError, ruc_lookup
-from orders.signals import order_cancelled
+from orders.signals import order_cancelled, order_cancelling
 from orders.timeline import destination_data, money_str, order_event_record
 from rappi.errors import IllegalTransitionError, PermissionDeniedError
 from rappi.routing import Point, get_router
@@ -614,6 +614,7 @@ def order_cancel(*, order: Order, reason: str, by: User) -> Order:
     """Any non-terminal order; a customer only before it is in a run. Pending drop-offs
     fail with the reason, open checkouts are closed. A paid payment is not refunded here:
     refunds are staff work with the provider."""
+    order_cancelling.send(sender=Order, order=order)  # its runs first: runs before orders
     order = _locked(order)
     if not by.is_staff_member and order.status not in CUSTOMER_CANCELLABLE:
         raise IllegalTransitionError(

@@ -30,6 +30,25 @@ class ConflictError(DomainError):
     default_message = _("The request conflicts with the current state.")
 
 
+class ConcurrentUpdateError(ConflictError):
+    """PostgreSQL aborted the transaction to break a deadlock (or a serialization failure):
+    nothing of the request was written, and trying again normally succeeds."""
+
+    code = "concurrent_update"
+    default_message = _(
+        "Someone else changed the same records at the same moment, so nothing was changed. "
+        "Try again."
+    )
+
+
+LOCK_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """A database error that aborted the transaction only because of another one."""
+    return getattr(exc.__cause__, "sqlstate", None) in LOCK_CONFLICT_SQLSTATES
+
+
 class IllegalTransitionError(ConflictError):
     code = "illegal_transition"
     default_message = _("This state change is not allowed.")

@@ -3,6 +3,8 @@ GridFS), order and run closing, idempotent retries, limits, scoped downloads, in
 evidence and purging with the run."""
 
 import io
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -13,9 +15,10 @@ from fleet import services
 from fleet.models import Assignment, Driver, Incident, Stop, StopStatus
 from fleet.tests.factories import VehicleFactory, driver_user
 from identity.documents import Notification
-from identity.tests.factories import UserFactory
+from identity.tests.factories import UserFactory, signed_in_client
 from orders.models import Destination, Order, Rating
 from orders.tests.factories import customer_user, drop, make_order
+from rappi.testing.concurrency import race
 from tracking.documents import Evidence
 from tracking.tests.test_evidence import PDF_BYTES, camera_jpeg, gridfs_count, small_jpeg
 
@@ -675,53 +678,36 @@ def test_a_cancelled_order_skips_its_own_pickup_only(client_for, run, staff_user
     assert route.stops.filter(destination__order=order_b, status="pending").count() == 1
 
 
-def _race_deliver_and_finish(staff_user) -> None:
-    import threading
-
-    from django.db import connection
-
-    from identity.tests.factories import signed_in_client
-
+def _run_under_way(staff_user):
+    """A driver's run in progress carrying one order of one drop-off."""
     user, driver = driver_user()
     order = make_order(customer=customer_user()[1], by=staff_user)
     assignment = services.assignment_create(
         orders=[order], driver=driver, vehicle=VehicleFactory(), by=staff_user
     )
     services.assignment_start(assignment=assignment, by=staff_user)
+    return user, order, assignment
+
+
+def _race_deliver_and_finish(staff_user) -> None:
+    user, order, assignment = _run_under_way(staff_user)
     destination = drops_of(order)[0]
-    answers, start = {}, threading.Barrier(2)
 
     def deliver_it():
-        client = signed_in_client(user)
-        start.wait()
-        try:
-            answers["deliver"] = deliver(
-                client, {"assignment": assignment}, destination
-            ).status_code
-        finally:
-            connection.close()
+        return deliver(signed_in_client(user), {"assignment": assignment}, destination)
 
     def finish_it():
-        client = signed_in_client(staff_user)
-        start.wait()
-        try:
-            answers["finish"] = client.post(
-                f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "closing"}, format="json"
-            ).status_code
-        finally:
-            connection.close()
+        return signed_in_client(staff_user).post(
+            f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "closing"}, format="json"
+        )
 
-    threads = [threading.Thread(target=deliver_it), threading.Thread(target=finish_it)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    delivered, finished = (r.status_code for r in race(deliver_it, finish_it))
     destination.refresh_from_db()
-    assert answers["finish"] in (200, 409), answers
-    if answers["deliver"] == 200:
+    assert finished in (200, 409), finished
+    if delivered == 200:
         assert destination.status == "delivered"
     else:
-        assert answers["deliver"] == 409 and destination.status == "failed", answers
+        assert delivered == 409 and destination.status == "failed", delivered
     assert Assignment.objects.get(pk=assignment.pk).status == "finished"
 
 
@@ -735,3 +721,120 @@ def test_delivering_while_staff_finish_the_run_never_deadlocks():
     staff_user = UserFactory(role_name="dispatcher")
     for _attempt in range(3):
         _race_deliver_and_finish(staff_user)
+
+
+# --- One lock order: runs before orders (docs/architecture.md, Lock order) -------------------
+
+
+def _cancel_meets(run_action, staff_user, monkeypatch):
+    """Staff cancel the order of a run under way while `run_action(user, order, assignment)`
+    (the driver's or staff's request on the run) runs, interleaved the way that used to
+    deadlock: the run request takes the run's lock only once the cancellation holds the
+    order, and the cancellation goes on only once the run is locked (or after 2 s, when
+    the run request is waiting for it). Returns (cancel answer, run answer, order, run)."""
+    from orders import services as order_services
+
+    user, order, assignment = _run_under_way(staff_user)
+    order_locked, run_locked = threading.Event(), threading.Event()
+    lock_order, lock_run = order_services._locked, services._locked_run
+
+    def order_lock_then_wait(order):
+        locked = lock_order(order)
+        if threading.current_thread().name == "cancel_it":
+            order_locked.set()
+            if run_locked.wait(2):
+                time.sleep(0.3)  # the run request is now waiting for the order
+        return locked
+
+    def run_lock_after_the_order(assignment):
+        order_locked.wait(2)
+        locked = lock_run(assignment)
+        run_locked.set()
+        return locked
+
+    monkeypatch.setattr(order_services, "_locked", order_lock_then_wait)
+    monkeypatch.setattr(services, "_locked_run", run_lock_after_the_order)
+
+    def cancel_it():
+        return signed_in_client(staff_user).post(
+            f"/api/v1/orders/{order.pk}/cancel", {"reason": "customer called"}, format="json"
+        )
+
+    def run_it():
+        return run_action(user, order, assignment)
+
+    cancelled, acted = race(cancel_it, run_it)
+    order.refresh_from_db()
+    assignment.refresh_from_db()
+    return cancelled, acted, order, assignment
+
+
+def _seeded_dispatcher():
+    from identity import services as identity_services
+
+    identity_services.roles_seed()
+    return UserFactory(role_name="dispatcher")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_cancelling_an_order_while_its_driver_delivers_it_never_deadlocks(monkeypatch):
+    """The cancellation locks the order's run before the order, as delivering does: the
+    delivery waits, then finds the run closed. (Order first, it was a deadlock: 503.)"""
+
+    def deliver_it(user, order, assignment):
+        return deliver(signed_in_client(user), {"assignment": assignment}, drops_of(order)[0])
+
+    cancelled, delivered, order, assignment = _cancel_meets(
+        deliver_it, _seeded_dispatcher(), monkeypatch
+    )
+
+    assert cancelled.status_code == 200, cancelled.content
+    assert delivered.status_code == 409, delivered.content
+    assert delivered.json()["error"]["code"] == "assignment_not_in_progress"
+    assert order.status == "cancelled"
+    assert drops_of(order)[0].status == "failed"
+    assert assignment.status == "cancelled"
+    assert Driver.objects.get(pk=assignment.driver_id).availability == "available"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_cancelling_an_order_while_the_run_finishes_never_deadlocks(monkeypatch):
+    staff_user = _seeded_dispatcher()
+
+    def finish_it(user, order, assignment):
+        return signed_in_client(staff_user).post(
+            f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "end of day"}, format="json"
+        )
+
+    cancelled, finished, order, assignment = _cancel_meets(finish_it, staff_user, monkeypatch)
+
+    assert cancelled.status_code == 200, cancelled.content
+    assert finished.status_code == 409, finished.content
+    assert finished.json()["error"]["code"] == "illegal_transition"
+    assert order.status == "cancelled"
+    assert assignment.status == "cancelled"
+    assert not Incident.objects.filter(assignment=assignment, type="forced_finish").exists()
+
+
+def test_a_transaction_aborted_by_a_deadlock_is_a_409_not_an_outage(client_for, monkeypatch):
+    """A deadlock PostgreSQL breaks is a lost race, not an unreachable database."""
+    from django.db import OperationalError
+    from psycopg import errors as pg_errors
+
+    from orders import services as order_services
+
+    staff_user = _seeded_dispatcher()
+    order = make_order(customer=customer_user()[1], by=staff_user)
+
+    def deadlocked(**kwargs):
+        try:
+            raise pg_errors.DeadlockDetected("deadlock detected")
+        except pg_errors.DeadlockDetected as cause:
+            raise OperationalError("deadlock detected") from cause
+
+    monkeypatch.setattr(order_services, "order_cancel", deadlocked)
+    response = client_for(staff_user).post(
+        f"/api/v1/orders/{order.pk}/cancel", {"reason": "x"}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "concurrent_update"

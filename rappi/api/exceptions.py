@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
 
-from rappi.errors import DomainError
+from rappi.errors import ConcurrentUpdateError, DomainError, is_lock_conflict
 
 logger = logging.getLogger("rappi.api")
 
@@ -92,6 +92,10 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
 
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every exception leaves as the one error body."""
+    if isinstance(exc, DatabaseOperationalError) and is_lock_conflict(exc):
+        # Not an unavailable database: the transaction lost a lock race and was undone.
+        logger.warning("Transaction aborted by a lock conflict: %s", exc)
+        exc = ConcurrentUpdateError()
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
