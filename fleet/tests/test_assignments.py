@@ -7,16 +7,17 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from fleet import services
 from fleet.errors import VehicleBusyError
 from fleet.models import Assignment, Driver
 from fleet.tests.factories import VehicleFactory, driver_user
 from identity.documents import Notification
-from identity.tests.factories import UserFactory
+from identity.tests.factories import UserFactory, signed_in_client
 from orders.models import Order
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
+from rappi.testing.concurrency import race
 
 pytestmark = pytest.mark.django_db
 
@@ -272,68 +273,43 @@ def test_unknown_orders_are_404(staff):
     assert response.status_code == 404
 
 
+def booking(order, driver, vehicle):
+    """A dispatcher of their own, signed in, and their request for a run, to race another's."""
+    client = signed_in_client(UserFactory(role_name="dispatcher"))
+
+    def book():
+        return client.post(
+            "/api/v1/assignments/", run_body([order], driver, vehicle), format="json"
+        )
+
+    return book
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_racing_for_one_driver_book_it_once():
     from identity import services as identity_services
-    from identity.tests.factories import signed_in_client
 
     identity_services.roles_seed()
     by = UserFactory(role_name="dispatcher")
     _user, driver = driver_user()
     vehicle = VehicleFactory(capacity_kg=Decimal("5000"))
     orders = [pending_order(by), pending_order(by)]
-    statuses, start = [], threading.Barrier(2)
-
-    def book(order):
-        client = signed_in_client(UserFactory(role_name="dispatcher"))
-        start.wait()
-        try:
-            statuses.append(
-                client.post(
-                    "/api/v1/assignments/", run_body([order], driver, vehicle), format="json"
-                ).status_code
-            )
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=book, args=(order,)) for order in orders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(statuses) == [201, 409]
+    answers = race(*(booking(order, driver, vehicle) for order in orders))
+    assert sorted(answer.status_code for answer in answers) == [201, 409]
     assert Assignment.objects.filter(driver=driver).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_racing_for_one_vehicle_book_it_once():
     from identity import services as identity_services
-    from identity.tests.factories import signed_in_client
 
     identity_services.roles_seed()
     by = UserFactory(role_name="dispatcher")
     vehicle = VehicleFactory(capacity_kg=Decimal("5000"))
     bookings = [(pending_order(by), driver_user()[1]), (pending_order(by), driver_user()[1])]
-    answers, start = [], threading.Barrier(2)
-
-    def book(order, driver):
-        client = signed_in_client(UserFactory(role_name="dispatcher"))
-        start.wait()
-        try:
-            response = client.post(
-                "/api/v1/assignments/", run_body([order], driver, vehicle), format="json"
-            )
-            answers.append((response.status_code, response.json()))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=book, args=booking) for booking in bookings]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(status for status, _body in answers) == [201, 409]
-    [refused] = [body for status, body in answers if status == 409]
+    answers = race(*(booking(order, driver, vehicle) for order, driver in bookings))
+    assert sorted(answer.status_code for answer in answers) == [201, 409]
+    [refused] = [answer.json() for answer in answers if answer.status_code == 409]
     assert refused["error"]["code"] == "vehicle_busy"
     assert Assignment.objects.filter(vehicle=vehicle).count() == 1
 
@@ -352,35 +328,21 @@ def test_a_live_run_committed_behind_the_checks_back_is_named_not_a_500():
     _u2, second_driver = driver_user()
     old = Assignment.objects.create(driver=first_driver, vehicle=vehicle, status="finished")
     order = pending_order(by)
-    reopened, outcome = threading.Event(), {}
+    reopened = threading.Event()
 
     def reopen_by_hand():
-        try:
-            with transaction.atomic():
-                Assignment.objects.filter(pk=old.pk).update(status="in_progress")
-                reopened.set()
-                time.sleep(1.5)  # the booking below is waiting on the unique index by now
-        finally:
-            connection.close()
+        with transaction.atomic():
+            Assignment.objects.filter(pk=old.pk).update(status="in_progress")
+            reopened.set()
+            time.sleep(1.5)  # the booking below is waiting on the unique index by now
 
     def book():
         reopened.wait()
-        try:
-            services.assignment_create(orders=[order], driver=second_driver, vehicle=vehicle, by=by)
-            outcome["result"] = "booked"
-        except Exception as error:  # the test reports whatever came out
-            outcome["result"] = error
-        finally:
-            connection.close()
+        services.assignment_create(orders=[order], driver=second_driver, vehicle=vehicle, by=by)
 
-    threads = [threading.Thread(target=reopen_by_hand), threading.Thread(target=book)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    error = outcome["result"]
-    assert isinstance(error, VehicleBusyError), error
-    assert error.details == {
+    with pytest.raises(VehicleBusyError) as refused:
+        race(reopen_by_hand, book)
+    assert refused.value.details == {
         "vehicle_id": vehicle.pk,
         "assignment_id": old.pk,
         "status": "in_progress",

@@ -5,13 +5,13 @@ included; a failure there never fails the ping request."""
 
 import logging
 import math
-import threading
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from bson import ObjectId
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from fleet import services
@@ -20,6 +20,7 @@ from fleet.tests.factories import VehicleFactory, driver_user
 from identity.documents import Notification
 from identity.tests.factories import UserFactory
 from orders.tests.factories import CustomerFactory, make_order
+from rappi.testing.concurrency import race
 from tracking import geofences
 from tracking.documents import GeofenceEvent
 from tracking.signals import corridor_exited
@@ -215,22 +216,8 @@ def test_two_exits_of_one_run_racing_raise_one_incident():
     identity_services.roles_seed()
     run = make_run(UserFactory(role_name="dispatcher"))
     now = timezone.now()
-    exits = [(now - timedelta(minutes=m), None) for m in (3, 2)]
-    exits = [(at, exit_event(run, at=at)) for at, _ in exits]
-    start = threading.Barrier(len(exits))
-
-    def report(at, event_id):
-        start.wait()
-        try:
-            announce(run, at=at, event_id=event_id)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=report, args=pair) for pair in exits]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    exits = [now - timedelta(minutes=m) for m in (3, 2)]
+    race(*(partial(announce, run, at=at, event_id=exit_event(run, at=at)) for at in exits))
     assert len(deviations(run)) == 1
     assert sum(e.incident_id is not None for e in corridor_exits(run)) == 1
 

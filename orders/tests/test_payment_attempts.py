@@ -7,19 +7,20 @@ HTTP."""
 
 import importlib
 import logging
-import threading
 import time
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.apps import apps
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 
 from identity.documents import Notification
 from identity.tests.factories import UserFactory
 from orders.models import Order, Payment
 from orders.payment_providers import sign_webhook
 from orders.tests.factories import customer_user, make_order
+from rappi.testing.concurrency import race
 from rappi.testing.fake_http import FakeHttpServer
 
 pytestmark = pytest.mark.django_db
@@ -365,21 +366,10 @@ def test_concurrent_deliveries_of_one_webhook_store_one_row(mercadopago):
     order = make_order(customer=customer, by=user)
     checkout = _checkout(signed_in_client(user), order)
     _attempt(mercadopago, "111", checkout, status="rejected")
-    statuses, start = [], threading.Barrier(4)
-
-    def deliver(index):
-        start.wait()
-        try:
-            statuses.append(_webhook(APIClient(), "111", request_id=f"req-{index}").status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [200] * 4
+    answers = race(
+        *(partial(_webhook, APIClient(), "111", request_id=f"req-{i}") for i in range(4))
+    )
+    assert [answer.status_code for answer in answers] == [200] * 4
     assert Payment.objects.filter(provider_payment_id="111").count() == 1
     assert Payment.objects.get(pk=checkout.pk).status == "pending"
 

@@ -1,17 +1,17 @@
 """Checkout, the simulated provider, MercadoPago's webhook (against a fake MercadoPago over
 HTTP), manual payments and their guards."""
 
-import threading
 import time
 from decimal import Decimal
+from functools import partial
 
 import pytest
-from django.db import connection
 
 from identity.documents import Notification
 from orders.models import Order, Payment
 from orders.payment_providers import sign_webhook
 from orders.tests.factories import customer_user, make_order
+from rappi.testing.concurrency import race
 from rappi.testing.fake_http import FakeHttpServer
 
 pytestmark = pytest.mark.django_db
@@ -101,21 +101,9 @@ def test_concurrent_checkouts_create_one_pending_payment():
     identity_services.roles_seed()
     user, customer = customer_user(email="racer@example.pe")
     order = make_order(customer=customer, by=user)
-    ids, start = [], threading.Barrier(4)
-
-    def pay():
-        client = signed_in_client(user)
-        start.wait()
-        try:
-            ids.append(client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=pay) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    clients = [signed_in_client(user) for _ in range(4)]
+    answers = race(*(partial(c.post, f"/api/v1/orders/{order.pk}/checkout") for c in clients))
+    ids = [answer.json()["payment"]["id"] for answer in answers]
     assert len(set(ids)) == 1 and len(ids) == 4
     assert Payment.objects.filter(order=order, status="pending").count() == 1
 

@@ -1,14 +1,12 @@
 """Client mistakes that once produced a 500 (most found by the schema fuzzer) now get the
 one error body."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from identity.documents import Notification
 from identity.models import User
 from identity.tests.factories import PASSWORD, UserFactory, signed_in_client
+from rappi.testing.concurrency import race
 
 pytestmark = pytest.mark.django_db
 
@@ -134,30 +132,19 @@ def test_concurrent_sign_ups_with_one_email_give_one_user_and_clean_400s():
     from identity import services
 
     services.roles_seed()
-    statuses: list[int] = []
-    start = threading.Barrier(4)
 
     def sign_up():
         from rest_framework.test import APIClient
 
-        start.wait()
-        try:
-            response = APIClient().post(
-                "/api/v1/auth/register",
-                {"email": "race@x.pe", "password": PASSWORD, "full_name": "Racer"},
-                format="json",
-                REMOTE_ADDR="198.51.100.1",
-            )
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+        return APIClient().post(
+            "/api/v1/auth/register",
+            {"email": "race@x.pe", "password": PASSWORD, "full_name": "Racer"},
+            format="json",
+            REMOTE_ADDR="198.51.100.1",
+        )
 
-    threads = [threading.Thread(target=sign_up) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(statuses) == [201, 400, 400, 400]
+    answers = race(*[sign_up] * 4)
+    assert sorted(answer.status_code for answer in answers) == [201, 400, 400, 400]
     assert User.objects.filter(email="race@x.pe").count() == 1
 
 

@@ -1,13 +1,11 @@
 """Throttle counters live in the database and increment atomically, so parallel requests
 from several worker processes share one exact count."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from rappi.api.throttling import counter_hit, parse_rate, purge_expired_counters
 from rappi.models import RateCounter
+from rappi.testing.concurrency import race
 
 
 @pytest.mark.parametrize(
@@ -27,25 +25,10 @@ def test_parse_rate(rate, parsed):
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_hits_from_many_connections_are_counted_exactly():
-    hits: list[int] = []
-    lock = threading.Lock()
-    start = threading.Barrier(8)
-
     def worker():
-        start.wait()
-        try:
-            for _ in range(5):
-                count, _remaining = counter_hit("parallel-key", 3600, now=1_800_000_000)
-                with lock:
-                    hits.append(count)
-        finally:
-            connection.close()
+        return [counter_hit("parallel-key", 3600, now=1_800_000_000)[0] for _ in range(5)]
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    hits = [count for counts in race(*[worker] * 8) for count in counts]
     assert sorted(hits) == list(range(1, 41))
     assert RateCounter.objects.get(key="parallel-key").count == 40
 

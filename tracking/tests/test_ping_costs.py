@@ -7,10 +7,12 @@ one driver racing never weigh a fix twice, so never emit an enter or an exit twi
 import math
 import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.utils import timezone
 
+from rappi.testing.concurrency import race
 from rappi.testing.mongo_commands import mongo_commands
 from tracking import events, geofences, heads, pings
 from tracking.documents import GeofenceEvent, GpsPing
@@ -202,20 +204,7 @@ def test_two_overlapping_batches_racing_across_a_border_never_emit_an_event_twic
         return done, now
 
     monkeypatch.setattr(heads, "write", racing_write)
-    errors = []
-
-    def send(batch):
-        try:
-            _ingest(batch, generations)
-        except Exception as error:  # surfaced below
-            errors.append(error)
-
-    threads = [threading.Thread(target=send, args=(batch,)) for batch in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    race(*(partial(_ingest, batch, generations) for batch in batches))  # raises what either did
     assert contended.count(True) == 1  # one lost the compare-and-set and weighed again
     found = [
         (e.type, e.at)
