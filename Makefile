@@ -12,7 +12,9 @@ mongo-stop:
 mongo-start:
 	bash scripts/localmongo.sh start
 
-# Extra pytest arguments: make test ARGS="-k sessions -x"
+# The whole suite on parallel workers (pytest-xdist), the 15 slowest tests listed. Other
+# pytest arguments replace these: make test ARGS="orders/tests/test_pricing.py -x -q"
+ARGS ?= -n 4 --durations=15
 test:
 	bash scripts/test.sh $(ARGS)
 

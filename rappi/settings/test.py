@@ -33,6 +33,10 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "login_account": "5/hour",
 }
 AUDIT_ENABLED = False
+# Parallel workers share the machine's cores with their in-process MongoDB-compatible
+# servers: a busy server is slow, not away. Tests of an unreachable one pass their own
+# short timeouts.
+MONGODB_TIMEOUT_MS = 10000
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Static files come from the finders; no collectstatic in tests.
 WHITENOISE_AUTOREFRESH = True
