@@ -17,7 +17,6 @@ from orders.models import (
     OrderStatus,
     Payment,
     PaymentStatus,
-    Rating,
 )
 from rappi.selectors import get_or_404
 
@@ -149,10 +148,6 @@ def invoice_list_for(*, user: User) -> QuerySet[Invoice]:
 
 def invoice_get_for(*, user: User, pk) -> Invoice:
     return get_or_404(invoice_list_for(user=user), pk)
-
-
-def rating_list_for(*, user: User) -> QuerySet[Rating]:
-    return scoped(Rating.objects.all(), user=user, customer_lookup="order__customer__user")
 
 
 # --- Figures for the console's overview (staff only; one aggregate query each) -------------

@@ -4,7 +4,6 @@ payments, invoices and ratings. Every state change of an order goes through
 
 import logging
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -306,20 +305,6 @@ def tariff_update(*, by: User, **changes) -> Tariff:
     return tariff
 
 
-@dataclass(frozen=True)
-class Stop:
-    """A place on an order: origin or destination, as the API gives it."""
-
-    line: str
-    district: str
-    lat: Decimal
-    lng: Decimal
-
-    @property
-    def point(self) -> Point:
-        return Point(lat=float(self.lat), lng=float(self.lng))
-
-
 def _package(spec: dict) -> pricing.Package:
     return pricing.Package(
         weight_kg=spec["weight_kg"],
@@ -338,7 +323,7 @@ def order_quote(
 ) -> pricing.Quote:
     """What creating this order would charge; nothing is stored."""
     _check_schedule(scheduled_for)
-    origin_point = Stop(**{k: origin[k] for k in ("line", "district", "lat", "lng")}).point
+    origin_point = Point(lat=float(origin["lat"]), lng=float(origin["lng"]))
     return pricing.quote(
         tariff=tariff_get(),
         origin=origin_point,
