@@ -40,10 +40,8 @@ INSTALLED_APPS = [
     "rappi.apps.RappiConfig",
     "identity.apps.IdentityConfig",
     "orders.apps.OrdersConfig",
-    # tracking before fleet: `seed_demo` seeds apps in this order, and the fleet demo's
-    # pings meet the tracking demo's zones.
-    "tracking.apps.TrackingConfig",
     "fleet.apps.FleetConfig",
+    "tracking.apps.TrackingConfig",
     "audit.apps.AuditConfig",
 ]
 
