@@ -1,4 +1,5 @@
 # The two commands: `make run` (the app with demo data) and `make test` (the whole suite).
+# `make lint` runs ruff and mypy (CONTRIBUTING.md, Checks).
 .PHONY: run test lint format ci clean mongo-start mongo-stop
 
 run:
@@ -18,9 +19,9 @@ ARGS ?= -n 4 --durations=15
 test:
 	bash scripts/test.sh $(ARGS)
 
+# ruff check, ruff format --check and mypy, after making or updating .venv as `make test` does.
 lint:
-	.venv/bin/ruff check .
-	.venv/bin/ruff format --check .
+	bash scripts/lint.sh
 
 format:
 	.venv/bin/ruff check --fix .
@@ -30,4 +31,4 @@ ci:
 	bash .ci/run
 
 clean:
-	rm -rf .venv var .pytest_cache .ruff_cache
+	rm -rf .venv var .pytest_cache .ruff_cache .mypy_cache
