@@ -2,6 +2,7 @@
 changed through fleet.services."""
 
 from decimal import Decimal
+from functools import partial
 
 import pymongo
 from django import forms
@@ -24,7 +25,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout
 from fleet import selectors, services
 from fleet.models import Assignment, Driver, Incident, Route, Stop, Vehicle
 from orders.models import Order, OrderStatus
-from rappi.admin import call_service
+from rappi.admin import call_service, form_changes, save_changes
 from rappi.errors import NotFoundError
 from tracking import pings
 
@@ -38,13 +39,10 @@ class VehicleAdmin(admin.ModelAdmin):
     actions = ["deactivate"]
 
     def save_model(self, request, obj, form, change):
-        fields = {f: form.cleaned_data[f] for f in form.changed_data}
         if change:
-            original = Vehicle.objects.get(pk=obj.pk)
-            call_service(
-                self, request, obj, lambda: services.vehicle_update(vehicle=original, **fields)
-            )
+            save_changes(self, request, obj, form, partial(services.vehicle_update, vehicle=obj))
         else:
+            fields = form_changes(form)
             fields.pop("plate", None)
             created = services.vehicle_create(plate=obj.plate, **fields)
             obj.pk = created.pk
@@ -157,9 +155,7 @@ class DriverAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        fields = {f: form.cleaned_data[f] for f in form.changed_data}
-        original = Driver.objects.select_related("user").get(pk=obj.pk)
-        call_service(self, request, obj, lambda: services.driver_update(driver=original, **fields))
+        save_changes(self, request, obj, form, partial(services.driver_update, driver=obj))
 
 
 def evidence_file_url(file_id) -> str:
@@ -171,7 +167,7 @@ class IncidentInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["type", "severity", "origin", "notes", "reported_by", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # typed apart in django-stubs
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -267,7 +263,7 @@ class AssignmentAdmin(admin.ModelAdmin):
         "route_link",
         "proof_links",
     ]
-    fields = readonly_fields
+    fields = readonly_fields  # type: ignore[assignment]  # typed apart in django-stubs
     inlines = [IncidentInline]
     actions = ["start_runs", "cancel_runs", "finish_runs"]
 
@@ -460,6 +456,10 @@ class IncidentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def save_model(self, request, obj, form, change):
+        original = Incident.objects.get(pk=obj.pk)  # the form has changed `obj` already
+        save_changes(self, request, obj, form, partial(services.incident_update, incident=original))
+
 
 class StopInline(admin.TabularInline):
     model = Stop
@@ -476,7 +476,7 @@ class StopInline(admin.TabularInline):
         "eta",
         "visited_at",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # typed apart in django-stubs
     ordering = ["sequence"]
 
     def has_add_permission(self, request, obj=None):
@@ -492,7 +492,7 @@ class RouteAdmin(admin.ModelAdmin):
     search_fields = ["=id", "=assignment__id"]
     list_select_related = ["assignment"]
     fields = ["assignment", "distance_m", "duration_s", "provider", "geometry", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # typed apart in django-stubs
     inlines = [StopInline]
 
     def has_add_permission(self, request):

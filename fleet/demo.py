@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
 from itertools import pairwise
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -79,10 +80,7 @@ def seed(*, reset: bool, stdout) -> None:
     if reset:
         _delete_past_four_weeks()
         # The orders demo has just deleted its orders: their runs go too.
-        for run in Assignment.objects.filter(orders__isnull=True):
-            run_id = run.pk
-            run.delete()
-            transaction.on_commit(partial(services.run_documents_purge, assignment_id=run_id))
+        services.assignments_delete(assignments=Assignment.objects.filter(orders__isnull=True))
         Driver.objects.filter(user__email__in=[e for e, *_ in DRIVERS]).update(
             availability="available"
         )
@@ -164,6 +162,7 @@ def _deliver_all(run: Assignment, dispatcher: User) -> None:
             by=driver_user,
         )
     order.refresh_from_db()
+    assert order.customer.user is not None  # the demo's delivered order is a login's
     order_services.rating_create(
         order=order, score=5, comment="Muy puntual", by=order.customer.user
     )
@@ -369,7 +368,9 @@ def _delete_past_four_weeks() -> None:
     """The history's orders and runs with all they hold. It wrote nothing to MongoDB, so
     there is nothing to purge there (a purge per run would cost seconds)."""
     past = Order.objects.filter(notes=HISTORY_TAG)
-    Assignment.objects.filter(orders__in=past).delete()
+    services.assignments_delete(
+        assignments=Assignment.objects.filter(orders__in=past), purge_documents=False
+    )
     Rating.objects.filter(order__in=past).delete()
     Invoice.objects.filter(order__in=past).delete()
     Payment.objects.filter(order__in=past).delete()
@@ -407,6 +408,12 @@ class _Past:
     open_drops: int = 0
     late: bool = False
     failed: bool = False
+
+
+def _ready_at(past: _Past) -> datetime:
+    """When an order handed to dispatch became ready (only ready ones are)."""
+    assert past.ready is not None
+    return past.ready
 
 
 @dataclass
@@ -448,7 +455,7 @@ class _History:
             {"line": line, "district": district, "lat": Decimal(lat), "lng": Decimal(lng)}
             for _label, line, district, lat, lng in order_demo.ADDRESSES["customer1@rappi.pe"]
         ]
-        self.origins = {
+        self.origins: dict[str, list[dict[str, Any]]] = {
             "customer1@rappi.pe": [plaza, plaza, *lucia],
             TEXTILES: [workshop],
             PANADERIA: [bakery],
@@ -732,12 +739,12 @@ class _History:
         them: urgent ones alone, the others with those ready soon after."""
         batches: list[list[_Past]] = []
         open_batches: dict[str, tuple[int, list[_Past]]] = {}
-        for past in sorted(ready, key=lambda p: p.ready):
+        for past in sorted(ready, key=_ready_at):
             level = past.order.service_level
             size, batch = open_batches.get(level, (0, []))
             if (
                 len(batch) >= size
-                or past.ready - batch[0].ready > timedelta(minutes=BATCH_WINDOW[level])
+                or _ready_at(past) - _ready_at(batch[0]) > timedelta(minutes=BATCH_WINDOW[level])
                 or sum(len(p.drops) for p in batch) + len(past.drops) > RUN_DROPS[level]
             ):
                 size, batch = self.rng.choice(RUN_SIZES[level]), []
@@ -745,7 +752,7 @@ class _History:
                 batches.append(batch)
             batch.append(past)
         free_at: dict[int, datetime] = {}
-        for batch in sorted(batches, key=lambda b: b[-1].ready):
+        for batch in sorted(batches, key=lambda b: _ready_at(b[-1])):
             self._run(batch, free_at, quiet=quiet)
 
     def _run(self, batch: list[_Past], free_at: dict, *, quiet: bool) -> None:
@@ -753,15 +760,18 @@ class _History:
         parcels), assigned when the driver is back from the previous one."""
         rng = self.rng
         level = batch[0].order.service_level
-        due = batch[-1].ready + self._minutes(*DISPATCH_WAIT[level])
+        due = _ready_at(batch[-1]) + self._minutes(*DISPATCH_WAIT[level])
         light = all(d.weight_kg <= 5 and d.length_cm is None for p in batch for d in p.drops)
-        drivers = [d for d in self.drivers if light or d.vehicle.type != "motorcycle"]
+        drivers = [
+            d for d in self.drivers if light or (d.vehicle and d.vehicle.type != "motorcycle")
+        ]
         driver = min(drivers, key=lambda d: (max(free_at.get(d.pk, due), due), rng.random()))
         assigned = max(due, free_at.get(driver.pk, due) + self._minutes(3, 12))
         started = assigned + self._minutes(*START_DELAY[level])
         # A plate kept out of the historic centre that day (where most pickups are) stays
         # in the yard and the spare van goes instead.
         vehicle = driver.vehicle
+        assert vehicle is not None  # every demo driver has one
         if restriction.is_restricted(plate=vehicle.plate, day=restriction.local_day(assigned)):
             vehicle = self.spare
         run = Assignment(
@@ -854,7 +864,9 @@ class _History:
             slower = rng.uniform(*TRAFFIC[level])
             return timedelta(seconds=leg.duration_s * slower) + self._minutes(*AT_THE_DOOR[level])
 
-        clock = run.started_at + self._minutes(*AT_THE_DOOR[level])  # loading at the first
+        started = run.started_at
+        assert started is not None  # set by _run
+        clock = started + self._minutes(*AT_THE_DOOR[level])  # loading at the first
         for leg in planned.legs[: len(pickups) - 1]:
             clock += drive(leg)
         times = []
@@ -862,7 +874,7 @@ class _History:
             clock += drive(leg)
             if index == 0 and held_up:
                 target = self.targets[level]
-                behind = run.started_at + timedelta(
+                behind = started + timedelta(
                     minutes=target + rng.randint(5, max(10, target * 35 // 100))
                 )
                 if clock < behind:
@@ -880,7 +892,7 @@ class _History:
             by = self.dispatcher if severity else run.driver.user
             self._incident(run, kind, notes, at=rng.choice(times), by=by, severity=severity)
         # The stops as the run left them; the ETAs as planned when it was assigned.
-        visited = {}
+        visited: dict[tuple, datetime] = {}
         for (past, _drop), at in zip(drops, times, strict=True):
             key = (past.order.origin_lat, past.order.origin_lng)
             visited.setdefault(key, at)  # a pickup is made at its first drop-off done
@@ -962,6 +974,7 @@ class _History:
         order, rng = past.order, self.rng
         if order.status != OrderStatus.DELIVERED or past.customer_user is None:
             return
+        assert order.delivered_at is not None  # set with the status
         if rng.random() >= RATED:
             return
         at = order.delivered_at + self._minutes(15, 600)
@@ -1032,7 +1045,7 @@ class _History:
             rows.filter(created_at__gt=since).update(created_at=since)
 
 
-_STOP_AFTER = {
+_STOP_AFTER: dict[str, StopStatus] = {
     DestinationStatus.DELIVERED: StopStatus.VISITED,
     DestinationStatus.FAILED: StopStatus.SKIPPED,
 }

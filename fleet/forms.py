@@ -67,7 +67,7 @@ class IncidentEvidenceForm(forms.Form):
     """Files for an incident. Their sizes are checked here, before any is read, against
     the evidence store's limits; their types and pixels by the store."""
 
-    files = MultipleFileField(
+    files = MultipleFileField(  # type: ignore[assignment]  # a field, not BaseForm.files
         label=_("Files"),
         widget=MultipleFileInput(
             attrs={"accept": "image/jpeg,image/png,image/webp,image/heic,application/pdf"}
@@ -157,7 +157,8 @@ class StopSequenceForm(forms.Form):
         return {"stop_ids": [ids[index] for index in ranked]}
 
     def _integers(self, name: str, message) -> list[int]:
-        values = [value.strip() for value in self.data.getlist(name)]
+        # Bound to request.POST, a QueryDict: a name may come several times.
+        values = [value.strip() for value in self.data.getlist(name)]  # type: ignore[attr-defined]
         if not all(value.isascii() and value.isdigit() and len(value) < 19 for value in values):
             raise forms.ValidationError(message)
         return [int(value) for value in values]

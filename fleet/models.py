@@ -28,7 +28,6 @@ class VehicleType(models.TextChoices):
 
 class Vehicle(models.Model):
     rbac_resource = "vehicles"
-    Status = VehicleStatus
 
     plate = models.CharField(_("plate"), max_length=7, unique=True, validators=[PLATE_VALIDATOR])
     type = models.CharField(max_length=12, choices=VehicleType.choices, default=VehicleType.VAN)
@@ -75,7 +74,6 @@ class Driver(models.Model):
     """A courier: the `driver` login's profile, its licence and default vehicle."""
 
     rbac_resource = "drivers"
-    Availability = Availability
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="driver_profile"
@@ -118,7 +116,6 @@ class Assignment(models.Model):
     """A run: one driver and one vehicle carrying one or more orders."""
 
     rbac_resource = "assignments"
-    Status = AssignmentStatus
     ACTIVE = (AssignmentStatus.ASSIGNED, AssignmentStatus.IN_PROGRESS)
 
     driver = models.ForeignKey(Driver, related_name="assignments", on_delete=models.PROTECT)
@@ -135,6 +132,9 @@ class Assignment(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Not a column: the generations of the zones and of the run's corridor, (None: never
+    # written), set on the run tracking.selectors.ping_run_for loads for a ping.
+    geofence_generations: tuple[int | None, int | None]
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -188,11 +188,9 @@ class Incident(models.Model):
     """Something that went wrong on a run."""
 
     rbac_resource = "incidents"
-    Type = IncidentType
-    Origin = IncidentOrigin
     # docs/domain.md, Fleet and dispatch; forced finishes and failed deliveries are as
     # serious as an absent customer.
-    DEFAULT_SEVERITY = {
+    DEFAULT_SEVERITY: dict[str, int] = {
         IncidentType.TRAFFIC: 2,
         IncidentType.WEATHER: 2,
         IncidentType.WRONG_ADDRESS: 3,
@@ -288,8 +286,6 @@ class StopStatus(models.TextChoices):
 
 class Stop(models.Model):
     rbac_resource = "routes"
-    Kind = StopKind
-    Status = StopStatus
 
     route = models.ForeignKey(Route, related_name="stops", on_delete=models.CASCADE)
     sequence = models.PositiveSmallIntegerField()

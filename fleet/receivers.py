@@ -14,7 +14,6 @@ from django.utils.translation import gettext as _
 from fleet.models import (
     Assignment,
     AssignmentStatus,
-    Availability,
     Driver,
     Incident,
     IncidentOrigin,
@@ -37,16 +36,22 @@ def link_driver_record(sender, user, previous_role, **kwargs):
 
 @receiver(user_deactivated)
 def deactivate_driver_record(sender, user, **kwargs):
-    Driver.objects.filter(user=user).update(
-        is_active=False, availability=Availability.INACTIVE, updated_at=timezone.now()
-    )
+    from fleet import services
+
+    driver = Driver.objects.filter(user=user).first()
+    if driver is not None:
+        driver.user = user  # inactive already: the service does not deactivate it again
+        services.driver_deactivate(driver=driver)
 
 
 @receiver(user_reactivated)
 def reactivate_driver_record(sender, user, **kwargs):
-    Driver.objects.filter(user=user, is_active=False).update(
-        is_active=True, availability=Availability.AVAILABLE, updated_at=timezone.now()
-    )
+    from fleet import services
+
+    driver = Driver.objects.filter(user=user, is_active=False).first()
+    if driver is not None:
+        driver.user = user
+        services.driver_reactivate(driver=driver)
 
 
 @receiver(order_cancelling)

@@ -246,7 +246,8 @@ def plan_path(points: list[Point], zones: list[Zone]) -> Path:
     if not zones or len(points) < 2:
         return Path(points=list(points), stop_at=list(range(len(points))))
     plane = geofences.LocalPlane.around(MultiPoint([(p.lng, p.lat) for p in points]))
-    graph = _Visibility([plane.to_plane(zone.shape) for zone in zones])
+    # A zone is a Polygon, and so is its projection.
+    graph = _Visibility([plane.to_plane(zone.shape) for zone in zones])  # type: ignore[misc]
     result, stop_at = [points[0]], [0]
     for origin, target in pairwise(points):
         a, b = plane.xy(origin.lng, origin.lat), plane.xy(target.lng, target.lat)

@@ -1,6 +1,7 @@
 """Fleet reads, narrowed to the caller: staff see all; a driver its own runs and record."""
 
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Avg, Count, Q, QuerySet
 
@@ -165,7 +166,7 @@ class _Refusals:
         ):
             self.runs_of_driver[run.driver_id] = run
             self.runs_of_vehicle[run.vehicle_id] = run
-        self._zones = None
+        self._zones: list[restriction.Zone] | None = None
 
     def zones(self, plate: str) -> list[restriction.Zone]:
         if not any(restriction.is_restricted(plate=plate, day=day) for day in self.days):
@@ -190,13 +191,14 @@ class _Refusals:
         )
 
 
-def _spare_vehicle(refusals: _Refusals, required: Decimal, taken: set[int]) -> Vehicle | None:
+def _spare_vehicle(refusals: _Refusals, taken: set[int]) -> Vehicle | None:
     """The smallest vehicle (capacity, then cargo volume) that could carry the order with
     any driver: in service, on no live run, not an available driver's own (`taken`: it is
-    spoken for), big enough, every package fits, not restricted for the order."""
-    candidates = Vehicle.objects.filter(
-        is_active=True, status=VehicleStatus.OPERATIONAL, capacity_kg__gte=required
-    ).exclude(pk__in=set(refusals.runs_of_vehicle) | taken)
+    spoken for), and refused by none of `fleet.rules` (big enough, every package fits, not
+    restricted for the order). The load is left to the rules, not filtered here too."""
+    candidates = Vehicle.objects.filter(is_active=True, status=VehicleStatus.OPERATIONAL).exclude(
+        pk__in=set(refusals.runs_of_vehicle) | taken
+    )
     by_size = sorted(candidates, key=lambda v: (v.capacity_kg, _volume(v), v.plate))
     return next((vehicle for vehicle in by_size if not refusals.of_vehicle(vehicle)), None)
 
@@ -252,8 +254,12 @@ def run_suggestions(*, orders: list[Order], limit: int, only_fit: bool = False) 
         vehicle, vehicle_refusals, alternative = driver.vehicle, own[driver.pk], False
         if driver_refusal is None and vehicle_refusals:
             if not spare_loaded:  # once, when an available driver first needs it
-                taken = {d.vehicle_id for d in drivers if driver_refusals[d.pk] is None}
-                spare, spare_loaded = _spare_vehicle(refusals, required, taken - {None}), True
+                taken = {
+                    d.vehicle_id
+                    for d in drivers
+                    if driver_refusals[d.pk] is None and d.vehicle_id is not None
+                }
+                spare, spare_loaded = _spare_vehicle(refusals, taken), True
             if spare is not None:
                 vehicle, vehicle_refusals, alternative = spare, [], True
         reasons = ([driver_refusal] if driver_refusal else []) + vehicle_refusals
@@ -265,7 +271,7 @@ def run_suggestions(*, orders: list[Order], limit: int, only_fit: bool = False) 
             fix = Point(lat=lat, lng=lng)
             distance_km = round(min(haversine_m(fix, pickup) for pickup in pickups) / 1000, 3)
         rating = ratings.get(driver.pk)
-        entry = {
+        entry: dict[str, Any] = {
             "driver_id": driver.pk,
             "driver_name": driver.user.full_name,
             "availability": driver.availability,
@@ -367,7 +373,8 @@ def evidence_by_incident(*, incident_ids: list[int]) -> dict[int, list[Evidence]
 def evidence_of_run(*, assignment: Assignment) -> tuple[list[Evidence], dict[int, list[Evidence]]]:
     """A run's proofs of delivery or failure, and its incidents' evidence by incident id
     (a failed drop-off's photo is both): one MongoDB query."""
-    proofs, by_incident = [], {}
+    proofs: list[Evidence] = []
+    by_incident: dict[int, list[Evidence]] = {}
     for record in evidence.evidence_list(assignment_id=assignment.pk):
         if record.destination_id is not None:
             proofs.append(record)

@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import Any
 
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -21,7 +22,7 @@ from orders.api.serializers import RatingOutput
 from rappi.api.query import QuerySerializer
 from tracking.documents import EVIDENCE_KINDS
 
-SIDE = {"max_digits": 6, "decimal_places": 1, "min_value": Decimal("0.1")}
+SIDE: dict[str, Any] = {"max_digits": 6, "decimal_places": 1, "min_value": Decimal("0.1")}
 
 
 class VehicleOutput(serializers.ModelSerializer):

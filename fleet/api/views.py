@@ -1,11 +1,7 @@
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_view,
-)
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import BaseContentNegotiation
@@ -14,32 +10,33 @@ from rest_framework.views import APIView
 
 from fleet import selectors, services
 from fleet.api import serializers as s
-from fleet.errors import ProofEvidenceError
 from fleet.filters import AssignmentFilter, DriverFilter, IncidentFilter, VehicleFilter
 from fleet.models import Assignment, Driver, Incident, Route, Vehicle
 from orders.models import Order
 from orders.selectors import order_get_for
 from rappi.api.idempotency import idempotent
+from rappi.api.inputs import validated
 from rappi.api.parsers import UploadParser
 from rappi.api.permissions import READ, WRITE, require_staff
+from rappi.api.schema import error_response
+from rappi.api.viewsets import ScopedViewSetMixin
 from rappi.errors import NotFoundError
 from tracking import evidence as evidence_store
 
-CONFLICT = OpenApiResponse(description="`vehicle_unavailable`, `user_inactive`, …")
-NOT_FOUND = OpenApiResponse(description="No such row in the caller's scope")
-DELIVERY_CONFLICT = OpenApiResponse(
-    description="`assignment_not_in_progress`, or `illegal_transition` for a drop-off "
+CONFLICT = error_response("`vehicle_unavailable`, `user_inactive`, …")
+NOT_FOUND = error_response("No such row in the caller's scope")
+DELIVERY_CONFLICT = error_response(
+    "`assignment_not_in_progress`, or `illegal_transition` for a drop-off "
     "already delivered or failed"
 )
-ROUTE_CONFLICT = OpenApiResponse(
-    description="`route_restricted`: no way round a zone closed to the vehicle today; "
-    "`route_without_run`"
+ROUTE_CONFLICT = error_response(
+    "`route_restricted`: no way round a zone closed to the vehicle today; `route_without_run`"
 )
-TOO_LARGE = OpenApiResponse(
-    description="A file or the whole upload is too large (`payload_too_large`), or its images "
+TOO_LARGE = error_response(
+    "A file or the whole upload is too large (`payload_too_large`), or its images "
     "have too many pixels (`image_too_large`)"
 )
-UNSUPPORTED = OpenApiResponse(description="A file is not a JPEG, PNG, WebP or PDF")
+UNSUPPORTED = error_response("A file is not a JPEG, PNG, WebP or PDF")
 
 
 DELIVERY_RESPONSES = {
@@ -69,35 +66,28 @@ def read_upload(upload) -> tuple[str, bytes]:
     partial_update=extend_schema(request=s.VehicleUpdateInput, responses=s.VehicleOutput),
     destroy=extend_schema(responses={204: None}, summary="Deactivate a vehicle (soft delete)"),
 )
-class VehicleViewSet(viewsets.ModelViewSet):
+class VehicleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     resource = "vehicles"
     serializer_class = s.VehicleOutput
-    lookup_value_regex = "[0-9]+"
     filterset_class = VehicleFilter
     ordering_fields = ["id", "plate", "capacity_kg", "created_at"]
     ordering = ["plate"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Vehicle.objects.none()
-        return selectors.vehicle_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.vehicle_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Vehicle
+    list_selector = staticmethod(selectors.vehicle_list_for)
+    get_selector = staticmethod(selectors.vehicle_get_for)
 
     def create(self, request):
-        data = s.VehicleInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        vehicle = services.vehicle_create(**data.validated_data)
+        data = validated(s.VehicleInput, request.data)
+        vehicle = services.vehicle_create(**data)
         return Response(s.VehicleOutput(vehicle).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
         vehicle = self.get_object()
-        data = s.VehicleUpdateInput(data=request.data, partial=True, context={"instance": vehicle})
-        data.is_valid(raise_exception=True)
-        return Response(
-            s.VehicleOutput(services.vehicle_update(vehicle=vehicle, **data.validated_data)).data
+        data = validated(
+            s.VehicleUpdateInput, request.data, partial=True, context={"instance": vehicle}
         )
+        return Response(s.VehicleOutput(services.vehicle_update(vehicle=vehicle, **data)).data)
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk=pk, partial=True)
@@ -121,40 +111,33 @@ class VehicleViewSet(viewsets.ModelViewSet):
     ),
     destroy=extend_schema(responses={204: None}, summary="Deactivate a driver and its login"),
 )
-class DriverViewSet(viewsets.ModelViewSet):
+class DriverViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Staff manage couriers; a driver sees its own record (`GET /drivers/me`)."""
 
     resource = "drivers"
     serializer_class = s.DriverOutput
-    lookup_value_regex = "[0-9]+"
     filterset_class = DriverFilter
     ordering_fields = ["id", "created_at", "availability"]
     ordering = ["id"]
     permission_actions = {"me": READ, "set_vehicle": WRITE, "ratings": "ratings:read"}
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Driver.objects.none()
-        return selectors.driver_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.driver_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Driver
+    list_selector = staticmethod(selectors.driver_list_for)
+    get_selector = staticmethod(selectors.driver_get_for)
 
     def create(self, request):
         require_staff(request)
-        data = s.DriverCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        driver = services.driver_create(by=request.user, **data.validated_data)
+        data = validated(s.DriverCreateInput, request.data)
+        driver = services.driver_create(by=request.user, **data)
         return Response(s.DriverOutput(driver).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
         require_staff(request)
         driver = self.get_object()
-        data = s.DriverUpdateInput(data=request.data, partial=True, context={"instance": driver})
-        data.is_valid(raise_exception=True)
-        return Response(
-            s.DriverOutput(services.driver_update(driver=driver, **data.validated_data)).data
+        data = validated(
+            s.DriverUpdateInput, request.data, partial=True, context={"instance": driver}
         )
+        return Response(s.DriverOutput(services.driver_update(driver=driver, **data)).data)
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk=pk, partial=True)
@@ -169,14 +152,11 @@ class DriverViewSet(viewsets.ModelViewSet):
     def set_vehicle(self, request, pk=None):
         require_staff(request)
         driver = self.get_object()
-        data = s.DriverVehicleInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        driver = services.driver_set_vehicle(driver=driver, vehicle=data.validated_data["vehicle"])
+        data = validated(s.DriverVehicleInput, request.data)
+        driver = services.driver_set_vehicle(driver=driver, vehicle=data["vehicle"])
         return Response(s.DriverOutput(driver).data)
 
-    @extend_schema(
-        responses={200: s.DriverOutput, 404: OpenApiResponse(description="No driver profile")}
-    )
+    @extend_schema(responses={200: s.DriverOutput, 404: error_response("No driver profile")})
     @action(detail=False, methods=["get"], pagination_class=None)
     def me(self, request):
         driver = Driver.objects.select_related("user").filter(user=request.user).first()
@@ -207,8 +187,8 @@ def _orders_or_404(ids: list[int]) -> list[Order]:
         request=s.AssignmentCreateInput,
         responses={
             201: s.AssignmentOutput,
-            409: OpenApiResponse(
-                description="`orders_not_pending`, `driver_unavailable` (busy, or on a live "
+            409: error_response(
+                "`orders_not_pending`, `driver_unavailable` (busy, or on a live "
                 "run: `assignment_id`), `vehicle_unavailable`, `vehicle_busy` (on another live "
                 "run: `assignment_id`, `status`), `capacity_exceeded`, `does_not_fit`, "
                 "`vehicle_restricted`, `route_restricted`"
@@ -217,23 +197,20 @@ def _orders_or_404(ids: list[int]) -> list[Order]:
     ),
     destroy=extend_schema(responses={204: None, 409: CONFLICT}),
 )
-class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AssignmentViewSet(
+    ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Runs. Staff see and manage all; a driver sees its own and starts them."""
 
     resource = "assignments"
     serializer_class = s.AssignmentOutput
-    lookup_value_regex = "[0-9]+"
     filterset_class = AssignmentFilter
     ordering_fields = ["id", "created_at", "started_at", "status"]
     ordering = ["-created_at"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Assignment.objects.none()
-        return selectors.assignment_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.assignment_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Assignment
+    list_selector = staticmethod(selectors.assignment_list_for)
+    get_selector = staticmethod(selectors.assignment_get_for)
 
     def _output(self, assignment):
         return s.AssignmentOutput(
@@ -242,12 +219,11 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def create(self, request):
         require_staff(request)
-        data = s.AssignmentCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(s.AssignmentCreateInput, request.data)
         assignment = services.assignment_create(
-            orders=_orders_or_404(data.validated_data["order_ids"]),
-            driver=data.validated_data["driver"],
-            vehicle=data.validated_data["vehicle"],
+            orders=_orders_or_404(data["order_ids"]),
+            driver=data["driver"],
+            vehicle=data["vehicle"],
             by=request.user,
         )
         return Response(self._output(assignment), status=status.HTTP_201_CREATED)
@@ -272,10 +248,9 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def finish(self, request, pk=None):
         require_staff(request)
         assignment = self.get_object()
-        data = s.AssignmentFinishInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(s.AssignmentFinishInput, request.data)
         assignment = services.assignment_finish(
-            assignment=assignment, reason=data.validated_data["reason"], by=request.user
+            assignment=assignment, reason=data["reason"], by=request.user
         )
         return Response(self._output(assignment))
 
@@ -283,8 +258,8 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         request=s.AssignmentReopenInput,
         responses={
             200: s.AssignmentOutput,
-            409: OpenApiResponse(
-                description="`illegal_transition` (not finished), `driver_unavailable`, "
+            409: error_response(
+                "`illegal_transition` (not finished), `driver_unavailable`, "
                 "`vehicle_unavailable`, `vehicle_busy` (its vehicle is on another live run)"
             ),
         },
@@ -293,11 +268,8 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def reopen(self, request, pk=None):
         require_staff(request)
         assignment = self.get_object()
-        data = s.AssignmentReopenInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        assignment = services.assignment_reopen(
-            assignment=assignment, by=request.user, **data.validated_data
-        )
+        data = validated(s.AssignmentReopenInput, request.data)
+        assignment = services.assignment_reopen(assignment=assignment, by=request.user, **data)
         return Response(self._output(assignment))
 
     @extend_schema(request=None, responses={200: s.RouteOutput, 409: ROUTE_CONFLICT})
@@ -310,9 +282,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def _delivery(self, *, destination_id, serializer, record):
         """Validate an upload form, let `record` apply it, answer the drop-off's new state."""
         assignment = self.get_object()  # a driver only reaches its own runs
-        data = serializer(data=self.request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        fields = validated(serializer, self.request.data)
         for name in ("photo", "signature"):
             if fields.get(name) is not None:
                 fields[name] = read_upload(fields[name])
@@ -384,23 +354,22 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         parameters=[s.SuggestionQuery],
         responses={
             200: s.SuggestionsOutput,
-            400: OpenApiResponse(description="Bad query parameter (`invalid`)"),
-            404: OpenApiResponse(description="No such order"),
+            400: error_response("Bad query parameter (`invalid`)"),
+            404: error_response("No such order"),
         },
         summary="Staff: drivers ranked for an order (restriction, fit, capacity, distance, rating)",
     )
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def suggestions(self, request):
         require_staff(request)
-        query = s.SuggestionQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        order = order_get_for(user=request.user, pk=query.validated_data["order_id"])
+        query = validated(s.SuggestionQuery, request.query_params)
+        order = order_get_for(user=request.user, pk=query["order_id"])
         return Response(
             s.SuggestionsOutput(
                 selectors.driver_suggestions(
                     order=order,
-                    limit=query.validated_data["limit"],
-                    only_fit=query.validated_data["only_fit"],
+                    limit=query["limit"],
+                    only_fit=query["only_fit"],
                 )
             ).data
         )
@@ -412,10 +381,9 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def cancel(self, request, pk=None):
         require_staff(request)
         assignment = self.get_object()
-        data = s.AssignmentCancelInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(s.AssignmentCancelInput, request.data)
         assignment = services.assignment_cancel(
-            assignment=assignment, reason=data.validated_data["reason"], by=request.user
+            assignment=assignment, reason=data["reason"], by=request.user
         )
         return Response(self._output(assignment))
 
@@ -427,9 +395,9 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         request=s.IncidentCreateInput,
         responses={
             201: s.IncidentOutput,
-            404: OpenApiResponse(description="Not the caller's run"),
-            409: OpenApiResponse(
-                description="`run_closed`: a driver reports on its runs still to be driven "
+            404: error_response("Not the caller's run"),
+            409: error_response(
+                "`run_closed`: a driver reports on its runs still to be driven "
                 "(assigned, in progress); staff on any run but one cancelled before it started"
             ),
         },
@@ -438,37 +406,29 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     partial_update=extend_schema(request=s.IncidentUpdateInput, responses=s.IncidentOutput),
     destroy=extend_schema(responses={204: None}),
 )
-class IncidentViewSet(viewsets.ModelViewSet):
+class IncidentViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Staff see every incident; a driver those of its own runs, and reports on them."""
 
     resource = "incidents"
     # A driver may remove what it uploaded by mistake; deleting incidents stays staff work.
     permission_actions = {"delete_evidence": WRITE}
     serializer_class = s.IncidentOutput
-    lookup_value_regex = "[0-9]+"
     filterset_class = IncidentFilter
     search_fields = ["notes"]
     ordering_fields = ["id", "created_at", "severity"]
     ordering = ["-created_at"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Incident.objects.none()
-        return selectors.incident_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.incident_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Incident
+    list_selector = staticmethod(selectors.incident_list_for)
+    get_selector = staticmethod(selectors.incident_get_for)
 
     def create(self, request):
-        data = s.IncidentCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        assignment = selectors.assignment_get_for(
-            user=request.user, pk=data.validated_data["assignment_id"]
-        )
+        data = validated(s.IncidentCreateInput, request.data)
+        assignment = selectors.assignment_get_for(user=request.user, pk=data["assignment_id"])
         incident = services.incident_report(
             assignment=assignment,
-            type=data.validated_data["type"],
-            notes=data.validated_data["notes"],
+            type=data["type"],
+            notes=data["notes"],
             by=request.user,
         )
         return Response(s.IncidentOutput(incident).data, status=status.HTTP_201_CREATED)
@@ -476,9 +436,8 @@ class IncidentViewSet(viewsets.ModelViewSet):
     def update(self, request, pk=None, partial=False):
         require_staff(request)
         incident = self.get_object()
-        data = s.IncidentUpdateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        incident = services.incident_update(incident=incident, **data.validated_data)
+        data = validated(s.IncidentUpdateInput, request.data, partial=True)
+        incident = services.incident_update(incident=incident, **data)
         return Response(s.IncidentOutput(incident).data)
 
     def partial_update(self, request, pk=None):
@@ -510,13 +469,12 @@ class IncidentViewSet(viewsets.ModelViewSet):
     @idempotent
     def add_evidence(self, request, pk=None):
         incident = self.get_object()
-        data = s.IncidentEvidenceInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(s.IncidentEvidenceInput, request.data)
         record = services.incident_evidence_add(
             incident=incident,
-            kind=data.validated_data["kind"],
-            uploads=[read_upload(upload) for upload in data.validated_data["files"]],
-            note=data.validated_data["note"],
+            kind=data["kind"],
+            uploads=[read_upload(upload) for upload in data["files"]],
+            note=data["note"],
             by=request.user,
         )
         return Response(s.EvidenceOutput(record).data, status=status.HTTP_201_CREATED)
@@ -525,29 +483,15 @@ class IncidentViewSet(viewsets.ModelViewSet):
         responses={
             204: None,
             404: NOT_FOUND,
-            409: OpenApiResponse(description="`proof_of_delivery`: kept with its run"),
+            409: error_response("`proof_of_delivery`: kept with its run"),
         },
         summary="Delete evidence and its files",
     )
     @action(detail=True, methods=["delete"], url_path=r"evidence/(?P<evidence_id>[0-9a-fA-F]{24})")
     def delete_evidence(self, request, pk=None, evidence_id=None):
-        incident = self.get_object()
-        record = next(
-            (
-                r
-                for r in selectors.evidence_for_incident(incident=incident)
-                if str(r.pk) == evidence_id
-            ),
-            None,
+        services.incident_evidence_delete(
+            incident=self.get_object(), evidence_id=evidence_id, by=request.user
         )
-        # Staff, or the person who uploaded it; others are told it does not exist.
-        if record is None or not (
-            request.user.is_staff_member or record.uploaded_by == request.user.pk
-        ):
-            raise NotFoundError()
-        if record.destination_id is not None:
-            raise ProofEvidenceError(evidence_id=evidence_id)
-        services.incident_evidence_delete(record=record)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -555,22 +499,19 @@ class IncidentViewSet(viewsets.ModelViewSet):
     list=extend_schema(responses=s.RouteOutput(many=True)),
     retrieve=extend_schema(responses=s.RouteOutput),
 )
-class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RouteViewSet(
+    ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Planned routes of runs; a driver sees its own runs' routes and marks stops visited."""
 
     resource = "routes"
     serializer_class = s.RouteOutput
-    lookup_value_regex = "[0-9]+"
     filter_backends = []
     permission_actions = {"plan": WRITE, "visit": WRITE, "optimize": WRITE, "sequence": WRITE}
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Route.objects.none()
-        return selectors.route_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.route_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Route
+    list_selector = staticmethod(selectors.route_list_for)
+    get_selector = staticmethod(selectors.route_get_for)
 
     @extend_schema(
         request=s.RoutePlanInput,
@@ -579,16 +520,11 @@ class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=False, methods=["post"])
     def plan(self, request):
         require_staff(request)
-        data = s.RoutePlanInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        if "order_ids" in data.validated_data:
-            route = services.route_plan_for_orders(
-                orders=_orders_or_404(data.validated_data["order_ids"])
-            )
+        data = validated(s.RoutePlanInput, request.data)
+        if "order_ids" in data:
+            route = services.route_plan_for_orders(orders=_orders_or_404(data["order_ids"]))
         else:
-            assignment = selectors.assignment_get_for(
-                user=request.user, pk=data.validated_data["assignment_id"]
-            )
+            assignment = selectors.assignment_get_for(user=request.user, pk=data["assignment_id"])
             route = services.route_plan(assignment=assignment)
         return Response(
             s.RouteOutput(selectors.route_get_for(user=request.user, pk=route.pk)).data,
@@ -619,9 +555,8 @@ class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def sequence(self, request, pk=None):
         require_staff(request)
         route = self.get_object()
-        data = s.RouteSequenceInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        route = services.route_resequence(route=route, stop_ids=data.validated_data["stop_ids"])
+        data = validated(s.RouteSequenceInput, request.data)
+        route = services.route_resequence(route=route, stop_ids=data["stop_ids"])
         return self._route_output(route)
 
     @extend_schema(
@@ -629,8 +564,8 @@ class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             200: s.StopOutput,
             404: NOT_FOUND,
-            409: OpenApiResponse(
-                description="`assignment_not_in_progress` (`status`), `route_without_run`, "
+            409: error_response(
+                "`assignment_not_in_progress` (`status`), `route_without_run`, "
                 "`delivery_stop_needs_proof` (deliver or fail the drop-off: `deliver_url`, "
                 "`fail_url`), `illegal_transition` (a skipped pickup)"
             ),
