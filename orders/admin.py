@@ -3,6 +3,7 @@ of state goes through orders.services, so the rules hold here as in the API; a r
 change shows as a message."""
 
 from datetime import datetime, time, timedelta
+from functools import partial
 
 from django import forms
 from django.contrib import admin
@@ -19,7 +20,8 @@ from django.utils.translation import gettext_lazy as _
 
 from orders import services
 from orders.models import Address, Customer, Destination, Invoice, Order, Payment, Rating, Tariff
-from rappi.admin import call_service
+from orders.services.customers import ADDRESS_FIELDS
+from rappi.admin import call_service, save_changes
 from rappi.console import maps
 
 
@@ -114,10 +116,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            changes = {f: form.cleaned_data[f] for f in form.changed_data}
-            call_service(
-                self, request, obj, lambda: services.customer_update(customer=obj, **changes)
-            )
+            save_changes(self, request, obj, form, partial(services.customer_update, customer=obj))
             return
         data = form.cleaned_data
         created = services.customer_create(
@@ -129,6 +128,40 @@ class CustomerAdmin(admin.ModelAdmin):
         if not data["is_active"]:
             services.customer_deactivate(customer=created)
         obj.pk, obj.email, obj.is_active = created.pk, created.email, created.is_active
+
+    def save_formset(self, request, form, formset, change):
+        """The address rows through the services, as the API writes them: the first
+        address is primary, a new primary takes over, a removed one hands over."""
+        customer = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for row in formset.initial_forms:
+            deleted = row in formset.deleted_forms
+            if not (deleted or row.has_changed()):
+                continue
+            address = Address.objects.get(pk=row.instance.pk)  # as stored, not as edited
+            if deleted:
+                services.address_delete(address=address)
+                formset.deleted_objects.append(address)
+            elif save_changes(
+                self,
+                request,
+                address,
+                row,
+                partial(services.address_update, address=address),
+                fields=ADDRESS_FIELDS,
+            ):
+                formset.changed_objects.append((address, row.changed_data))
+        for row in formset.extra_forms:
+            if row.has_changed() and row not in formset.deleted_forms:
+                fields = {name: row.cleaned_data[name] for name in ADDRESS_FIELDS}
+                call_service(
+                    self,
+                    request,
+                    customer,
+                    lambda fields=fields: formset.new_objects.append(
+                        services.address_create(customer=customer, **fields)
+                    ),
+                )
 
     @admin.action(
         description=_("Deactivate selected customers (and their logins)"), permissions=["delete"]
@@ -169,7 +202,7 @@ class DestinationInline(MapRows, admin.TabularInline):
         "subtotal",
         "status",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # typed apart in django-stubs
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -211,7 +244,7 @@ class PaymentInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["provider", "amount", "currency", "status", "external_id", "paid_at", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # typed apart in django-stubs
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -380,7 +413,8 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description=_("run"))
     def current_run(self, order):
         """The latest run that was not cancelled: the one carrying (or that carried) it."""
-        run = next((r for r in order.assignments.all() if r.status != r.Status.CANCELLED), None)
+        # fleet's AssignmentStatus.CANCELLED, spelt out: orders does not import fleet.
+        run = next((r for r in order.assignments.all() if r.status != "cancelled"), None)
         return _run_link(run) if run else "—"
 
     @admin.display(description=_("runs"))
@@ -492,16 +526,15 @@ class OrderAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             return  # created in save_related, once the drop-offs are known
-        editable = {"service_level", "scheduled_for", "notes"}
-        changes = {f: form.cleaned_data[f] for f in form.changed_data if f in editable}
-        if changes:
-            original = Order.objects.get(pk=obj.pk)
-            call_service(
-                self,
-                request,
-                obj,
-                lambda: services.order_update(order=original, by=request.user, **changes),
-            )
+        save_changes(
+            self,
+            request,
+            obj,
+            form,
+            partial(services.order_update, order=obj, by=request.user),
+            fields={"service_level", "scheduled_for", "notes"},
+            if_changed=True,
+        )
 
     def _with_form(self, request, queryset, form_class, title, apply):
         if "apply" in request.POST:
@@ -608,11 +641,16 @@ class InvoiceAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        changes = {f: form.cleaned_data[f] for f in form.changed_data}
-        original = Invoice.objects.get(pk=obj.pk)
-        call_service(
-            self, request, obj, lambda: services.invoice_update(invoice=original, **changes)
-        )
+        original = Invoice.objects.get(pk=obj.pk)  # the form has changed `obj` already
+        save_changes(self, request, obj, form, partial(services.invoice_update, invoice=original))
+
+    # Deleting, one or a selection, goes through the service: it is audited.
+    def delete_model(self, request, obj):
+        services.invoice_delete(invoice=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for invoice in queryset:
+            services.invoice_delete(invoice=invoice, by=request.user)
 
 
 @admin.register(Rating)
@@ -623,6 +661,14 @@ class RatingAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    # Deleting, one or a selection, goes through the service: it is audited.
+    def delete_model(self, request, obj):
+        services.rating_delete(rating=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for rating in queryset:
+            services.rating_delete(rating=rating, by=request.user)
 
 
 class TariffForm(forms.ModelForm):
@@ -660,5 +706,4 @@ class TariffAdmin(admin.ModelAdmin):
         return redirect("admin:orders_tariff_change", services.tariff_get().pk)
 
     def save_model(self, request, obj, form, change):
-        changes = {f: form.cleaned_data[f] for f in form.changed_data}
-        call_service(self, request, obj, lambda: services.tariff_update(by=request.user, **changes))
+        save_changes(self, request, obj, form, partial(services.tariff_update, by=request.user))

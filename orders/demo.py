@@ -134,13 +134,17 @@ def seed(*, reset: bool, stdout) -> None:
         )
     lucia = customers["customer1@rappi.pe"]
     textiles = customers["customer2@rappi.pe"]
+    lucia_user, textiles_user = lucia.user, textiles.user
+    # Both sign in.
+    assert lucia_user is not None
+    assert textiles_user is not None
     dispatcher = User.objects.get(email="dispatcher@rappi.pe")
 
     # Waiting for the customer's payment: two drops, one bulky.
     _order(
         "awaiting payment",
         lucia,
-        lucia.user,
+        lucia_user,
         [_destination(0, "2.5"), _destination(1, "1.2", ("60", "40", "40"))],
     )
 
@@ -148,15 +152,15 @@ def seed(*, reset: bool, stdout) -> None:
     paid = _order(
         "paid online",
         textiles,
-        textiles.user,
+        textiles_user,
         [_destination(2, "12"), _destination(3, "4")],
         "express",
         origin=WORKSHOP,
     )
-    payment = services.payment_checkout(order=paid, by=textiles.user)
+    payment = services.payment_checkout(order=paid, by=textiles_user)
     services.payment_simulate(payment=payment, outcome="approved")
     services.invoice_create(
-        order=paid, ruc="20100070970", business_name="Textiles Yanahuara SAC", by=textiles.user
+        order=paid, ruc="20100070970", business_name="Textiles Yanahuara SAC", by=textiles_user
     )
 
     # Created by staff for a walk-in customer, paid in cash.
@@ -173,8 +177,8 @@ def seed(*, reset: bool, stdout) -> None:
     )
 
     # Cancelled before payment.
-    cancelled = _order("cancelled", lucia, lucia.user, [_destination(2, "3")])
-    services.order_cancel(order=cancelled, reason="Cambio de planes", by=lucia.user)
+    cancelled = _order("cancelled", lucia, lucia_user, [_destination(2, "3")])
+    services.order_cancel(order=cancelled, reason="Cambio de planes", by=lucia_user)
 
     # Ready for dispatch: the fleet demo puts these in runs (one assigned, one under way).
     for key in ("for run assigned", "for run in progress"):
@@ -183,9 +187,9 @@ def seed(*, reset: bool, stdout) -> None:
     # Paid by the customer: the fleet demo delivers it in a finished run (with proofs), and
     # the customer rates it.
     delivered = _order(
-        "for run delivered", lucia, lucia.user, [_destination(0, "1"), _destination(2, "2")]
+        "for run delivered", lucia, lucia_user, [_destination(0, "1"), _destination(2, "2")]
     )
-    payment = services.payment_checkout(order=delivered, by=lucia.user)
+    payment = services.payment_checkout(order=delivered, by=lucia_user)
     services.payment_simulate(payment=payment, outcome="approved")
     # Paid by the customer: the fleet demo puts it in a run and cancels the run before it
     # starts, so it is pending again, ready for a dispatcher.

@@ -5,7 +5,7 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from orders.models import Customer, Order, Payment, ServiceLevel
+from orders.models import Customer, Order, OrderStatus, Payment, PaymentStatus, ServiceLevel
 from rappi.api.filters import (
     CreatedRangeFilterSet,
     IdFilter,
@@ -47,7 +47,7 @@ def order_search(queryset, term: str):
 
 
 class OrderFilter(CreatedRangeFilterSet):
-    status = StrictMultipleChoiceFilter(choices=Order.Status.choices)
+    status = StrictMultipleChoiceFilter(choices=OrderStatus.choices)
     service_level = StrictChoiceFilter(choices=ServiceLevel.choices)
     customer_id = IdFilter(field_name="customer_id")
     customer = IdFilter(field_name="customer_id")
@@ -84,7 +84,7 @@ class OrderFilter(CreatedRangeFilterSet):
 
 
 class PaymentFilter(CreatedRangeFilterSet):
-    status = StrictChoiceFilter(choices=Payment.Status.choices)
+    status = StrictChoiceFilter(choices=PaymentStatus.choices)
     order_id = IdFilter()
     provider = django_filters.CharFilter()
 

@@ -192,7 +192,6 @@ class PaymentStatus(models.TextChoices):
 
 class Order(models.Model):
     rbac_resource = "orders"
-    Status = OrderStatus
 
     customer = models.ForeignKey(Customer, related_name="orders", on_delete=models.PROTECT)
     status = models.CharField(max_length=20, choices=OrderStatus.choices, db_index=True)
@@ -249,12 +248,11 @@ class Order(models.Model):
 
     @property
     def is_editable(self) -> bool:
-        return self.status in (self.Status.PENDING_PAYMENT, self.Status.PENDING)
+        return self.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.PENDING)
 
 
 class Destination(models.Model):
     rbac_resource = "orders"
-    Status = DestinationStatus
 
     order = models.ForeignKey(Order, related_name="destinations", on_delete=models.CASCADE)
     sequence = models.PositiveSmallIntegerField()
@@ -322,7 +320,6 @@ def package_volume(drop_off) -> Decimal | None:
 
 class Payment(models.Model):
     rbac_resource = "payments"
-    Status = PaymentStatus
 
     order = models.ForeignKey(Order, related_name="payments", on_delete=models.PROTECT)
     amount = models.DecimalField(max_digits=10, decimal_places=2)
@@ -475,7 +472,6 @@ class OrderEvent(models.Model):
     after, on the events that changed it; a drop-off's own outcome is the event's type."""
 
     rbac_resource = "orders"
-    Type = OrderEventType
 
     # The timeline index below leads with the order: no index of its own.
     order = models.ForeignKey(

@@ -94,8 +94,9 @@ def surcharge_at(tariff, when: datetime) -> Surcharge:
 
 def chargeable_weight(tariff, package: Package) -> Decimal:
     weight = Decimal(package.weight_kg)
-    dims = (package.length_cm, package.width_cm, package.height_cm)
-    if all(d is not None and d > 0 for d in dims):
+    sides = (package.length_cm, package.width_cm, package.height_cm)
+    dims = [d for d in sides if d is not None and d > 0]
+    if len(dims) == 3:
         volumetric = (
             Decimal(dims[0]) * Decimal(dims[1]) * Decimal(dims[2]) / tariff.volumetric_factor
         )

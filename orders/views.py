@@ -9,6 +9,7 @@ token for one payment, and the buttons go through `payment_simulate`, as
 `POST /api/v1/payments/{id}/simulate` does."""
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -477,9 +478,9 @@ def _plain(value: Decimal) -> str:
 def _package(destination: Destination) -> str:
     """`2.5 kg · 60 x 40 x 40 cm · Caja`: the parts the package has."""
     parts = [f"{_plain(destination.weight_kg)} kg"]
-    sides = (destination.length_cm, destination.width_cm, destination.height_cm)
-    if all(sides):
-        parts.append(" x ".join(_plain(side) for side in sides) + " cm")
+    length, width, height = destination.length_cm, destination.width_cm, destination.height_cm
+    if length and width and height:
+        parts.append(f"{_plain(length)} x {_plain(width)} x {_plain(height)} cm")
     if destination.description:
         parts.append(destination.description)
     return " · ".join(parts)
@@ -615,7 +616,8 @@ def _order_page(request, order: Order, *, bound: dict | None = None, status: int
     bound = bound or {}
     payments = list(order.payments.order_by("created_at", "pk"))
     paid = any(payment.status == PaymentStatus.PAID for payment in payments)
-    destinations = list(order.destinations.all())
+    # Each destination carries what its part of the page shows (set below, for the template).
+    destinations: list[Any] = list(order.destinations.all())
     tracking = _tracking(user, order)
     proofs = _proofs_by_destination(user, order, tracking["proofs"] if tracking else None)
     actions = _allowed_actions(user, order, paid=paid)

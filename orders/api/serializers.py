@@ -1,4 +1,5 @@
 from decimal import Context, Decimal
+from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -23,8 +24,8 @@ from orders.models import (
 )
 from rappi.api.schema import DECIMAL_STRING
 
-COORD = {"max_digits": 9, "decimal_places": 6, "coerce_to_string": False}
-MONEY = {"max_digits": 10, "decimal_places": 2}
+COORD: dict[str, Any] = {"max_digits": 9, "decimal_places": 6, "coerce_to_string": False}
+MONEY: dict[str, Any] = {"max_digits": 10, "decimal_places": 2}
 # The largest box a courier van carries; it also keeps volumetric weights in range.
 MAX_SIDE_CM = Decimal("400")
 
@@ -138,7 +139,8 @@ class DestinationUpdateInput(DestinationInput):
 
 class OrderQuoteInput(serializers.Serializer):
     origin = PlaceInput()
-    destinations = DestinationInput(many=True, min_length=1, max_length=20)
+    # many=True hands the lengths to its ListSerializer, which the stubs do not follow.
+    destinations = DestinationInput(many=True, min_length=1, max_length=20)  # type: ignore[call-arg]
     service_level = serializers.ChoiceField(
         choices=ServiceLevel.choices, default=ServiceLevel.STANDARD
     )
@@ -340,8 +342,9 @@ class DestinationOutput(serializers.Serializer):
     received_by = serializers.CharField()
     failure_reason = serializers.CharField()
 
+    # The annotation gives the OpenAPI schema its shape; the value is that shape's dict.
     def get_package(self, destination) -> PackageSerializer:
-        return _package(destination)
+        return _package(destination)  # type: ignore[return-value]
 
     def to_representation(self, destination):
         return _destination_representation(destination, timezone.get_current_timezone())
@@ -444,7 +447,7 @@ class OrderEventOutput(serializers.Serializer):
         help_text="Who acted: shown to staff, and to a customer only for its own actions."
     )
     actor_role = serializers.ChoiceField(choices=ActorRole.choices)
-    data = serializers.SerializerMethodField(
+    data = serializers.SerializerMethodField(  # type: ignore[assignment]  # not Serializer.data
         help_text="Details by type (ids, amounts as decimal strings, reason…); what only "
         "staff may know is left out for customers."
     )

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -13,13 +13,14 @@ from orders.filters import CustomerFilter, OrderFilter, PaymentFilter
 from orders.models import Customer, Invoice, Order, Payment
 from orders.ruc import ruc_lookup, ruc_validation_error
 from rappi.api.idempotency import idempotent
+from rappi.api.inputs import validated
 from rappi.api.permissions import READ, WRITE, require_staff
+from rappi.api.schema import error_response
+from rappi.api.viewsets import ScopedViewSetMixin
 from rappi.errors import PermissionDeniedError
 from rappi.selectors import get_or_404
 
-CONFLICT = OpenApiResponse(
-    description="State conflict (`illegal_transition`, `order_not_editable`, …)"
-)
+CONFLICT = error_response("State conflict (`illegal_transition`, `order_not_editable`, …)")
 
 
 # --- Customers and addresses -------------------------------------------------------------
@@ -33,37 +34,29 @@ CONFLICT = OpenApiResponse(
     partial_update=extend_schema(request=s.CustomerUpdateInput, responses=s.CustomerOutput),
     destroy=extend_schema(responses={204: None}, summary="Deactivate a customer (soft delete)"),
 )
-class CustomerViewSet(viewsets.ModelViewSet):
+class CustomerViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Staff see every customer; a customer only its own record."""
 
     resource = "customers"
     serializer_class = s.CustomerOutput
-    lookup_value_regex = "[0-9]+"
     filterset_class = CustomerFilter
     ordering_fields = ["id", "full_name", "created_at"]
     ordering = ["full_name"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
-            return Customer.objects.none()
-        return selectors.customer_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.customer_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Customer
+    list_selector = staticmethod(selectors.customer_list_for)
+    get_selector = staticmethod(selectors.customer_get_for)
 
     def create(self, request):
         require_staff(request)  # customers come into being by registering
-        data = s.CustomerInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = {k: v for k, v in data.validated_data.items() if k != "is_active"}
+        data = validated(s.CustomerInput, request.data)
+        fields = {k: v for k, v in data.items() if k != "is_active"}
         customer = services.customer_create(**fields)
         return Response(s.CustomerOutput(customer).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
         customer = self.get_object()
-        data = s.CustomerUpdateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        changes = dict(data.validated_data)
+        changes = validated(s.CustomerUpdateInput, request.data, partial=True)
         if "is_active" in changes and not request.user.is_staff_member:
             raise PermissionDeniedError(_("Only staff change whether a customer is active."))
         customer = services.customer_update(customer=customer, **changes)
@@ -88,7 +81,6 @@ class CustomerViewSet(viewsets.ModelViewSet):
 class AddressViewSet(viewsets.ModelViewSet):
     resource = "customers"
     serializer_class = s.AddressSerializer
-    lookup_value_regex = "[0-9]+"
     filter_backends = []
     pagination_class = None
 
@@ -103,16 +95,14 @@ class AddressViewSet(viewsets.ModelViewSet):
 
     def create(self, request, customer_pk=None):
         customer = self._customer()
-        data = s.AddressSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        address = services.address_create(customer=customer, **data.validated_data)
+        data = validated(s.AddressSerializer, request.data)
+        address = services.address_create(customer=customer, **data)
         return Response(s.AddressSerializer(address).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, customer_pk=None, pk=None, partial=False):
         address = self.get_object()
-        data = s.AddressSerializer(address, data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        address = services.address_update(address=address, **data.validated_data)
+        data = validated(s.AddressSerializer, request.data, instance=address, partial=partial)
+        address = services.address_update(address=address, **data)
         return Response(s.AddressSerializer(address).data)
 
     def partial_update(self, request, customer_pk=None, pk=None):
@@ -135,26 +125,22 @@ class AddressViewSet(viewsets.ModelViewSet):
     ),
 )
 class OrderViewSet(
+    ScopedViewSetMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
     resource = "orders"
     serializer_class = s.OrderOutput
-    lookup_value_regex = "[0-9]+"
     http_method_names = ["get", "post", "patch", "head", "options"]
     filterset_class = OrderFilter
     ordering_fields = ["id", "created_at", "total", "status", "scheduled_for"]
     ordering = ["-created_at"]
     permission_actions = {"quote": READ, "rating": "ratings:write"}
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
-            return Order.objects.none()
-        return selectors.order_rows_for(user=self.request.user)  # the list, only shown
-
-    def get_object(self):
-        return selectors.order_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Order
+    list_selector = staticmethod(selectors.order_rows_for)  # the list, only shown
+    get_selector = staticmethod(selectors.order_get_for)
 
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -165,51 +151,32 @@ class OrderViewSet(
         return s.OrderOutput(selectors.order_get_for(user=self.request.user, pk=order.pk)).data
 
     def create(self, request):
-        data = s.OrderCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
-        customer_id = fields.pop("customer_id", None)
-        if request.user.is_staff_member:
-            if customer_id is None:
-                return Response(
-                    *_field_error("customer_id", _("Staff must name the customer.")),
-                )
-            customer = Customer.objects.filter(pk=customer_id).first()
-            if customer is None:
-                return Response(*_field_error("customer_id", _("No such customer.")))
-        else:
-            customer = getattr(request.user, "customer_profile", None)
-            if customer is None:
-                raise PermissionDeniedError(_("Your login has no customer record."))
+        fields = validated(s.OrderCreateInput, request.data)
+        customer = services.customer_for_new_order(
+            user=request.user, customer_id=fields.pop("customer_id", None)
+        )
         order = services.order_create(by=request.user, customer=customer, **fields)
         # From the rows just written, with their drop-offs: what a read would give back.
         return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         order = self.get_object()
-        data = s.OrderUpdateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        order = services.order_update(order=order, by=request.user, **data.validated_data)
+        data = validated(s.OrderUpdateInput, request.data, partial=True)
+        order = services.order_update(order=order, by=request.user, **data)
         return Response(self._output(order))
 
     @extend_schema(request=s.OrderQuoteInput, responses=s.QuoteOutput)
     @action(detail=False, methods=["post"])
     def quote(self, request):
-        data = s.OrderQuoteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        return Response(
-            s.QuoteOutput(s.quote_output(services.order_quote(**data.validated_data))).data
-        )
+        data = validated(s.OrderQuoteInput, request.data)
+        return Response(s.QuoteOutput(s.quote_output(services.order_quote(**data))).data)
 
     @extend_schema(request=s.CancelInput, responses={200: s.OrderOutput, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         order = self.get_object()
-        data = s.CancelInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        order = services.order_cancel(
-            order=order, reason=data.validated_data["reason"], by=request.user
-        )
+        data = validated(s.CancelInput, request.data)
+        order = services.order_cancel(order=order, reason=data["reason"], by=request.user)
         return Response(self._output(order))
 
     @extend_schema(request=s.AdjustPriceInput, responses={200: s.OrderOutput, 409: CONFLICT})
@@ -217,9 +184,8 @@ class OrderViewSet(
     def adjust_price(self, request, pk=None):
         require_staff(request)
         order = self.get_object()
-        data = s.AdjustPriceInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        order = services.order_adjust_price(order=order, by=request.user, **data.validated_data)
+        data = validated(s.AdjustPriceInput, request.data)
+        order = services.order_adjust_price(order=order, by=request.user, **data)
         return Response(self._output(order))
 
     @extend_schema(request=None, responses={200: s.CheckoutOutput, 409: CONFLICT})
@@ -236,11 +202,8 @@ class OrderViewSet(
     def payments(self, request, pk=None):
         require_staff(request)
         order = self.get_object()
-        data = s.ManualPaymentInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        payment = services.payment_record_manual(
-            order=order, by=request.user, **data.validated_data
-        )
+        data = validated(s.ManualPaymentInput, request.data)
+        payment = services.payment_record_manual(order=order, by=request.user, **data)
         return Response(s.PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -265,16 +228,9 @@ class OrderViewSet(
     @action(detail=True, methods=["post"])
     def rating(self, request, pk=None):
         order = self.get_object()
-        data = s.RatingInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        rating = services.rating_create(order=order, by=request.user, **data.validated_data)
+        data = validated(s.RatingInput, request.data)
+        rating = services.rating_create(order=order, by=request.user, **data)
         return Response(s.RatingOutput(rating).data, status=status.HTTP_201_CREATED)
-
-
-def _field_error(field: str, message: str):
-    from rappi.api.exceptions import error_body
-
-    return error_body("invalid", _("Invalid input."), {"fields": {field: [message]}}), 400
 
 
 @extend_schema_view(
@@ -293,7 +249,6 @@ class DestinationViewSet(viewsets.GenericViewSet):
     # Removing a drop-off edits the order: the same permission as adding one.
     permission_actions = {"destroy": WRITE}
     serializer_class = s.DestinationOutput
-    lookup_value_regex = "[0-9]+"
 
     def _order(self):
         return selectors.order_get_for(user=self.request.user, pk=self.kwargs["order_pk"])
@@ -303,20 +258,16 @@ class DestinationViewSet(viewsets.GenericViewSet):
 
     def create(self, request, order_pk=None):
         order = self._order()
-        data = s.DestinationInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        destination = services.destination_add(
-            order=order, spec=dict(data.validated_data), by=request.user
-        )
+        data = validated(s.DestinationInput, request.data)
+        destination = services.destination_add(order=order, spec=data, by=request.user)
         return Response(s.DestinationOutput(destination).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, order_pk=None, pk=None):
         order = self._order()
         destination = self._destination(order)
-        data = s.DestinationUpdateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
+        data = validated(s.DestinationUpdateInput, request.data, partial=True)
         destination = services.destination_update(
-            order=order, destination=destination, spec=dict(data.validated_data), by=request.user
+            order=order, destination=destination, spec=data, by=request.user
         )
         return Response(s.DestinationOutput(destination).data)
 
@@ -335,30 +286,24 @@ class DestinationViewSet(viewsets.GenericViewSet):
     list=extend_schema(responses=s.PaymentOutput(many=True)),
     retrieve=extend_schema(responses=s.PaymentOutput),
 )
-class PaymentViewSet(viewsets.ReadOnlyModelViewSet):
+class PaymentViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     resource = "payments"
     serializer_class = s.PaymentOutput
-    lookup_value_regex = "[0-9]+"
     filterset_class = PaymentFilter
     ordering_fields = ["id", "created_at", "amount", "status"]
     ordering = ["-created_at"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
-            return Payment.objects.none()
-        return selectors.payment_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.payment_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Payment
+    list_selector = staticmethod(selectors.payment_list_for)
+    get_selector = staticmethod(selectors.payment_get_for)
 
     @extend_schema(request=s.SimulateInput, responses={200: s.PaymentOutput, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     @idempotent
     def simulate(self, request, pk=None):
         payment = self.get_object()
-        data = s.SimulateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        payment = services.payment_simulate(payment=payment, outcome=data.validated_data["outcome"])
+        data = validated(s.SimulateInput, request.data)
+        payment = services.payment_simulate(payment=payment, outcome=data["outcome"])
         return Response(s.PaymentOutput(payment).data)
 
 
@@ -377,9 +322,9 @@ class MercadoPagoWebhookView(APIView):
         request=OpenApiTypes.OBJECT,
         responses={
             200: OpenApiTypes.OBJECT,
-            401: OpenApiResponse(description="`invalid_signature`"),
-            503: OpenApiResponse(
-                description="`payment_provider_unavailable`: MercadoPago could not be read; "
+            401: error_response("`invalid_signature`"),
+            503: error_response(
+                "`payment_provider_unavailable`: MercadoPago could not be read; "
                 "it retries the notification"
             ),
         },
@@ -402,7 +347,7 @@ class MercadoPagoWebhookView(APIView):
         request=s.InvoiceInput,
         responses={
             201: s.InvoiceOutput,
-            404: OpenApiResponse(description="The order is not the caller's (`not_found`)"),
+            404: error_response("The order is not the caller's (`not_found`)"),
             409: CONFLICT,
         },
     ),
@@ -411,6 +356,7 @@ class MercadoPagoWebhookView(APIView):
     destroy=extend_schema(responses={204: None}),
 )
 class InvoiceViewSet(
+    ScopedViewSetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -418,27 +364,21 @@ class InvoiceViewSet(
 ):
     resource = "invoices"
     serializer_class = s.InvoiceOutput
-    lookup_value_regex = "[0-9]+"
     search_fields = ["number", "ruc", "business_name"]
     ordering_fields = ["id", "issued_at", "amount", "number"]
     ordering = ["-issued_at"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
-            return Invoice.objects.none()
-        return selectors.invoice_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.invoice_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Invoice
+    list_selector = staticmethod(selectors.invoice_list_for)
+    get_selector = staticmethod(selectors.invoice_get_for)
 
     def create(self, request):
-        data = s.InvoiceInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        order = selectors.order_get_for(user=request.user, pk=data.validated_data["order_id"])
+        data = validated(s.InvoiceInput, request.data)
+        order = selectors.order_get_for(user=request.user, pk=data["order_id"])
         invoice = services.invoice_create(
             order=order,
-            ruc=data.validated_data["ruc"],
-            business_name=data.validated_data["business_name"],
+            ruc=data["ruc"],
+            business_name=data["business_name"],
             by=request.user,
         )
         return Response(s.InvoiceOutput(invoice).data, status=status.HTTP_201_CREATED)
@@ -449,15 +389,12 @@ class InvoiceViewSet(
     def partial_update(self, request, pk=None):
         require_staff(request)
         invoice = self.get_object()
-        data = s.InvoiceUpdateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        return Response(
-            s.InvoiceOutput(services.invoice_update(invoice=invoice, **data.validated_data)).data
-        )
+        data = validated(s.InvoiceUpdateInput, request.data, partial=True)
+        return Response(s.InvoiceOutput(services.invoice_update(invoice=invoice, **data)).data)
 
     def destroy(self, request, pk=None):
         require_staff(request)
-        self.get_object().delete()
+        services.invoice_delete(invoice=self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -469,8 +406,8 @@ class RucView(APIView):
     @extend_schema(
         responses={
             200: s.RucOutput,
-            404: OpenApiResponse(description="`ruc_not_found` (registry configured)"),
-            503: OpenApiResponse(description="`ruc_registry_unavailable` (fail-closed)"),
+            404: error_response("`ruc_not_found` (registry configured)"),
+            503: error_response("`ruc_registry_unavailable` (fail-closed)"),
         },
         tags=["invoices"],
     )
@@ -501,7 +438,8 @@ class TariffView(APIView):
 
     @extend_schema(request=s.TariffSerializer, responses=s.TariffSerializer, tags=["tariff"])
     def put(self, request):
-        data = s.TariffSerializer(services.tariff_get(), data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        tariff = services.tariff_update(by=request.user, **data.validated_data)
+        data = validated(
+            s.TariffSerializer, request.data, instance=services.tariff_get(), partial=True
+        )
+        tariff = services.tariff_update(by=request.user, **data)
         return Response(s.TariffSerializer(tariff).data)
