@@ -5,9 +5,7 @@ class TrackingConfig(AppConfig):
     name = "tracking"
 
     def ready(self) -> None:
-        # Importing `documents` registers them for `manage.py ensure_indexes`. The ping
-        # ingest weighs fresh fixes against the geofences itself (`tracking.events`), in
-        # the one write of the driver's head: not through `fixes_accepted`.
+        # Importing `documents` registers them for `manage.py ensure_indexes`.
         from tracking import documents  # noqa: F401
 
         # Pillow's decompression-bomb guard at the evidence pixel limit.

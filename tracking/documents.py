@@ -1,6 +1,8 @@
 """MongoDB documents owned by tracking. Runs, destinations, incidents and orders are
 PostgreSQL rows known here only by their integer ids."""
 
+from typing import Any
+
 from django.conf import settings
 from django.utils import timezone
 from mongoengine import (
@@ -168,7 +170,8 @@ def ensure_gps_retention(collection, *, days: int) -> None:
 class ExpiresWithFixes(Document):
     """Documents kept as long as the GPS fixes they come from (`GPS_RETENTION_DAYS`)."""
 
-    meta = {"abstract": True}
+    # Annotated so that the subclasses' own `meta` (collection, indexes) may override it.
+    meta: dict[str, Any] = {"abstract": True}
 
     @classmethod
     def ensure_indexes(cls):

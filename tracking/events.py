@@ -29,7 +29,7 @@ the events inserted (one `insert_many`), dispatchers notified of forbidden-zone 
 corridor exits announced with `corridor_exited` and the states that changed copied to
 `geofence_states`, each step on its own (a failure is logged): an event is never emitted
 twice. A batch of a run whose driver's head already holds a later run's states and a
-newer position is not weighed at all (`pings._move_position`).
+newer position is not weighed at all (`pings.ingest._move_position`).
 """
 
 import logging
@@ -192,11 +192,16 @@ def _weigh(state: _State, side: int, fix: _Fix) -> tuple[str, datetime, float, f
     if state.outside_fixes == 0:
         state.outside_since, state.outside_lat, state.outside_lng = fix.at, fix.lat, fix.lng
     state.outside_fixes += 1
-    lasted = (fix.at - state.outside_since).total_seconds()
+    since, lat, lng = state.outside_since, state.outside_lat, state.outside_lng
+    # Set together with the first outside fix, cleared with the count.
+    assert since is not None
+    assert lat is not None
+    assert lng is not None
+    lasted = (fix.at - since).total_seconds()
     if state.outside_fixes >= settings.GEOFENCE_EXIT_FIXES or (
         state.outside_fixes >= 2 and lasted >= settings.GEOFENCE_EXIT_SECONDS
     ):
-        event = (EXIT, state.outside_since, state.outside_lat, state.outside_lng)
+        event = (EXIT, since, lat, lng)
         state.inside = False
         state.forget_outside()
         return event
@@ -502,8 +507,10 @@ def event_list_for(
     assignment_id: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    ordering: str = "-at",
 ):
-    """A geofence's events, `since` included and `until` excluded (by `at`)."""
+    """A geofence's events, `since` included and `until` excluded (by `at`), by `at`
+    (`ordering`: "at" oldest first, "-at" newest first) and then by id the same way."""
     found = GeofenceEvent.objects(geofence_id=geofence.pk)
     if type:
         found = found(type=type)
@@ -515,7 +522,7 @@ def event_list_for(
         found = found(at__gte=since)
     if until is not None:
         found = found(at__lt=until)
-    return found
+    return found.order_by(ordering, ordering.replace("at", "id"))
 
 
 def events_delete_for(*, assignment_id: int) -> int:

@@ -21,6 +21,7 @@ import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from bson import ObjectId
 from django.conf import settings
@@ -30,9 +31,14 @@ from gridfs.errors import NoFile
 from PIL import ExifTags, Image
 from pymongo.errors import PyMongoError
 
-from rappi.errors import DomainError, NotFoundError
 from rappi.mongo import get_db
 from tracking.documents import Evidence, StoredFile
+from tracking.errors import (
+    FileNotFoundInStoreError,
+    ImageTooLargeError,
+    UnsupportedFileTypeError,
+    UploadTooLargeError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,25 +87,6 @@ _ORIENTATIONS = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-
-class UploadTooLargeError(DomainError):
-    code, http_status = "payload_too_large", 413
-    default_message = _("The upload is larger than allowed.")
-
-
-class ImageTooLargeError(DomainError):
-    code, http_status = "image_too_large", 413
-    default_message = _("The image has more pixels than allowed.")
-
-
-class UnsupportedFileTypeError(DomainError):
-    code, http_status = "unsupported_file_type", 415
-    default_message = _("This file type is not accepted: send a JPEG, PNG, WebP, HEIC or PDF.")
-
-
-class FileNotFoundInStoreError(NotFoundError):
-    default_message = _("File not found.")
 
 
 @dataclass(frozen=True)
@@ -293,7 +280,8 @@ def _decoded_as_jpeg(data: bytes, *, detected: str) -> bytes:
         # JPEGs decode at 1/2..1/8 scale when that still leaves room to downscale well.
         source.draft("RGB", _draft_size(source.size))
         source.load()
-        orientation = _ORIENTATIONS.get(source.getexif().get(ExifTags.Base.Orientation))
+        tag = source.getexif().get(ExifTags.Base.Orientation)
+        orientation = None if tag is None else _ORIENTATIONS.get(tag)
         image = _flatten_to_rgb_or_l(source)
         # Shrunk first (in place: reduce, then Lanczos), so rotating and converting work
         # on at most 1600 px a side.
@@ -409,7 +397,11 @@ def evidence_store(
     )
     evidence.validate()
     ready = [item for item in uploads if isinstance(item, PreparedFile)]
-    prepared = ready if len(ready) == len(uploads) else evidence_prepare(uploads)
+    if len(ready) == len(uploads):
+        prepared = ready
+    else:
+        # Not all prepared: by the signature, then, all (filename, bytes).
+        prepared = evidence_prepare(cast(list[tuple[str, bytes]], uploads))
 
     bucket = _bucket()
     written: list[ObjectId] = []

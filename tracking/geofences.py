@@ -15,13 +15,13 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import cast
 
 import shapely
 from bson import ObjectId
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from pymongo.errors import WriteError
 from shapely.geometry import LineString, Polygon, mapping, shape
 from shapely.geometry import Point as ShapelyPoint
@@ -29,9 +29,10 @@ from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 
-from rappi.errors import ConflictError, DomainError, NotFoundError
+from rappi.errors import NotFoundError
 from rappi.routing import EARTH_RADIUS_M
 from tracking.documents import Geofence
+from tracking.errors import GeofenceManagedError, InvalidGeofenceError
 from tracking.models import ZONES_SCOPE, GeofenceGeneration
 from tracking.pings import search_box
 
@@ -98,7 +99,10 @@ def corridor_polygon(line: dict, *, tolerance_m: float) -> dict | None:
     path = LineString([position[:2] for position in positions])
     plane = LocalPlane.around(path)
     area = plane.to_plane(path).buffer(tolerance_m).simplify(_CORRIDOR_SIMPLIFY_M)
-    return polygon_geojson(shapely.set_precision(plane.to_lnglat(area), _GRID_DEGREES))
+    # The stubs say BaseGeometry: a line's buffer, simplified keeping its topology, is one
+    # polygon.
+    corridor = cast(Polygon, shapely.set_precision(plane.to_lnglat(area), _GRID_DEGREES))
+    return polygon_geojson(corridor)
 
 
 def corridor_replace(
@@ -150,7 +154,8 @@ def active_zones(*, kind: str) -> list[Geofence]:
 
 def zone_shape(geofence: Geofence) -> Polygon:
     """A geofence's polygon in lng/lat, holes included."""
-    return shape(geofence.geometry)
+    # The stubs say BaseGeometry: the geometry is a GeoJSON Polygon (a PolygonField).
+    return cast(Polygon, shape(geofence.geometry))
 
 
 def restriction_zone_ensure(*, name: str, geometry: dict, reset: bool = False) -> Geofence:
@@ -177,21 +182,6 @@ MAX_SPAN_DEGREES = 5.0
 _PREFILTER_MARGIN_M = 100.0
 # What a corridor takes from its route.
 _MANAGED = ("kind", "geometry", "tolerance_m")
-
-
-class InvalidGeofenceError(DomainError):
-    """400 `invalid` with `details.fields`, like a serializer's, for callers that are not
-    the API (admin, demo, scripts)."""
-
-    code, http_status = "invalid", 400
-    default_message = gettext_lazy("Invalid input.")
-
-
-class GeofenceManagedError(ConflictError):
-    code = "geofence_managed"
-    default_message = gettext_lazy(
-        "A route corridor follows its run's route: only its name and active flag change here."
-    )
 
 
 def position_error(position) -> str | None:
@@ -447,7 +437,7 @@ class WeighedZone:
         # The GeoJSON lists weigh ten times the polygon made of them: not kept.
         geometry = doc.pop("geometry", None)
         try:
-            polygon = shape(geometry)
+            polygon = cast(Polygon, shape(geometry))  # a stored GeoJSON Polygon
             west, south, east, north = polygon.bounds
         except Exception:  # weighed (and logged) as unreadable, never fails the others
             return cls(doc=doc, shape=None, bounds=(-180.0, -90.0, 180.0, 90.0))

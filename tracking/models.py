@@ -26,8 +26,11 @@ class GeofenceGeneration(models.Model):
     @classmethod
     def bump(cls, *scopes: int) -> None:
         """A new generation for each scope, in one statement (an upsert)."""
-        cls.objects.bulk_create(
-            [cls(scope=scope, generation=secrets.randbits(62)) for scope in set(scopes)],
+        GeofenceGeneration.objects.bulk_create(
+            [
+                GeofenceGeneration(scope=scope, generation=secrets.randbits(62))
+                for scope in set(scopes)
+            ],
             update_conflicts=True,
             unique_fields=["scope"],
             update_fields=["generation"],

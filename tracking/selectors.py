@@ -7,28 +7,19 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from fleet.models import Assignment, AssignmentStatus, Driver, StopKind, StopStatus
 from fleet.selectors import proofs_for_order
 from identity import catalogue
 from identity.models import User
 from identity.scoping import scoped
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from orders.selectors import order_get_for
-from rappi.errors import ConflictError, NotFoundError, PermissionDeniedError
+from rappi.errors import NotFoundError
 from rappi.selectors import get_or_404
 from tracking import geofences, pings
+from tracking.errors import NotADriverError, RunNotInProgressError
 from tracking.models import ZONES_SCOPE, GeofenceGeneration
-
-
-class NotADriverError(PermissionDeniedError):
-    default_message = _("Only the driver of a run sends its fixes.")
-
-
-class RunNotInProgressError(ConflictError):
-    code = "assignment_not_in_progress"
-    default_message = _("Fixes are accepted only while the run is in progress.")
 
 
 def _runs_for(user: User):
@@ -70,9 +61,10 @@ def track_run_for(*, user: User, assignment_id: int) -> Assignment:
     return get_or_404(_runs_for(user), assignment_id)
 
 
-def fleet_entries(*, now=None) -> list[dict]:
+def fleet_entries(*, stale: bool | None = None, now=None) -> list[dict]:
     """Every run in progress with its driver, vehicle, last fix (of that run), staleness
-    and route geometry, oldest start first."""
+    and route geometry, oldest start first; with `stale`, only the runs that are (True) or
+    are not (False)."""
     now = now or timezone.now()
     runs = list(
         Assignment.objects.filter(status=AssignmentStatus.IN_PROGRESS)
@@ -106,7 +98,7 @@ def fleet_entries(*, now=None) -> list[dict]:
                 "route_geometry": route.geometry if route else None,
             }
         )
-    return entries
+    return [entry for entry in entries if stale is None or entry["stale"] == stale]
 
 
 def nearby_drivers(
@@ -169,7 +161,7 @@ def order_tracking_for(*, user: User, order_id: int, now=None) -> dict:
     if user.scope == catalogue.DRIVER:
         order = Order.objects.filter(pk=order_id).first()
         run = _order_run(user=user, order=order) if order else None
-        if run is None:
+        if order is None or run is None:
             raise NotFoundError()
     else:
         order = order_get_for(user=user, pk=order_id)
@@ -193,7 +185,7 @@ def order_tracking_for(*, user: User, order_id: int, now=None) -> dict:
     if (
         run is not None
         and run.status == AssignmentStatus.IN_PROGRESS
-        and order.status == Order.Status.IN_TRANSIT
+        and order.status == OrderStatus.IN_TRANSIT
     ):
         position = pings.positions_for(driver_ids=[run.driver_id]).get(run.driver_id)
         if position is not None and position["assignment_id"] == run.pk:

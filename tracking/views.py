@@ -26,7 +26,7 @@ from rappi.console.actions import perform
 from rappi.console.lists import page_of
 from rappi.console.queries import QueryFilters, mongo_backed
 from rappi.errors import DomainError, NotFoundError
-from tracking import events, geofences, selectors
+from tracking import events, geofences, selectors, services
 from tracking.api.geofence_serializers import (
     GeofenceEventFilterInput,
     GeofenceFilterInput,
@@ -167,11 +167,7 @@ def geofence_detail(request, pk: str):
     filters = QueryFilters(GeofenceEventFilterInput, GeofenceEventFilterForm, request)
     found = GeofenceEvent.objects.none()
     if filters.is_valid():
-        query = dict(filters.data)
-        ordering = query.pop("ordering")
-        found = events.event_list_for(geofence=geofence, **query).order_by(
-            ordering, ordering.replace("at", "id")
-        )
+        found = events.event_list_for(geofence=geofence, **filters.data)
     page = page_of(request, found)
     page.object_list = list(page.object_list)
     drivers = driver_list_for(user=request.user).in_bulk(
@@ -209,7 +205,7 @@ def geofence_new(request):
             request,
             form,
             GeofenceInput,
-            lambda data: geofences.geofence_create(**data),
+            lambda data: services.geofence_create(**data),
             success=_("Zone “%(name)s” saved."),
         )
         if saved is not None:
@@ -240,7 +236,7 @@ def geofence_edit(request, pk: str):
             request,
             form,
             GeofenceUpdateInput,
-            lambda data: geofences.geofence_update(geofence=geofence, **data),
+            lambda data: services.geofence_update(geofence=geofence, **data),
             success=_("Zone “%(name)s” saved."),
         )
         if saved is not None:
@@ -258,7 +254,7 @@ def geofence_deactivate(request, pk: str):
     geofence = _geofence(pk)
     perform(
         request,
-        lambda: geofences.geofence_deactivate(geofence=geofence),
+        lambda: services.geofence_deactivate(geofence=geofence),
         success=_("Zone “%(name)s” deactivated: it no longer counts.") % {"name": geofence.name},
     )
     return redirect("console:geofence", str(geofence.pk))

@@ -1,16 +1,14 @@
-from datetime import UTC
-
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from rappi.api.fields import utc_datetime
+from rappi.api.filters import INT64_MAX
 from rappi.api.parsers import JSON_MAX_DEPTH, depth_exceeds
 from rappi.api.query import QuerySerializer
 from tracking.documents import GEOFENCE_EVENT_TYPES, GEOFENCE_KINDS
 from tracking.geofences import ZONE_KINDS, polygon_errors
-
-INT64_MAX = 2**63 - 1
 
 POLYGON_SCHEMA = {
     "type": "object",
@@ -35,10 +33,6 @@ POLYGON_SCHEMA = {
     },
     "required": ["type", "coordinates"],
 }
-
-
-def _utc_datetime(**kwargs):
-    return serializers.DateTimeField(default_timezone=UTC, **kwargs)
 
 
 @extend_schema_field(POLYGON_SCHEMA)
@@ -91,8 +85,8 @@ class GeofenceOutput(serializers.Serializer):
     order_id = serializers.IntegerField(allow_null=True)
     route_id = serializers.IntegerField(allow_null=True)
     assignment_id = serializers.IntegerField(allow_null=True)
-    created_at = _utc_datetime()
-    updated_at = _utc_datetime()
+    created_at = utc_datetime()
+    updated_at = utc_datetime()
 
 
 class GeofenceInput(serializers.Serializer):
@@ -141,8 +135,8 @@ class GeofenceEventOutput(serializers.Serializer):
     driver_id = serializers.IntegerField()
     assignment_id = serializers.IntegerField()
     type = serializers.ChoiceField(choices=GEOFENCE_EVENT_TYPES)
-    at = _utc_datetime(help_text="Device time of the first fix on the new side")
-    confirmed_at = _utc_datetime(help_text="Device time of the fix that confirmed it")
+    at = utc_datetime(help_text="Device time of the first fix on the new side")
+    confirmed_at = utc_datetime(help_text="Device time of the fix that confirmed it")
     lat = _CoordinateField(1)
     lng = _CoordinateField(0)
     incident_id = serializers.IntegerField(
@@ -154,6 +148,6 @@ class GeofenceEventFilterInput(QuerySerializer):
     type = serializers.ChoiceField(choices=GEOFENCE_EVENT_TYPES, required=False)
     driver_id = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False)
     assignment_id = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False)
-    since = _utc_datetime(required=False, help_text="Inclusive, by `at` (ISO 8601)")
-    until = _utc_datetime(required=False, help_text="Exclusive, by `at` (ISO 8601)")
+    since = utc_datetime(required=False, help_text="Inclusive, by `at` (ISO 8601)")
+    until = utc_datetime(required=False, help_text="Exclusive, by `at` (ISO 8601)")
     ordering = serializers.ChoiceField(choices=("at", "-at"), default="-at")

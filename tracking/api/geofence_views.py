@@ -1,23 +1,18 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from rappi.api.filters import OrderingFilter, SearchFilter
+from rappi.api.inputs import validated
 from rappi.api.permissions import READ, require_staff
-from tracking import events, geofences
+from rappi.api.schema import error_response
+from tracking import events, geofences, services
 from tracking.api import geofence_serializers as s
 
-MANAGED = OpenApiResponse(
-    description="`geofence_managed`: a route corridor's outline, kind and tolerance follow "
-    "its route"
+MANAGED = error_response(
+    "`geofence_managed`: a route corridor's outline, kind and tolerance follow its route"
 )
-
-
-def _query(serializer_class, request) -> dict:
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data
 
 
 @extend_schema_view(
@@ -65,31 +60,29 @@ class GeofenceViewSet(
         require_staff(request)
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return geofences.geofence_list()
-        return geofences.geofence_list(**_query(s.GeofenceFilterInput, self.request))
+        return geofences.geofence_list(
+            **validated(s.GeofenceFilterInput, self.request.query_params)
+        )
 
     def get_object(self):
         return geofences.geofence_get(pk=self.kwargs["pk"])
 
     def create(self, request):
-        data = s.GeofenceInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        geofence = geofences.geofence_create(**data.validated_data)
+        data = validated(s.GeofenceInput, request.data)
+        geofence = services.geofence_create(**data)
         return Response(s.GeofenceOutput(geofence).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
         geofence = self.get_object()
-        data = s.GeofenceUpdateInput(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        geofence = geofences.geofence_update(geofence=geofence, **data.validated_data)
+        data = validated(s.GeofenceUpdateInput, request.data, partial=partial)
+        geofence = services.geofence_update(geofence=geofence, **data)
         return Response(s.GeofenceOutput(geofence).data)
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk=pk, partial=True)
 
     def destroy(self, request, pk=None):
-        geofences.geofence_deactivate(geofence=self.get_object())
+        services.geofence_deactivate(geofence=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -99,7 +92,7 @@ class GeofenceViewSet(
     )
     @action(detail=False, methods=["get"], filter_backends=[])
     def containing(self, request):
-        query = _query(s.ContainingInput, request)
+        query = validated(s.ContainingInput, request.query_params)
         found = geofences.geofences_containing(
             lat=query["lat"], lng=query["lng"], kind=query.get("kind")
         )
@@ -114,10 +107,7 @@ class GeofenceViewSet(
     @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request, pk=None):
         geofence = self.get_object()
-        query = _query(s.GeofenceEventFilterInput, request)
-        ordering = query.pop("ordering")
-        found = events.event_list_for(geofence=geofence, **query).order_by(
-            ordering, ordering.replace("at", "id")
-        )
+        query = validated(s.GeofenceEventFilterInput, request.query_params)
+        found = events.event_list_for(geofence=geofence, **query)
         page = self.paginate_queryset(found)
         return self.get_paginated_response(s.GeofenceEventOutput(page, many=True).data)

@@ -1,19 +1,13 @@
-from datetime import UTC
-
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from fleet.api.serializers import EvidenceOutput, StopOutput
+from rappi.api.fields import utc_datetime
+from rappi.api.filters import INT64_MAX
+from rappi.api.inputs import validated
 from rappi.api.query import QuerySerializer
 from tracking.documents import GEOFENCE_KINDS
-from tracking.pings import REASONS, Fix
-
-INT64_MAX = 2**63 - 1
-
-
-def _utc_datetime(**kwargs):
-    return serializers.DateTimeField(default_timezone=UTC, **kwargs)
-
+from tracking.pings import REASONS, Fix, check_batch_size
 
 # --- Ingest ----------------------------------------------------------------------------------
 
@@ -30,7 +24,7 @@ class PingInput(serializers.Serializer):
     )
     lat = serializers.FloatField(help_text="WGS84 degrees")
     lng = serializers.FloatField(help_text="WGS84 degrees")
-    recorded_at = _utc_datetime(help_text="Device time of the fix (ISO 8601)")
+    recorded_at = utc_datetime(help_text="Device time of the fix (ISO 8601)")
     # Out of range is a per-fix rejection (202), not a 400: one bad value must not cost
     # the rest of a buffered batch.
     speed_kmh = serializers.FloatField(
@@ -62,15 +56,21 @@ class PingBatchInput(serializers.Serializer):
     pings = PingInput(many=True, allow_empty=False, help_text="At most 500 fixes (else 413)")
 
 
+def batch_size(data) -> int:
+    pings = data.get("pings") if isinstance(data, dict) else None
+    return len(pings) if isinstance(pings, list) else 1
+
+
 def parse_fixes(data) -> tuple[int, list[Fix]]:
-    """(run id, fixes) of a one-fix or batch body; 400 `invalid` for a malformed one."""
+    """(run id, fixes) of a one-fix or batch body: 413 `payload_too_large` past the batch
+    limit (before any fix is read), 400 `invalid` for a malformed body."""
+    check_batch_size(batch_size(data))
     batch = isinstance(data, dict) and "pings" in data
-    serializer = (PingBatchInput if batch else PingInput)(data=data)
-    serializer.is_valid(raise_exception=True)
-    items = serializer.validated_data["pings"] if batch else [serializer.validated_data]
+    fields = validated(PingBatchInput if batch else PingInput, data)
+    items = fields["pings"] if batch else [fields]
     run_ids = {item["assignment_id"] for item in items if "assignment_id" in item}
-    if batch and "assignment_id" in serializer.validated_data:
-        run_ids.add(serializer.validated_data["assignment_id"])
+    if batch and "assignment_id" in fields:
+        run_ids.add(fields["assignment_id"])
     if len(run_ids) != 1:
         message = (
             _("Name the run: assignment_id.")
@@ -92,11 +92,6 @@ def parse_fixes(data) -> tuple[int, list[Fix]]:
         for index, item in enumerate(items)
     ]
     return run_ids.pop(), fixes
-
-
-def batch_size(data) -> int:
-    pings = data.get("pings") if isinstance(data, dict) else None
-    return len(pings) if isinstance(pings, list) else 1
 
 
 class RejectedFixOutput(serializers.Serializer):
@@ -142,8 +137,8 @@ class LastFixOutput(PingOutput):
 
 
 class TrackQuery(QuerySerializer):
-    since = _utc_datetime(required=False, help_text="Recorded at or after (ISO 8601)")
-    until = _utc_datetime(required=False, help_text="Recorded before (ISO 8601)")
+    since = utc_datetime(required=False, help_text="Recorded at or after (ISO 8601)")
+    until = utc_datetime(required=False, help_text="Recorded before (ISO 8601)")
     limit = serializers.IntegerField(min_value=1, max_value=10000, default=1000)
     format = serializers.ChoiceField(
         choices=["json", "geojson"],

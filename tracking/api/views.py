@@ -1,31 +1,21 @@
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rappi.api.idempotency import idempotent
+from rappi.api.inputs import validated
 from rappi.api.permissions import require_staff
-from rappi.api.schema import ErrorSerializer
+from rappi.api.schema import error_response
 from rappi.errors import NotFoundError
-from tracking import pings, selectors
+from tracking import pings, selectors, services
 from tracking.api import serializers as s
 
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-NOT_FOUND = _error("No such run (or order) in the caller's scope (`not_found`)")
-BAD_QUERY = _error("Bad query parameter (`invalid`, with `details.fields`)")
-
-
-def _query(serializer_class, request) -> dict:
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data
+NOT_FOUND = error_response("No such run (or order) in the caller's scope (`not_found`)")
+BAD_QUERY = error_response("Bad query parameter (`invalid`, with `details.fields`)")
 
 
 @extend_schema(
@@ -36,10 +26,10 @@ def _query(serializer_class, request) -> dict:
     ),
     responses={
         202: s.PingIngestOutput,
-        403: _error("Not a driver (`permission_denied`)"),
-        404: _error("Not the caller's run (`not_found`)"),
-        409: _error("`assignment_not_in_progress`, or `idempotency_in_progress`"),
-        413: _error("More than 500 fixes (`payload_too_large`)"),
+        403: error_response("Not a driver (`permission_denied`)"),
+        404: error_response("Not the caller's run (`not_found`)"),
+        409: error_response("`assignment_not_in_progress`, or `idempotency_in_progress`"),
+        413: error_response("More than 500 fixes (`payload_too_large`)"),
     },
     summary="Send one fix, or a batch of up to 500, of the caller's run in progress",
 )
@@ -51,18 +41,10 @@ class PingIngestView(APIView):
 
     @idempotent
     def post(self, request):
-        selectors.require_driver(request.user)
-        pings.check_batch_size(s.batch_size(request.data))
+        selectors.require_driver(request.user)  # 403 before anything about the body
         assignment_id, fixes = s.parse_fixes(request.data)
         run = selectors.ping_run_for(user=request.user, assignment_id=assignment_id)
-        result = pings.pings_ingest(
-            assignment_id=run.pk,
-            driver_id=run.driver_id,
-            vehicle_plate=run.vehicle.plate,
-            started_at=run.started_at,
-            fixes=fixes,
-            generations=run.geofence_generations,
-        )
+        result = services.pings_record(run=run, fixes=fixes)
         return Response(s.PingIngestOutput(result).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -95,7 +77,7 @@ class RunTrackView(APIView):
 
     def get(self, request, assignment_id):
         run = selectors.track_run_for(user=request.user, assignment_id=assignment_id)
-        query = _query(s.TrackQuery, request)
+        query = validated(s.TrackQuery, request.query_params)
         track = pings.track_for(
             assignment_id=run.pk,
             since=query.get("since"),
@@ -122,7 +104,10 @@ class RunTrackView(APIView):
 
 
 @extend_schema(
-    responses={200: s.LastFixOutput, 404: _error("No such run, or no fix yet (`not_found`)")},
+    responses={
+        200: s.LastFixOutput,
+        404: error_response("No such run, or no fix yet (`not_found`)"),
+    },
     summary="A run's latest fix (by device time)",
 )
 class RunLastFixView(APIView):
@@ -163,10 +148,8 @@ class FleetView(APIView):
 
     def get(self, request):
         require_staff(request)
-        query = _query(s.FleetQuery, request)
-        entries = selectors.fleet_entries()
-        if query["stale"] is not None:
-            entries = [entry for entry in entries if entry["stale"] == query["stale"]]
+        query = validated(s.FleetQuery, request.query_params)
+        entries = selectors.fleet_entries(stale=query["stale"])
         return Response(s.FleetEntryOutput(entries, many=True).data)
 
 
@@ -180,7 +163,7 @@ class NearbyDriversView(APIView):
 
     def get(self, request):
         require_staff(request)
-        query = _query(s.NearbyQuery, request)
+        query = validated(s.NearbyQuery, request.query_params)
         drivers = selectors.nearby_drivers(**query)
         return Response(s.NearbyDriverOutput(drivers, many=True).data)
 

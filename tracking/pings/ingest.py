@@ -1,8 +1,6 @@
-"""GPS fixes of runs: ingest and reads. Runs are known here by id only: the API checks
-that the caller is the driver of the run in progress and passes its driver, plate and
-start.
-
-Ingest (`pings_ingest`) of the fixes one request carries:
+"""GPS fixes of runs: the ingest (`pings_ingest`) of the fixes one request carries, and
+the purge of a run's fixes. Runs are known here by id only: the API checks that the caller
+is the driver of the run in progress and passes its driver, plate and start.
 
 - each fix is checked on its own: coordinates in range and not (0, 0), device time at
   most GPS_CLOCK_SKEW_S ahead of ours and not before the run's start (same allowance),
@@ -15,8 +13,8 @@ Ingest (`pings_ingest`) of the fixes one request carries:
   jitter of a standing phone is never "speed";
 - accepted fixes go in one unordered `insert_many`; a unique-index clash there (a retry
   racing its original) is a duplicate too;
-- a fix older than the run's latest stored one is late: kept for the track, but it moves
-  neither the driver's last position nor reaches `fixes_accepted` receivers.
+- a fix older than the run's latest stored one is late: kept for the track, but it neither
+  moves the driver's last position nor is weighed against the geofences.
 
 What it costs: the driver's head (`tracking.heads`: its last position, which is the run's
 latest fix, and its geofence states) is read once. When every fix is newer than that
@@ -37,27 +35,24 @@ that fails is logged: the position still moves, the geofence states stay as they
 
 import logging
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bson import ObjectId
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from pymongo import ASCENDING, DESCENDING
+from pymongo import DESCENDING
 from pymongo.errors import BulkWriteError
 
-from rappi.errors import DomainError
-from rappi.routing import EARTH_RADIUS_M, Point, haversine_m
+from rappi.routing import Point, haversine_m
 from tracking import heads
-from tracking.documents import DriverPosition, GpsPing
-from tracking.signals import fixes_accepted
+from tracking.errors import BatchTooLargeError
+from tracking.pings.store import driver_positions, gps_pings, in_chunks
 
 logger = logging.getLogger(__name__)
 
-IN_BATCH = 400  # $in lists stay this short (mongoeco's SQLite engine rejects ~500+)
 DUPLICATE_KEY = 11000
 
 # Rejection reasons, as the API reports them.
@@ -86,11 +81,6 @@ UNKNOWN = -1  # what phones send for a speed or course they do not know
 # requests in flight (concurrent uploads, a retry racing the next fix): they are checked
 # against the latest fix, which follows them, rather than looked up among the stored ones.
 OVERTAKEN_WITHIN = timedelta(seconds=60)
-
-
-class BatchTooLargeError(DomainError):
-    code, http_status = "payload_too_large", 413
-    default_message = gettext_lazy("Too many fixes in one request.")
 
 
 def check_batch_size(size: int) -> None:
@@ -147,7 +137,8 @@ class Fix:
     def point(self) -> Point:
         return Point(lat=self.lat, lng=self.lng)
 
-    def as_signal(self) -> dict:
+    def as_dict(self) -> dict:
+        """The fix as `tracking.events.weigh` takes it."""
         return {
             "lat": self.lat,
             "lng": self.lng,
@@ -164,22 +155,6 @@ class IngestResult:
     duplicates: int = 0
     late: int = 0
     rejected: list[dict] = field(default_factory=list)  # [{index, reason}] by index
-
-
-def _chunks(values: list, size: int = IN_BATCH) -> Iterator[list]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _pings():
-    return GpsPing._get_collection()
-
-
-def _positions():
-    return DriverPosition._get_collection()
-
-
-# --- Ingest -----------------------------------------------------------------------------------
 
 
 def _problem(fix: Fix, *, now: datetime, started_at: datetime) -> str | None:
@@ -220,12 +195,14 @@ def _stored_keys(driver_id: int, fixes: list[Fix]) -> tuple[set[datetime], set[s
     """Instants and client ids the driver already stored that the batch may repeat."""
     instants = {"recorded_at": {"$gte": fixes[0].recorded_at, "$lte": fixes[-1].recorded_at}}
     client_ids = sorted({fix.client_id for fix in fixes if fix.client_id})
-    queries = [[instants]] + [[{"client_id": {"$in": chunk}}] for chunk in _chunks(client_ids)]
+    queries: list[list[dict[str, Any]]] = [[instants]] + [
+        [{"client_id": {"$in": chunk}}] for chunk in in_chunks(client_ids)
+    ]
     if len(queries) > 1:  # the range and the first chunk of ids in one query
         queries = [queries[0] + queries[1], *queries[2:]]
     times, ids = set(), set()
     for clauses in queries:
-        for doc in _pings().find(
+        for doc in gps_pings().find(
             {"driver_id": driver_id, "$or": clauses}, {"_id": 0, "recorded_at": 1, "client_id": 1}
         ):
             times.add(doc["recorded_at"])
@@ -244,7 +221,7 @@ def _stored_fix(
         query["recorded_at"] = {"$lt": before}
     if excluding:
         query["_id"] = {"$nin": excluding}
-    doc = _pings().find_one(
+    doc = gps_pings().find_one(
         query,
         {"_id": 0, "location": 1, "recorded_at": 1, "accuracy_m": 1},
         sort=[("recorded_at", DESCENDING)],
@@ -273,7 +250,7 @@ def _insert_documents(docs: list[dict]) -> set[int]:
     if not docs:
         return set()
     try:
-        _pings().insert_many(docs, ordered=False)
+        gps_pings().insert_many(docs, ordered=False)
     except BulkWriteError as error:
         errors = error.details.get("writeErrors", [])
         if any(e.get("code") != DUPLICATE_KEY for e in errors) or error.details.get(
@@ -301,10 +278,11 @@ def _position_time(head: dict | None) -> datetime | None:
 def _run_fix(head: dict | None, assignment_id: int) -> Fix | None:
     """The run's latest fix as the driver's head has it: its position, when that is the
     run's. Every fresh fix of the run moves it, so it is the run's latest stored one."""
-    if _position_time(head) is None or head.get("assignment_id") != assignment_id:
+    recorded_at = _position_time(head)
+    if head is None or recorded_at is None or head.get("assignment_id") != assignment_id:
         return None
     fix = Fix.from_document(head)
-    fix.recorded_at = _position_time(head)
+    fix.recorded_at = recorded_at
     return fix
 
 
@@ -420,8 +398,8 @@ def _accept_checked(
         rejected[index] = DUPLICATE
     kept = {fix.index for fix in accepted}
     unwanted = [doc_id for index, doc_id in mine.items() if index not in kept]
-    for chunk in _chunks(unwanted):
-        _pings().delete_many({"_id": {"$in": chunk}})
+    for chunk in in_chunks(unwanted):
+        gps_pings().delete_many({"_id": {"$in": chunk}})
     accepted = [fix for fix in accepted if fix.index not in rejected]
     return accepted, rejected, resent, latest
 
@@ -468,7 +446,7 @@ def _move_position(
             weighing = events.weigh(
                 assignment_id=assignment_id,
                 driver_id=driver_id,
-                fixes=[fix.as_signal() for fix in moves],
+                fixes=[fix.as_dict() for fix in moves],
                 head=head,
                 generations=generations,
                 now=received_at,
@@ -499,22 +477,6 @@ def _move_position(
     return []
 
 
-def _announce(fixes: list[Fix], *, run: dict) -> None:
-    """Tell the receivers; one that fails is logged (Django logs its traceback too) and
-    never fails the request: the fixes are stored already."""
-    for receiver, response in fixes_accepted.send_robust(
-        sender=GpsPing, fixes=[fix.as_signal() for fix in fixes], **run
-    ):
-        if isinstance(response, Exception):
-            logger.warning(
-                "fixes_accepted receiver %s failed for run %s (%d fixes): %r",
-                getattr(receiver, "__qualname__", receiver),
-                run["assignment_id"],
-                len(fixes),
-                response,
-            )
-
-
 def pings_ingest(
     *,
     assignment_id: int,
@@ -527,9 +489,10 @@ def pings_ingest(
 ) -> IngestResult:
     """Filter, dedupe and store the fixes of one request for a run in progress (see the
     module's docstring); the driver's head takes the newest accepted fix as its position
-    and the geofence states the fresh ones lead to (`tracking.events`), and
-    `fixes_accepted` receivers get those fresh fixes. `generations`: the geofences' (zones,
-    corridor) as `selectors.ping_run_for` reads them with the run; read here if not given.
+    and the geofence states the fresh ones lead to (`tracking.events`, called directly:
+    its events are published once the head is written). `generations`: the geofences'
+    (zones, corridor) as `selectors.ping_run_for` reads them with the run; read here if
+    not given.
 
     The common case (every fix newer than the run's latest, which the driver's head holds)
     costs three MongoDB commands whatever the batch: the head read, the insert, the head
@@ -575,7 +538,7 @@ def pings_ingest(
 
     fresh = [fix for fix in accepted if latest is None or fix.recorded_at > latest.recorded_at]
     # A retry of a request that stored its fixes but died before moving the position or
-    # announcing them: its fixes are duplicates now, yet newer than the driver's position.
+    # weighing them: its fixes are duplicates now, yet newer than the driver's position.
     # Those side effects are repeated for them (geofence states skip fixes already weighed).
     since = _position_time(head)
     if since is not None:
@@ -584,8 +547,6 @@ def pings_ingest(
     if fresh or resent:
         moves = sorted(fresh + resent, key=lambda fix: (fix.recorded_at, fix.index))
         taken = _move_position(head, moves, run=run, received_at=now, generations=generations)
-        if taken:
-            _announce(taken, run=run)
         # Fresh fixes a newer request overtook (or the head never took) are late after all.
         taken_indexes = {fix.index for fix in taken}
         late += sum(1 for fix in fresh if fix.index not in taken_indexes)
@@ -599,285 +560,6 @@ def pings_ingest(
 
 def pings_delete_for(*, assignment_id: int) -> int:
     """Purge a deleted run's fixes, and the last position that came from it."""
-    deleted = _pings().delete_many({"assignment_id": assignment_id}).deleted_count
-    _positions().delete_many({"assignment_id": assignment_id})
+    deleted = gps_pings().delete_many({"assignment_id": assignment_id}).deleted_count
+    driver_positions().delete_many({"assignment_id": assignment_id})
     return deleted
-
-
-# --- Reads ------------------------------------------------------------------------------------
-
-
-def fix_output(doc: dict, *, now: datetime | None = None) -> dict:
-    """A stored fix or position as the API shows it; `age_s` when `now` is given."""
-    lng, lat = doc["location"]["coordinates"]
-    out = {
-        "lat": lat,
-        "lng": lng,
-        "recorded_at": doc["recorded_at"],
-        "received_at": doc.get("received_at"),
-        "speed_kmh": doc.get("speed_kmh"),
-        "heading": doc.get("heading"),
-        "accuracy_m": doc.get("accuracy_m"),
-    }
-    if now is not None:
-        age = max(0.0, (now - doc["recorded_at"]).total_seconds())
-        out["age_s"] = round(age, 3)
-        out["stale"] = age > settings.GPS_STALE_AFTER_S
-    return out
-
-
-def track_for(
-    *,
-    assignment_id: int,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int,
-) -> list[dict]:
-    """A run's fixes in recorded-time order, `since` included, `until` excluded."""
-    query: dict = {"assignment_id": assignment_id}
-    window = {}
-    if since is not None:
-        window["$gte"] = since
-    if until is not None:
-        window["$lt"] = until
-    if window:
-        query["recorded_at"] = window
-    cursor = _pings().find(query, {"_id": 0}).sort("recorded_at", ASCENDING).limit(limit)
-    return [fix_output(doc) for doc in cursor]
-
-
-def last_fix_for(*, assignment_id: int) -> dict | None:
-    """The run's stored fix with the latest device time."""
-    return _pings().find_one(
-        {"assignment_id": assignment_id}, {"_id": 0}, sort=[("recorded_at", DESCENDING)]
-    )
-
-
-def trail_for(
-    *, assignment_id: int, tolerance_m: float = 5, max_points: int = 2000
-) -> list[list[float]]:
-    """The run's fixes in recorded-time order as GeoJSON [lng, lat] positions, simplified
-    for a map (`simplified_trail`). One MongoDB query, the coordinates only."""
-    cursor = (
-        _pings()
-        .find({"assignment_id": assignment_id}, {"_id": 0, "location.coordinates": 1})
-        .sort("recorded_at", ASCENDING)
-    )
-    positions = [list(doc["location"]["coordinates"][:2]) for doc in cursor]
-    return simplified_trail(positions, tolerance_m=tolerance_m, max_points=max_points)
-
-
-def simplified_trail(
-    positions: list[list[float]], *, tolerance_m: float = 5, max_points: int = 2000
-) -> list[list[float]]:
-    """[lng, lat] positions simplified by Douglas-Peucker in a local metric plane: no
-    position left out is more than `tolerance_m` from the line kept, and the first and the
-    last always stay (as they were given). A line that still has more than `max_points`
-    is simplified again with a tolerance twice as large, until it fits."""
-    if len(positions) < 3:
-        return positions
-    # Imported here: geofences imports this module (search_box).
-    from shapely.geometry import LineString
-
-    from tracking.geofences import LocalPlane
-
-    path = LineString(positions)
-    plane = LocalPlane.around(path)
-    flat = plane.to_plane(path)
-    tolerance = max(float(tolerance_m), 0.0)
-    while True:
-        kept = list(flat.simplify(tolerance, preserve_topology=False).coords)
-        if len(kept) <= max(max_points, 2) or tolerance > 1e7:
-            break
-        tolerance = tolerance * 2 if tolerance > 0 else 1.0
-    if len(kept) < 2:  # nothing left of it: the ends still are
-        return [positions[0], positions[-1]]
-    trail = [list(plane.lnglat(x, y)) for x, y in kept]
-    # The ends are the fixes themselves, not their round trip through the plane.
-    trail[0], trail[-1] = positions[0], positions[-1]
-    return trail
-
-
-def _steps() -> list[dict]:
-    """MongoDB stages giving each fix `step`: metres from the previous fix (`prev_lat`,
-    `prev_lng`), on the plane tangent at their mid-latitude. Over the metres-to-kilometres
-    steps of a GPS track that equals the great-circle distance to well under a millimetre,
-    and it needs only arithmetic ($cos is not in every MongoDB-compatible server): the
-    cosine of the mid-latitude is its Taylor series to the 8th power in Horner form (within
-    5e-7 of the cosine up to ±60°)."""
-    radians = math.pi / 180
-    x2 = "$x2"
-    cos_mid = 1.0
-    for n in (8, 6, 4, 2):  # 1 - x²/2·(1 - x²/12·(1 - x²/30·(1 - x²/56)))
-        cos_mid = {"$subtract": [1, {"$multiply": [x2, 1 / (n * (n - 1)), cos_mid]}]}
-    return [
-        {
-            "$set": {
-                "x2": {"$pow": [{"$multiply": [{"$add": ["$lat", "$prev_lat"]}, radians / 2]}, 2]},
-                "north": {"$subtract": ["$lat", "$prev_lat"]},
-                "east": {"$subtract": ["$lng", "$prev_lng"]},
-            }
-        },
-        {
-            "$set": {
-                "step": {
-                    "$multiply": [
-                        {
-                            "$sqrt": {
-                                "$add": [
-                                    {"$pow": [{"$multiply": ["$east", cos_mid]}, 2]},
-                                    {"$multiply": ["$north", "$north"]},
-                                ]
-                            }
-                        },
-                        EARTH_RADIUS_M * radians,
-                    ]
-                }
-            }
-        },
-    ]
-
-
-def track_stats(*, assignment_id: int) -> dict:
-    """Fix count, length of the track in recorded-time order, its duration and average
-    speed: one aggregation, whatever the number of fixes."""
-    pipeline = [
-        {"$match": {"assignment_id": assignment_id}},
-        {
-            "$project": {
-                "_id": 0,
-                "recorded_at": 1,
-                "lng": {"$arrayElemAt": ["$location.coordinates", 0]},
-                "lat": {"$arrayElemAt": ["$location.coordinates", 1]},
-            }
-        },
-        {
-            "$setWindowFields": {
-                "sortBy": {"recorded_at": 1},
-                "output": {
-                    "prev_lat": {"$shift": {"output": "$lat", "by": -1, "default": None}},
-                    "prev_lng": {"$shift": {"output": "$lng", "by": -1, "default": None}},
-                },
-            }
-        },
-        # The first fix has no previous one: its step is null, which $sum leaves out.
-        *_steps(),
-        {
-            "$group": {
-                "_id": None,
-                "pings": {"$sum": 1},
-                "distance": {"$sum": "$step"},
-                "first_at": {"$min": "$recorded_at"},
-                "last_at": {"$max": "$recorded_at"},
-            }
-        },
-    ]
-    found = next(iter(_pings().aggregate(pipeline)), None)
-    if found is None:
-        return {
-            "pings": 0,
-            "distance_m": 0.0,
-            "duration_s": 0.0,
-            "avg_speed_kmh": None,
-            "first_at": None,
-            "last_at": None,
-        }
-    distance = float(found["distance"])
-    duration = (found["last_at"] - found["first_at"]).total_seconds()
-    return {
-        "pings": found["pings"],
-        "distance_m": round(distance, 1),
-        "duration_s": duration,
-        "avg_speed_kmh": round(distance / duration * 3.6, 2) if duration > 0 else None,
-        "first_at": found["first_at"],
-        "last_at": found["last_at"],
-    }
-
-
-def positions_for(
-    *, driver_ids: list[int] | None = None, assignment_ids: list[int] | None = None
-) -> dict[int, dict]:
-    """Last positions by driver id (of these drivers) or by run id (of these runs)."""
-    key = "driver_id" if driver_ids is not None else "assignment_id"
-    ids = driver_ids if driver_ids is not None else assignment_ids or []
-    found = {}
-    for chunk in _chunks(sorted(set(ids))):
-        # A head with geofence states but no fix yet (`events.process_fixes`) is no position.
-        query = {key: {"$in": chunk}, "location": {"$exists": True}}
-        for doc in _positions().find(
-            query, {"_id": 0, "version": 0, "geofences": 0, "geofences_run": 0}
-        ):
-            found[doc[key]] = doc
-    return found
-
-
-def positions_since(*, since: datetime) -> dict:
-    """Drivers whose last position was recorded at `since` or later, and the runs those
-    positions came from: one aggregation over the last positions (one per driver), never
-    over the fixes."""
-    rows = list(
-        _positions().aggregate(
-            [
-                {"$match": {"recorded_at": {"$gte": since}}},
-                {
-                    "$group": {
-                        "_id": None,
-                        "drivers": {"$sum": 1},
-                        "assignment_ids": {"$addToSet": "$assignment_id"},
-                    }
-                },
-            ]
-        )
-    )
-    if not rows:
-        return {"drivers": 0, "assignment_ids": []}
-    return {"drivers": rows[0]["drivers"], "assignment_ids": sorted(rows[0]["assignment_ids"])}
-
-
-_METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180
-_EDGE_POINTS = 8  # per side: polygon edges are great-circle arcs, parallels are not
-
-
-def search_box(*, lat: float, lng: float, radius_m: float) -> dict | None:
-    """A GeoJSON polygon holding every point within `radius_m` of (lat, lng), a little
-    larger to be safe; None where a box does not work (near a pole, across the
-    antimeridian) and the caller must look without one."""
-    margin = radius_m * 1.02 + 10
-    d_lat = margin / _METRES_PER_DEGREE
-    south, north = lat - d_lat, lat + d_lat
-    if south < -85 or north > 85:
-        return None
-    d_lng = margin / (_METRES_PER_DEGREE * math.cos(math.radians(max(abs(south), abs(north)))))
-    west, east = lng - d_lng, lng + d_lng
-    if west < -180 or east > 180:
-        return None
-    steps = [i / _EDGE_POINTS for i in range(_EDGE_POINTS + 1)]
-    ring = (
-        [[west + (east - west) * t, south] for t in steps]
-        + [[east - (east - west) * t, north] for t in steps]
-        + [[west, south]]
-    )
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
-def positions_near(
-    *, lat: float, lng: float, radius_m: float, since: datetime, limit: int
-) -> list[dict]:
-    """Last positions recorded since `since` within `radius_m` great-circle metres of
-    (lat, lng), nearest first, each with its `distance_m`. The server only narrows to a
-    box: its own distances are not metres everywhere."""
-    query: dict = {"recorded_at": {"$gte": since}}
-    box = search_box(lat=lat, lng=lng, radius_m=radius_m)
-    if box is not None:
-        query["location"] = {"$geoWithin": {"$geometry": box}}
-    centre = Point(lat=lat, lng=lng)
-    near = []
-    for doc in _positions().find(
-        query, {"_id": 0, "version": 0, "geofences": 0, "geofences_run": 0}
-    ):
-        doc_lng, doc_lat = doc["location"]["coordinates"]
-        distance = haversine_m(centre, Point(lat=doc_lat, lng=doc_lng))
-        if distance <= radius_m:
-            near.append({**doc, "distance_m": distance})
-    near.sort(key=lambda doc: (doc["distance_m"], doc["driver_id"]))
-    return near[:limit]
