@@ -3,6 +3,7 @@ has no row scope."""
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -69,7 +70,7 @@ def audit_summary(*, since: datetime, until: datetime) -> dict:
     window = {"timestamp": {"$gte": since, "$lt": until}}
     requests = {"kind": REQUEST, **window}
     by_count = {"$sort": {"count": -1, "_id": 1}}
-    facets = next(
+    facets: dict[str, Any] = next(
         collection.aggregate(
             [
                 {"$match": requests},

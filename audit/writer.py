@@ -240,7 +240,7 @@ class AuditWriter:
 
     def _take_nowait(self, limit: int | None = None) -> list[dict]:
         limit = self.batch_size if limit is None else limit
-        batch = []
+        batch: list[dict] = []
         while len(batch) < limit:
             try:
                 batch.append(self._queue.get_nowait())

@@ -40,6 +40,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _connects(port: int) -> bool:
+    socket.create_connection(("127.0.0.1", port), 1).close()
+    return True
+
+
 def wait_until(check, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -199,7 +204,7 @@ def main() -> None:
         )
         env["MONGODB_URI"] = f"mongodb://127.0.0.1:{mongo_port}/rappi?directConnection=true"
         wait_until(
-            lambda: socket.create_connection(("127.0.0.1", mongo_port), 1).close() is None,
+            lambda: _connects(mongo_port),
             30,
             "local MongoDB-compatible server",
         )

@@ -22,6 +22,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from support import Environment, free_port
 
@@ -83,6 +84,7 @@ def prepare() -> dict:
         ],
         service_level="standard",
     )
+    assert driver.vehicle is not None
     run = fleet.assignment_create(orders=[order], driver=driver, vehicle=driver.vehicle, by=admin)
     fleet.assignment_start(assignment=run, by=admin)
     return {"email": "bench-driver@rappi.pe", "assignment_id": run.pk}
@@ -172,7 +174,9 @@ def raw_insert_rate(*, seconds, clients) -> dict:
 
     from tracking.documents import GpsPing
 
-    client = MongoClient(os.environ["MONGODB_URI"], tz_aware=True, socketTimeoutMS=300000)
+    client = MongoClient[dict[str, Any]](
+        os.environ["MONGODB_URI"], tz_aware=True, socketTimeoutMS=300000
+    )
     database = client.get_default_database()
     source = database[GpsPing._get_collection_name()]
     scratch = database["bench_raw_pings"]

@@ -36,6 +36,7 @@ from bisect import bisect_left
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pymongo import monitoring
@@ -115,7 +116,9 @@ class Mongo:
         self.drop_database = None
         self.reused = reuse
         uri = os.environ.get("MONGODB_URI")
+        self.uri: str
         if reuse:
+            assert uri, "--reuse needs MONGODB_URI (main checks)"
             self.uri = uri
             self.kind = "MongoDB at MONGODB_URI, as loaded before"
         elif uri:
@@ -134,7 +137,7 @@ class Mongo:
         if self.reused:
             from pymongo import MongoClient
 
-            with MongoClient(self.uri, serverSelectionTimeoutMS=5000) as client:
+            with MongoClient[dict[str, Any]](self.uri, serverSelectionTimeoutMS=5000) as client:
                 return client.admin.command("buildInfo").get("gitVersion") == "mongoeco"
         return self.drop_database is None
 
@@ -152,7 +155,7 @@ class Mongo:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        client = MongoClient(self.uri, serverSelectionTimeoutMS=1000)
+        client = MongoClient[dict[str, Any]](self.uri, serverSelectionTimeoutMS=1000)
         wait_until(lambda: client.admin.command("ping"), what="mongoeco")
         client.close()
 
@@ -171,6 +174,7 @@ class Mongo:
             with open(self.preload, "wb") as file:
                 pickle.dump(documents, file, protocol=pickle.HIGHEST_PROTOCOL)
             done = self.preload.with_suffix(".done")
+            assert self.process is not None  # started in start()
             os.kill(self.process.pid, signal.SIGUSR1)
             wait_until(done.exists, what="the mongoeco load", timeout=1800)
             failure = done.read_text()
@@ -179,7 +183,7 @@ class Mongo:
             return
         from pymongo import MongoClient
 
-        client = MongoClient(self.uri, tz_aware=True)
+        client = MongoClient[dict[str, Any]](self.uri, tz_aware=True)
         database = client.get_default_database()
         for name, docs in documents.items():
             for start in range(0, len(docs), 5000):
@@ -694,7 +698,7 @@ class Year:
         dispatchable.sort(key=lambda item: item[0])
         self.free_at = [self.start - timedelta(days=1)] * self.n_drivers
         self.live_vehicles: set[int] = set()
-        self.runs = []
+        self.runs: list[dict] = []
         index = 0
         while index < len(dispatchable):
             size = rng.choices([1, 2, 3, 4, 5, 6], [16, 22, 24, 18, 12, 8])[0]
@@ -895,7 +899,7 @@ class Year:
                     data={"assignment_id": run["id"]},
                 )
         left = {order["id"]: len(drops) for _paid, order, drops in group}
-        outcome_of = {}
+        outcome_of: dict = {}
         for minutes, order, drop, delivered in outcomes:
             at = start + timedelta(minutes=minutes)
             if status == "assigned" or at > now:
@@ -1102,8 +1106,8 @@ class Year:
                         "reported_by_id": driver_user
                         if origin == "driver"
                         else (self.dispatcher["id"] if origin == "staff" else None),
-                        "lat": place["lat"] if position else None,
-                        "lng": place["lng"] if position else None,
+                        "lat": place["lat"] if place else None,
+                        "lng": place["lng"] if place else None,
                         "created_at": at,
                         "updated_at": at,
                         "_driver_user": driver_user,
@@ -1378,10 +1382,11 @@ def load_postgres(year: Year) -> list[tuple[str, int, float]]:
     from django.apps import apps
     from django.core.management.color import no_style
     from django.db import connection, transaction
+    from django.db.models import Model
 
     from fleet.models import Assignment
 
-    tables = [
+    tables: list[tuple[str, type[Model]]] = [
         ("user", apps.get_model("identity", "User")),
         ("customer", apps.get_model("orders", "Customer")),
         ("address", apps.get_model("orders", "Address")),
@@ -1689,7 +1694,7 @@ def load_year(args, *, postgres: "Postgres | None", mongo: Mongo) -> tuple:
     counts = {c["id"]: 0 for c in year.customers}
     for order in year.orders:
         counts[order["customer_id"]] += 1
-    objects = {"customer": max(counts, key=counts.get), "assignment": year.busy_run["id"]}
+    objects = {"customer": max(counts, key=counts.__getitem__), "assignment": year.busy_run["id"]}
     return year.first_day, year.today, objects, year.positions
 
 
@@ -1710,6 +1715,7 @@ def loaded_year() -> tuple:
         raise SystemExit("--reuse: DATABASE_URL holds no orders; load a year first (--keep).")
     first_day = timezone.localtime(first, LIMA).date()
     customer = Order.objects.values("customer_id").annotate(n=Count("id")).order_by("-n").first()
+    assert customer is not None  # there are orders (checked above)
     run = (
         Assignment.objects.filter(status=AssignmentStatus.FINISHED)
         .annotate(n=Count("orders"))

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -38,7 +39,7 @@ class Postgres:
     """A throwaway cluster, as scripts/test.sh starts one for the tests."""
 
     def __init__(self) -> None:
-        self.bin = next(
+        bin_dir = next(
             (
                 d
                 for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"))
@@ -46,24 +47,25 @@ class Postgres:
             ),
             None,
         )
-        if self.bin is None:
+        if bin_dir is None:
             raise SystemExit(
                 "No PostgreSQL server binaries in /usr/lib/postgresql/*/bin: install the "
                 "'postgresql' package, or set DATABASE_URL to a scratch database."
             )
+        self.bin: Path = bin_dir
         self.dir = Path(tempfile.mkdtemp(prefix="rappi-bench-pg-"))
         self.port = free_port()
         self.started = False
 
-    def _as_pg(self, *command: str) -> list[str]:
+    def _as_pg(self, *command: str | Path) -> list[str]:
         # initdb refuses to run as root: the cluster belongs to the postgres user then.
-        command = [str(c) for c in command]
-        return ["runuser", "-u", "postgres", "--", *command] if os.getuid() == 0 else command
+        args = [str(c) for c in command]
+        return ["runuser", "-u", "postgres", "--", *args] if os.getuid() == 0 else args
 
     def start(self) -> str:
         if os.getuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
-        quiet = {"stdout": subprocess.DEVNULL, "check": True}
+        quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "check": True}
         subprocess.run(  # noqa: S603 - the server's own binaries
             self._as_pg(
                 self.bin / "initdb",
@@ -190,7 +192,7 @@ class Environment:
     def wait_for_mongo(self) -> None:
         from pymongo import MongoClient
 
-        client = MongoClient(self.env["MONGODB_URI"], serverSelectionTimeoutMS=1000)
+        client = MongoClient[dict[str, Any]](self.env["MONGODB_URI"], serverSelectionTimeoutMS=1000)
         wait_until(lambda: client.admin.command("ping"), what="MongoDB")
         client.close()
 

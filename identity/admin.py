@@ -1,6 +1,8 @@
 """Users, roles and sessions in the Django admin. Changes go through the same services
 as the API, so sessions are revoked and profile hooks fire either way."""
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -19,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from identity import selectors, services
 from identity.forms import ThrottledSignInMixin, throttled_status
 from identity.models import Role, RolePermission, User, UserSession
+from rappi.admin import save_changes
 from rappi.api.permissions import DELETE, WRITE
 from rappi.errors import DomainError
 
@@ -135,22 +138,27 @@ class UserAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
+        if change:
+            save_changes(
+                self,
+                request,
+                obj,
+                form,
+                partial(services.user_update, user=obj, by=request.user),
+                fields=(*services.USER_FIELDS, "is_active"),
+            )
+            return
         try:
-            if not change:
-                created = services.user_create(
-                    email=obj.email,
-                    password=form.cleaned_data["password1"],
-                    full_name=obj.full_name,
-                    phone=obj.phone,
-                    role=obj.role,
-                    is_active=obj.is_active,
-                    by=request.user,
-                )
-                obj.pk = created.pk
-                return
-            original = User.objects.get(pk=obj.pk)
-            changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "password"}
-            services.user_update(user=original, by=request.user, **changes)
+            created = services.user_create(
+                email=obj.email,
+                password=form.cleaned_data["password1"],
+                full_name=obj.full_name,
+                phone=obj.phone,
+                role=obj.role,
+                is_active=obj.is_active,
+                by=request.user,
+            )
+            obj.pk = created.pk
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
 

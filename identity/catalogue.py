@@ -1,5 +1,7 @@
 """The permission catalogue (docs/domain.md, Roles and access) and the seeded roles."""
 
+from collections.abc import Set as AbstractSet
+
 from rappi.api.permissions import ACTIONS
 
 WILDCARD = "*"
@@ -97,11 +99,11 @@ def parse_permission(value: str) -> tuple[str, str]:
     return resource, action
 
 
-def grants(granted: set[tuple[str, str]], resource: str, action: str) -> bool:
+def grants(granted: AbstractSet[tuple[str, str]], resource: str, action: str) -> bool:
     return any((r, a) in granted for r in (resource, WILDCARD) for a in (action, WILDCARD))
 
 
-def expand(granted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+def expand(granted: AbstractSet[tuple[str, str]]) -> set[tuple[str, str]]:
     """Concrete (resource, action) pairs a set of grants covers, wildcards resolved."""
     return {
         (resource, action)

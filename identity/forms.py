@@ -1,6 +1,7 @@
-"""Sign-in forms of the server-rendered pages (the admin and the console). Each spends
-the same per-IP and per-account budgets as the API's sign-in before the password is
-looked at, so a throttled client is refused even with the right password."""
+"""Forms of the server-rendered pages. The sign-in forms (the admin's and the console's)
+spend the same per-IP and per-account budgets as the API's sign-in before the password is
+looked at, so a throttled client is refused even with the right password. The console
+inbox's filters are the API's inbox query, shown as a form."""
 
 import math
 
@@ -37,3 +38,24 @@ def throttled_status(response, form) -> None:
     if getattr(form, "retry_after", None):
         response.status_code = 429
         response["Retry-After"] = str(form.retry_after)
+
+
+class InboxFilterForm(forms.Form):
+    """The fields of the API's inbox query a person filters by."""
+
+    unread = forms.CharField(
+        label=_("Show"),
+        required=False,
+        widget=forms.Select(
+            choices=[
+                ("", _("All")),
+                ("true", _("Unread")),
+                ("false", _("Read")),
+            ]
+        ),
+    )
+    kind = forms.CharField(
+        label=_("Kind"),
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "incident.reported"}),
+    )

@@ -1,10 +1,11 @@
 """Identity reads, already scoped to the caller."""
 
 from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
 from django.db import connection
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Field, Prefetch, QuerySet
 from django.utils import timezone
 
 from identity.documents import Notification
@@ -61,7 +62,12 @@ class _SessionUserQuery:
         columns = [column("s", session.pk)]
         columns += [column("u", f) for f in self.user_fields]
         columns += [column("r", f) for f in self.role_fields]
-        field = session.get_field
+
+        def field(name: str) -> Field:
+            found = session.get_field(name)
+            assert isinstance(found, Field)  # a column of the table, not a reverse relation
+            return found
+
         self.sql = (
             f"SELECT {', '.join(columns)} "  # noqa: S608 - names from the models' metadata
             f"FROM {quote(session.db_table)} s "
@@ -82,12 +88,17 @@ class _SessionUserQuery:
         ]
 
     @staticmethod
-    def _converters(conn, field, alias) -> list:
+    def _converters(conn, field, alias) -> tuple[list, Any]:
         col = field.get_col(alias)
         return conn.ops.get_db_converters(col) + field.get_db_converters(conn), col
 
     def run(self, *, public_id: str, user_id: int, now: datetime) -> User | None:
-        params = [public_id, user_id, connection.ops.adapt_datetimefield_value(now), True]
+        params: list[Any] = [
+            public_id,
+            user_id,
+            connection.ops.adapt_datetimefield_value(now),
+            True,
+        ]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             row = cursor.fetchone()
@@ -101,7 +112,7 @@ class _SessionUserQuery:
         user = User.from_db(connection.alias, [f.attname for f in self.user_fields], values[:split])
         role = Role.from_db(connection.alias, [f.attname for f in self.role_fields], values[split:])
         user.role = role
-        user.current_session_id = row[0]
+        user.current_session_id = row[0]  # type: ignore[attr-defined]  # for the session list
         return user
 
 
@@ -168,6 +179,16 @@ def notification_list_for(*, user: User, filters: dict | None = None):
     if filters.get("created_before"):
         inbox = inbox.filter(created_at__lt=filters["created_before"])
     return inbox
+
+
+def notification_inbox_for(*, user: User, filters: dict | None = None):
+    """The caller's inbox as a person reads it: (its unread, its read), newest first within
+    each, a tie broken by id. Filters: as `notification_list_for`."""
+    inbox = notification_list_for(user=user, filters=filters)
+    return (
+        inbox.filter(read_at=None).order_by("-created_at", "-id"),
+        inbox.filter(read_at__ne=None).order_by("-created_at", "-id"),
+    )
 
 
 def notification_unread_count(*, user: User) -> int:

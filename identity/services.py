@@ -1,6 +1,8 @@
 """Identity writes: sign-in sessions and token rotation, users and roles."""
 
+import copy
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import bson
@@ -37,6 +39,7 @@ from identity.tokens import (
     token_pair,
 )
 from rappi.errors import NotFoundError, PermissionDeniedError
+from rappi.services import model_update
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -186,11 +189,12 @@ def _check_password(password: str, user: User) -> None:
         raise ValidationError({"password": exc.messages}) from None
 
 
-def _save_user(user: User) -> None:
-    """Save, turning the race two sign-ups with one email can still lose into a 400."""
+@contextmanager
+def _unique_email():
+    """Around a user's save: the race two sign-ups with one email can still lose is a 400."""
     try:
         with transaction.atomic():
-            user.save()
+            yield
     except IntegrityError:
         raise ValidationError({"email": [_("A user with this email already exists.")]}) from None
 
@@ -231,13 +235,18 @@ def user_create(
         _check_password(password, user)
     user.set_password(password)
     user.full_clean(exclude=["password", "email"])
-    _save_user(user)
+    with _unique_email():
+        user.save()
     role_assigned.send(sender=User, user=user, previous_role=None, by=by)
     if by is not None:  # staff handing out a role; self sign-up is always `customer`
         audit_record(
             action="user.create", target=user, changes={"role": (None, role.name)}, actor=by
         )
     return user
+
+
+# What `user_update` edits itself; a password and `is_active` have their own paths.
+USER_FIELDS = ("email", "full_name", "phone", "role")
 
 
 @transaction.atomic
@@ -261,13 +270,21 @@ def user_update(*, user: User, by: User | None, **changes) -> User:
         _check_may_grant(by, _role_grants(new_role))
     password = changes.pop("password", None)
     is_active = changes.pop("is_active", None)
-    for field, value in changes.items():
-        setattr(user, field, value)
     if password:
-        _check_password(password, user)
+        # Checked against the user as edited: a password like the new email is refused.
+        edited = copy.copy(user)
+        for field, value in changes.items():
+            setattr(edited, field, value)
+        _check_password(password, edited)
         user.set_password(password)
-    user.full_clean(exclude=["password", "email"])
-    _save_user(user)
+    with _unique_email():
+        model_update(
+            instance=user,
+            fields=USER_FIELDS,
+            data=changes,
+            exclude=["password", "email"],
+            also_save=["password"] if password else [],
+        )
     if password:
         # A new password ends every sign-in made with the old one.
         session_revoke_all(user=user, reason="password_changed")
@@ -339,12 +356,7 @@ def role_update(*, role: Role, by: User | None, **changes) -> Role:
     if role.is_system and changes.get("name", role.name) != role.name:
         raise ProtectedRoleError(role=role.name)
     _check_may_manage_role(by, role)
-    before = {field: getattr(role, field) for field in changes}
-    for field, value in changes.items():
-        setattr(role, field, value)
-    role.full_clean()
-    role.save()
-    changed = {f: (before[f], v) for f, v in changes.items() if before[f] != v}
+    changed = model_update(instance=role, fields=("name", "description"), data=changes)
     if changed:
         audit_record(action="role.update", target=role, changes=changed, actor=by)
     return role

@@ -3,7 +3,6 @@ staff member's own notifications, unread first, each linking to what it is about
 "mark read" and "mark all read" through identity's services."""
 
 from bson import ObjectId
-from django import forms
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -15,34 +14,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from identity import selectors, services
 from identity.api.serializers import NotificationFilterInput
+from identity.forms import InboxFilterForm
 from rappi.api.permissions import WRITE
 from rappi.console.access import console_page
 from rappi.console.actions import perform
 from rappi.console.lists import page_of
 from rappi.console.queries import Chained, QueryFilters, mongo_backed
 from rappi.errors import NotFoundError
-
-
-class InboxFilterForm(forms.Form):
-    """The fields of the API's inbox query a person filters by."""
-
-    unread = forms.CharField(
-        label=gettext_lazy("Show"),
-        required=False,
-        widget=forms.Select(
-            choices=[
-                ("", gettext_lazy("All")),
-                ("true", gettext_lazy("Unread")),
-                ("false", gettext_lazy("Read")),
-            ]
-        ),
-    )
-    kind = forms.CharField(
-        label=gettext_lazy("Kind"),
-        required=False,
-        widget=forms.TextInput(attrs={"placeholder": "incident.reported"}),
-    )
-
 
 # What a notification's data may name, and the console page showing it.
 ABOUT = (
@@ -61,11 +39,7 @@ def notification_inbox(request):
     filters = QueryFilters(NotificationFilterInput, InboxFilterForm, request)
     rows = []
     if filters.is_valid():
-        inbox = selectors.notification_list_for(user=request.user, filters=filters.data)
-        rows = Chained(
-            inbox.filter(read_at=None).order_by("-created_at", "-id"),
-            inbox.filter(read_at__ne=None).order_by("-created_at", "-id"),
-        )
+        rows = Chained(*selectors.notification_inbox_for(user=request.user, filters=filters.data))
     page = page_of(request, rows)
     for notification in page.object_list:
         notification.about = _about(notification.data or {})

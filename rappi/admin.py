@@ -18,3 +18,25 @@ def call_service(modeladmin, request, label, fn) -> bool:
         modeladmin.message_user(request, f"{label}: {'; '.join(exc.messages)}", messages.ERROR)
         return False
     return True
+
+
+def form_changes(form, *, fields=None) -> dict:
+    """The fields an admin form changed (those among `fields`, when given), cleaned."""
+    return {
+        name: form.cleaned_data[name]
+        for name in form.changed_data
+        if fields is None or name in fields
+    }
+
+
+def save_changes(
+    modeladmin, request, obj, form, update, *, fields=None, if_changed: bool = False
+) -> bool:
+    """Save an admin change form through its app's `*_update` service: `update(**changes)`
+    gets the fields the form changed (those among `fields`, when given) with their cleaned
+    values, and a refusal becomes an error message (`call_service`). With `if_changed`,
+    a form that changed none of them calls nothing."""
+    changes = form_changes(form, fields=fields)
+    if if_changed and not changes:
+        return True
+    return call_service(modeladmin, request, obj, lambda: update(**changes))

@@ -53,6 +53,13 @@ class IllegalTransitionError(ConflictError):
     code = "illegal_transition"
     default_message = _("This state change is not allowed.")
 
+    @classmethod
+    def between(cls, message: str, states, *, current: str, target: str, allowed: list[str]):
+        """`message` naming the two states of the `states` enum by their labels
+        (`%(current)s`, `%(target)s`), the raw values and the allowed targets in details."""
+        labels = {"current": states(current).label.lower(), "target": states(target).label.lower()}
+        return cls(message % labels, current=current, target=target, allowed=allowed)
+
 
 class IdempotencyKeyReusedError(DomainError):
     code, http_status = "idempotency_key_reused", 422

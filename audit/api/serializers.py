@@ -106,7 +106,7 @@ class AuditSummaryOutput(serializers.Serializer):
     by_method = serializers.DictField(child=serializers.IntegerField())
     top_paths = PathCountOutput(many=True)
     top_users = UserCountOutput(many=True)
-    errors = serializers.IntegerField(help_text="5xx answers")
+    errors = serializers.IntegerField(help_text="5xx answers")  # type: ignore[assignment]
     error_rate = serializers.FloatField(help_text="errors / total")
     client_errors = serializers.IntegerField(help_text="4xx answers")
     client_error_rate = serializers.FloatField()
@@ -138,7 +138,7 @@ class WriterStateOutput(serializers.Serializer):
     replayed = serializers.IntegerField()
     duplicates = serializers.IntegerField(help_text="Replayed records already in MongoDB")
     rejected = serializers.IntegerField(help_text="Records MongoDB cannot store")
-    errors = serializers.IntegerField()
+    errors = serializers.IntegerField()  # type: ignore[assignment]  # not Serializer.errors
     dropped_queue_full = serializers.IntegerField()
     dropped_spool_full = serializers.IntegerField()
     dropped_spool_error = serializers.IntegerField()

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -8,11 +8,10 @@ from rest_framework.views import APIView
 
 from audit import selectors
 from audit.api import serializers as s
-from rappi.api.schema import ErrorSerializer
+from rappi.api.inputs import validated
+from rappi.api.schema import error_response
 
-_MONGO_DOWN = OpenApiResponse(
-    ErrorSerializer, description="MongoDB unreachable (`service_unavailable`)"
-)
+_MONGO_DOWN = error_response("MongoDB unreachable (`service_unavailable`)")
 _RANGE = [
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="Inclusive (ISO 8601)"),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="Exclusive (ISO 8601)"),
@@ -49,9 +48,8 @@ class AuditEventListView(generics.ListAPIView):
     filter_backends = []  # the filters below are the whole contract
 
     def get_queryset(self):
-        params = s.AuditEventFilterInput(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        return selectors.audit_event_list(filters=params.validated_data)
+        params = validated(s.AuditEventFilterInput, self.request.query_params)
+        return selectors.audit_event_list(filters=params)
 
 
 class AuditSummaryView(APIView):
@@ -63,14 +61,13 @@ class AuditSummaryView(APIView):
         parameters=_RANGE,
         responses={
             200: s.AuditSummaryOutput,
-            400: OpenApiResponse(ErrorSerializer, description="Invalid range (`invalid`)"),
+            400: error_response("Invalid range (`invalid`)"),
             503: _MONGO_DOWN,
         },
     )
     def get(self, request):
-        params = s.AuditSummaryInput(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        since, until = selectors.summary_window(**params.validated_data)
+        params = validated(s.AuditSummaryInput, request.query_params)
+        since, until = selectors.summary_window(**params)
         if since >= until:
             raise ValidationError({"since": [_("Must be before `until` (default: now).")]})
         summary = selectors.audit_summary(since=since, until=until)

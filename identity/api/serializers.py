@@ -12,7 +12,7 @@ from rappi.api.query import QuerySerializer
 
 
 class UserOutput(serializers.ModelSerializer):
-    role = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    role = serializers.SlugRelatedField[Role](slug_field="name", read_only=True)
 
     class Meta:
         model = User
@@ -227,7 +227,7 @@ class NotificationOutput(serializers.Serializer):
     kind = serializers.CharField()
     title = serializers.CharField()
     body = serializers.CharField()
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # a field, not Serializer.data
     read_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
 
@@ -237,7 +237,7 @@ class NotificationSendInput(serializers.Serializer):
     kind = serializers.RegexField(r"^[a-z][a-z0-9_.]{0,49}$", max_length=50)
     title = serializers.CharField(max_length=200)
     body = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    data = DocumentDataField(required=False, default=dict)
+    data = DocumentDataField(required=False, default=dict)  # type: ignore[assignment]
 
     def validate_recipient_user_id(self, value: int) -> int:
         if not User.objects.filter(pk=value, is_active=True).exists():

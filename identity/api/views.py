@@ -1,11 +1,6 @@
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_view,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -15,11 +10,15 @@ from rest_framework.views import APIView
 from identity import selectors, services
 from identity.api import serializers as s
 from identity.filters import UserFilter
+from identity.models import Role, User
 from identity.throttling import LoginIpThrottle, LoginThrottle
 from rappi.api.filters import OrderingFilter, SearchFilter
 from rappi.api.idempotency import idempotent
+from rappi.api.inputs import validated
 from rappi.api.permissions import DELETE, READ, WRITE, DeclaredQueryParameters
+from rappi.api.schema import error_response
 from rappi.api.throttling import AnonRateThrottle
+from rappi.api.viewsets import ScopedViewSetMixin
 from rappi.errors import PermissionDeniedError
 from rappi.net import client_ip
 
@@ -50,9 +49,8 @@ class RegisterView(PublicView):
 
     @extend_schema(request=s.RegisterInput, responses={201: s.LoginOutput}, tags=["auth"])
     def post(self, request):
-        data = s.RegisterInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        user, tokens = services.user_register(**data.validated_data, client=_client(request))
+        data = validated(s.RegisterInput, request.data)
+        user, tokens = services.user_register(**data, client=_client(request))
         return Response({**tokens, "user": s.UserOutput(user).data}, status=status.HTTP_201_CREATED)
 
 
@@ -61,14 +59,13 @@ class LoginView(PublicView):
 
     @extend_schema(
         request=s.LoginInput,
-        responses={200: s.LoginOutput, 401: OpenApiResponse(description="`invalid_credentials`")},
+        responses={200: s.LoginOutput, 401: error_response("`invalid_credentials`")},
         tags=["auth"],
     )
     def post(self, request):
-        data = s.LoginInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(s.LoginInput, request.data)
         user, tokens = services.session_login(
-            **data.validated_data, client=_client(request), request=request._request
+            **data, client=_client(request), request=request._request
         )
         return Response({**tokens, "user": s.UserOutput(user).data})
 
@@ -76,13 +73,12 @@ class LoginView(PublicView):
 class RefreshView(PublicView):
     @extend_schema(
         request=s.RefreshInput,
-        responses={200: s.TokenPairOutput, 401: OpenApiResponse(description="`token_invalid`")},
+        responses={200: s.TokenPairOutput, 401: error_response("`token_invalid`")},
         tags=["auth"],
     )
     def post(self, request):
-        data = s.RefreshInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        return Response(services.session_refresh(raw_refresh=data.validated_data["refresh"]))
+        data = validated(s.RefreshInput, request.data)
+        return Response(services.session_refresh(raw_refresh=data["refresh"]))
 
 
 class LogoutView(APIView):
@@ -90,9 +86,8 @@ class LogoutView(APIView):
 
     @extend_schema(request=s.RefreshInput, responses={204: None}, tags=["auth"])
     def post(self, request):
-        data = s.RefreshInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.session_logout(user=request.user, raw_refresh=data.validated_data["refresh"])
+        data = validated(s.RefreshInput, request.data)
+        services.session_logout(user=request.user, raw_refresh=data["refresh"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -141,45 +136,41 @@ class SessionDetailView(APIView):
     create=extend_schema(request=s.UserCreateInput, responses={201: s.UserOutput}),
     update=extend_schema(
         request=s.UserUpdateInput,
-        responses={200: s.UserOutput, 409: OpenApiResponse(description="`self_lockout`")},
+        responses={200: s.UserOutput, 409: error_response("`self_lockout`")},
     ),
     partial_update=extend_schema(
         request=s.UserUpdateInput,
-        responses={200: s.UserOutput, 409: OpenApiResponse(description="`self_lockout`")},
+        responses={200: s.UserOutput, 409: error_response("`self_lockout`")},
     ),
     destroy=extend_schema(
-        responses={204: None, 409: OpenApiResponse(description="`self_lockout`")},
+        responses={204: None, 409: error_response("`self_lockout`")},
         summary="Deactivate a user (soft delete) and revoke its sessions",
     ),
 )
-class UserViewSet(viewsets.ModelViewSet):
+class UserViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     resource = "users"
-    lookup_value_regex = "[0-9]+"
     serializer_class = s.UserOutput
     filterset_class = UserFilter
     search_fields = ["email", "full_name", "phone"]
     ordering_fields = ["id", "email", "full_name", "created_at", "last_login"]
     ordering = ["email"]
 
-    def get_queryset(self):
-        return selectors.user_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.user_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = User
+    list_selector = staticmethod(selectors.user_list_for)
+    get_selector = staticmethod(selectors.user_get_for)
 
     def create(self, request):
-        data = s.UserCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        fields = validated(s.UserCreateInput, request.data)
         fields["role"] = fields["role"] or "customer"
         user = services.user_create(**fields, by=request.user)
         return Response(s.UserOutput(user).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
         user = self.get_object()
-        data = s.UserUpdateInput(data=request.data, partial=partial, context={"instance": user})
-        data.is_valid(raise_exception=True)
-        user = services.user_update(user=user, by=request.user, **data.validated_data)
+        data = validated(
+            s.UserUpdateInput, request.data, partial=partial, context={"instance": user}
+        )
+        user = services.user_update(user=user, by=request.user, **data)
         return Response(s.UserOutput(selectors.user_get_for(user=request.user, pk=user.pk)).data)
 
     def partial_update(self, request, pk=None):
@@ -199,45 +190,40 @@ class UserViewSet(viewsets.ModelViewSet):
     create=extend_schema(request=s.RoleInput, responses={201: s.RoleOutput}),
     update=extend_schema(
         request=s.RoleUpdateInput,
-        responses={200: s.RoleOutput, 409: OpenApiResponse(description="`protected_role`")},
+        responses={200: s.RoleOutput, 409: error_response("`protected_role`")},
     ),
     partial_update=extend_schema(
         request=s.RoleUpdateInput,
-        responses={200: s.RoleOutput, 409: OpenApiResponse(description="`protected_role`")},
+        responses={200: s.RoleOutput, 409: error_response("`protected_role`")},
     ),
     destroy=extend_schema(
-        responses={204: None, 409: OpenApiResponse(description="`protected_role`, `role_in_use`")}
+        responses={204: None, 409: error_response("`protected_role`, `role_in_use`")}
     ),
 )
-class RoleViewSet(viewsets.ModelViewSet):
+class RoleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     resource = "roles"
-    lookup_value_regex = "[0-9]+"
     serializer_class = s.RoleOutput
     filter_backends = [SearchFilter, OrderingFilter]
     search_fields = ["name", "description"]
     ordering_fields = ["id", "name", "created_at"]
     ordering = ["name"]
 
-    def get_queryset(self):
-        return selectors.role_list_for(user=self.request.user)
-
-    def get_object(self):
-        return selectors.role_get_for(user=self.request.user, pk=self.kwargs["pk"])
+    scoped_model = Role
+    list_selector = staticmethod(selectors.role_list_for)
+    get_selector = staticmethod(selectors.role_get_for)
 
     def _output(self, role):
         return s.RoleOutput(selectors.role_get_for(user=self.request.user, pk=role.pk)).data
 
     def create(self, request):
-        data = s.RoleInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        role = services.role_create(**data.validated_data, by=request.user)
+        data = validated(s.RoleInput, request.data)
+        role = services.role_create(**data, by=request.user)
         return Response(self._output(role), status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
         role = self.get_object()
-        data = s.RoleUpdateInput(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        role = services.role_update(role=role, by=request.user, **data.validated_data)
+        data = validated(s.RoleUpdateInput, request.data, partial=partial)
+        role = services.role_update(role=role, by=request.user, **data)
         return Response(self._output(role))
 
     def partial_update(self, request, pk=None):
@@ -249,17 +235,14 @@ class RoleViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request=s.RolePermissionsInput,
-        responses={200: s.RoleOutput, 409: OpenApiResponse(description="`protected_role`")},
+        responses={200: s.RoleOutput, 409: error_response("`protected_role`")},
         summary="Replace the role's permissions",
     )
     @action(detail=True, methods=["put"], url_path="permissions")
     def permissions(self, request, pk=None):
         role = self.get_object()
-        data = s.RolePermissionsInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.role_set_permissions(
-            role=role, permissions=data.validated_data["permissions"], by=request.user
-        )
+        data = validated(s.RolePermissionsInput, request.data)
+        services.role_set_permissions(role=role, permissions=data["permissions"], by=request.user)
         return Response(self._output(role))
 
 
@@ -308,11 +291,8 @@ class NotificationViewSet(
     lookup_value_regex = "[0-9a-fA-F]{24}"
 
     def get_queryset(self):
-        params = s.NotificationFilterInput(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        return selectors.notification_list_for(
-            user=self.request.user, filters=params.validated_data
-        )
+        params = validated(s.NotificationFilterInput, self.request.query_params)
+        return selectors.notification_list_for(user=self.request.user, filters=params)
 
     def get_object(self):
         return selectors.notification_get_for(user=self.request.user, pk=self.kwargs["pk"])
@@ -325,9 +305,8 @@ class NotificationViewSet(
     def create(self, request):
         if not request.user.is_staff_member:
             raise PermissionDeniedError(_("Only staff may send notifications."))
-        data = s.NotificationSendInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        notification = services.notification_send(**data.validated_data)
+        data = validated(s.NotificationSendInput, request.data)
+        notification = services.notification_send(**data)
         return Response(s.NotificationOutput(notification).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.NotificationOutput)

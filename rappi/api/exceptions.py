@@ -66,17 +66,19 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
         # Every 400 is `invalid` (docs/api.md); a body that is not JSON names no field.
         exc = exceptions.ValidationError({"non_field_errors": [str(exc.detail)]})
     if isinstance(exc, exceptions.ValidationError):
-        detail = exc.detail
-        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        invalid = exc.detail
+        fields = invalid if isinstance(invalid, dict) else {"non_field_errors": invalid}
         return Response(
             error_body("invalid", _("Invalid input."), {"fields": fields}),
             status=status.HTTP_400_BAD_REQUEST,
         )
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        details["retry_after"] = int(exc.wait + 0.999)
+    # Throttled.wait is set in its __init__; DRF's stubs do not declare it.
+    wait = exc.wait if isinstance(exc, exceptions.Throttled) else None  # type: ignore[attr-defined]
+    if wait is not None:
+        details["retry_after"] = int(wait + 0.999)
         headers["Retry-After"] = str(details["retry_after"])
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
+    if auth_header := getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = auth_header
     detail = exc.detail
     if isinstance(detail, dict):
         message = str(detail.get("detail", exc.default_detail))

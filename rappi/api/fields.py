@@ -1,11 +1,17 @@
 """Serializer fields shared by the apps."""
 
 import json
+from datetime import UTC
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 INT64 = 2**63
+
+
+def utc_datetime(**kwargs) -> serializers.DateTimeField:
+    """A moment: naive input is read as UTC (documents store UTC), output is UTC."""
+    return serializers.DateTimeField(default_timezone=UTC, **kwargs)
 
 
 def _check_document_value(value, depth: int) -> None:

@@ -157,7 +157,7 @@ class IntegerFilter(django_filters.Filter):
         schema = {"type": "integer", "minimum": min_value, "maximum": max_value}
         if max_value > 2**31 - 1:
             schema["format"] = "int64"
-        extend_schema_field(schema)(self)
+        extend_schema_field(schema)(self)  # type: ignore[type-var]  # a filter, not a function
 
 
 class IdFilter(IntegerFilter):
@@ -223,7 +223,7 @@ class StrictBooleanField(RefusesEmptyMixin, forms.Field):
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
-    field_class = StrictBooleanField
+    field_class = StrictBooleanField  # type: ignore[assignment]  # not a NullBooleanField
 
 
 class TextSearchFilter(django_filters.CharFilter):

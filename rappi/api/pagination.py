@@ -27,7 +27,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
 
     @property
-    def max_page_size(self) -> int:
+    def max_page_size(self) -> int:  # type: ignore[override]  # the setting at each request
         return settings.API_MAX_PAGE_SIZE
 
     def paginate_queryset(self, queryset, request, view=None):
@@ -45,7 +45,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
             parameter["schema"].update(bounds.get(parameter["name"], {}))
         return parameters
 
-    def get_page_size(self, request) -> int:
+    def get_page_size(self, request) -> int | None:
         requested = _positive_int(request, self.page_size_query_param)
         if requested is None:
             return self.page_size

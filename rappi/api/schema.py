@@ -3,6 +3,7 @@ error body, and the `Idempotency-Key` header where it is honoured; path ids are 
 the ids they are (integers, or MongoDB's 24 hex digits)."""
 
 from django.core.exceptions import FieldDoesNotExist
+from drf_spectacular.drainage import warn
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -21,6 +22,12 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error status a view declares: the one error body, and what the status means there
+    (its codes, in backticks)."""
+    return OpenApiResponse(ErrorSerializer, description=description)
 
 
 # Decimals go out as strings (COERCE_DECIMAL_TO_STRING); computed ones are declared so too.
@@ -113,12 +120,15 @@ class AutoSchema(BaseAutoSchema):
         self, serializer, status_code, media_types=None, direction="response"
     ):
         if not str(status_code).startswith("2"):
-            # Every error answers the one JSON error body, whatever the success media type:
-            # a view declares an error status with its description only.
+            # Every error answers the one JSON error body, whatever the success media type.
             declared = serializer
             if not isinstance(declared, OpenApiResponse):
                 declared = OpenApiResponse(declared)
             if declared.response is None:
+                warn(
+                    f"error status {status_code} declared without its body: "
+                    "use rappi.api.schema.error_response"
+                )
                 serializer = OpenApiResponse(
                     ErrorSerializer,
                     description=declared.description or _DESCRIPTIONS.get(int(status_code), ""),
@@ -147,8 +157,7 @@ class AutoSchema(BaseAutoSchema):
         for status in sorted(self._error_statuses()):
             if str(status) not in responses:
                 responses[str(status)] = self._get_response_for_code(
-                    OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[status]),
-                    str(status),
+                    error_response(_DESCRIPTIONS[status]), str(status)
                 )
         return responses
 

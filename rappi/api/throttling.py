@@ -44,7 +44,8 @@ def counter_hit(key: str, period: int, now: float | None = None) -> tuple[int, f
 def throttle_hit(scope: str, key: str | None) -> float | None:
     """Count one hit of `key` against `scope`'s rate; returns the seconds until its window
     closes when that spent the budget, else None (also for a scope that is off, or no key)."""
-    rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope))
+    # The rates are "N/period" strings; DRF's stubs type them as numbers.
+    rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope))  # type: ignore[arg-type]
     if rate is None or key is None:
         return None
     limit, period = rate

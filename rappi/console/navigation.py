@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pymongo
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from pymongo.errors import PyMongoError
 
@@ -28,7 +29,7 @@ def unread_notifications(request) -> int | None:
 @dataclass(frozen=True)
 class Entry:
     url_name: str
-    label: str
+    label: str | Promise  # lazily translated
     resource: str | None  # None: every staff member
     # A count shown beside the label (request → number), read only if the page shows it.
     badge: Callable | None = None

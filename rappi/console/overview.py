@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
@@ -16,7 +17,7 @@ from rappi.reports import operations
 
 @dataclass(frozen=True)
 class Tile:
-    label: str
+    label: str | Promise  # lazily translated
     value: object
     url: str
     tone: str = ""  # "", "warn" or "alert": how much it asks for attention

@@ -15,7 +15,7 @@ class SignInView(auth_views.LoginView):
     template_name = "console/sign_in.html"
     authentication_form = ConsoleSignInForm
     redirect_authenticated_user = True
-    next_page = reverse_lazy("console:overview")
+    next_page = reverse_lazy("console:overview")  # type: ignore[assignment]  # lazy is fine
 
     def form_invalid(self, form):
         response = super().form_invalid(form)
@@ -24,7 +24,7 @@ class SignInView(auth_views.LoginView):
 
 
 class SignOutView(auth_views.LogoutView):
-    next_page = reverse_lazy("console:login")
+    next_page = reverse_lazy("console:login")  # type: ignore[assignment]  # lazy is fine
 
 
 @require_GET

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rappi.api.filters import INT64_MAX
-from rappi.api.schema import ErrorSerializer
+from rappi.api.schema import error_response
 from rappi.errors import NotFoundError
 from rappi.reports import registry
 from rappi.reports.tables import csv_response
@@ -64,12 +64,10 @@ def view_for(report: registry.ReportDef) -> type[ReportView]:
         (200, "text/csv"): OpenApiResponse(
             OpenApiTypes.STR, description="`?format=csv` or `Accept: text/csv`"
         ),
-        400: OpenApiResponse(ErrorSerializer, description="Bad query (`invalid`)"),
+        400: error_response("Bad query (`invalid`)"),
     }
     if report.object:
-        responses[404] = OpenApiResponse(
-            ErrorSerializer, description=f"No such {report.object} (`not_found`)"
-        )
+        responses[404] = error_response(f"No such {report.object} (`not_found`)")
     view = type(
         f"{report.slug.title().replace('-', '')}ReportView",
         (ReportView,),

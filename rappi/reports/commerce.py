@@ -15,6 +15,7 @@ from orders.models import (
     Payment,
     PaymentStatus,
 )
+from rappi.api.filters import INT64_MAX
 from rappi.errors import NotFoundError
 from rappi.reports import outputs
 from rappi.reports.periods import (
@@ -255,7 +256,6 @@ register(
 # --- one customer's summary ----------------------------------------------------------------
 
 LAST_ORDERS = 5
-_INT64_MAX = 2**63 - 1
 
 
 class SummaryCustomer(serializers.Serializer):
@@ -311,7 +311,7 @@ def _status_key(status: str) -> str:
 def customer_summary(*, object_id: int) -> dict:
     """One customer over its whole life: orders by status, money paid and invoiced, the
     ratings it gave, its latest orders. Two queries: the figures, the latest orders."""
-    if object_id > _INT64_MAX:
+    if object_id > INT64_MAX:
         raise NotFoundError()
     # An order has at most one invoice, one rating and one settled payment: joining them
     # adds no rows.
@@ -577,11 +577,15 @@ def payments(*, period: Period) -> dict:
     with the money to refund and refunded."""
     rows = Payment.objects.filter(**period.bounds("created_at")).order_by()
     figures = {"count": Count("id"), "amount": money_sum("amount")}
+    # The rows are plain dicts: their grouping keys move out of them into the index.
     pairs = {
-        (row.pop("provider"), row.pop("status")): row
+        (row.pop("provider"), row.pop("status")): row  # type: ignore[misc]
         for row in rows.values("provider", "status").annotate(**figures)
     }
-    per_status = {row.pop("status"): row for row in rows.values("status").annotate(**figures)}
+    per_status = {
+        row.pop("status"): row  # type: ignore[misc]
+        for row in rows.values("status").annotate(**figures)
+    }
     flagged, refunded = Q(needs_refund=True), Q(status=PaymentStatus.REFUNDED)
     overall = rows.aggregate(
         total_count=Count("id"),

@@ -12,7 +12,9 @@ timestamps, so a drop-off exactly at the target is on time on every database. A
 delivered drop-off whose order has no started run left (its run was deleted) cannot be
 measured: it is counted as `unmeasured` and left out of the times and shares."""
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Avg, Count, F, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
@@ -467,7 +469,7 @@ def drivers(*, period: Period) -> dict:
     }
 
 
-def _driver_row(person: dict, figures: dict) -> dict:
+def _driver_row(person: Mapping[str, Any], figures: dict) -> dict:
     hours = (figures["active_minutes"] or 0) / 60
     rating = figures["rating_avg"]
     return {
@@ -501,7 +503,7 @@ class IncidentSeverityCount(serializers.Serializer):
 
 class IncidentTypeCount(serializers.Serializer):
     type = serializers.ChoiceField(choices=IncidentType.choices)
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
     count = serializers.IntegerField()
 
 

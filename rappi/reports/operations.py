@@ -231,7 +231,7 @@ class OperationsOutput(serializers.Serializer):
 
 
 # The figures only: `now` stays in the JSON (see _overview_table).
-_OPERATIONS_COLUMNS = [name for name in OperationsOutput().fields if name != "now"]
+_OPERATIONS_COLUMNS = [name for name in OperationsOutput().get_fields() if name != "now"]
 
 
 def operations(*, window_min: int, now: datetime | None = None) -> dict:

@@ -1,8 +1,8 @@
 """Pieces of the reports' response shapes (the OpenAPI schema is generated from them)."""
 
-from datetime import UTC
-
 from rest_framework import serializers
+
+from rappi.api.fields import utc_datetime
 
 
 def money(**kwargs) -> serializers.DecimalField:
@@ -10,8 +10,7 @@ def money(**kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
 
 
-def moment(**kwargs) -> serializers.DateTimeField:
-    return serializers.DateTimeField(default_timezone=UTC, **kwargs)
+moment = utc_datetime
 
 
 def share(**kwargs) -> serializers.FloatField:

@@ -5,9 +5,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.utils import timezone
+from django.utils.functional import Promise
 from rest_framework import serializers
 
 from rappi.api.filters import INT64_MAX
+from rappi.api.inputs import validated
 from rappi.api.query import QuerySerializer
 from rappi.errors import NotFoundError
 from rappi.reports.periods import LIMA
@@ -28,7 +30,7 @@ class FormatQuery(QuerySerializer):
 @dataclass(frozen=True)
 class ReportDef:
     name: str  # its path under /api/v1/reports/ (a summary's: "customers/summary")
-    title: str
+    title: str | Promise  # lazily translated
     description: str
     query: type[QuerySerializer]
     output: type[serializers.Serializer]
@@ -78,9 +80,7 @@ class Computed:
 def validate(name: str, params) -> tuple[dict, str]:
     """The report's query, validated (400 `invalid` naming each bad parameter)."""
     load_all()
-    query = REPORTS[name].query(data=params)
-    query.is_valid(raise_exception=True)
-    options = dict(query.validated_data)
+    options = validated(REPORTS[name].query, params)
     return options, options.pop("format")
 
 

@@ -4,6 +4,7 @@ variables (optionally a `.env` file at the project root); `.env.example` lists t
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -109,7 +110,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "rappi.sqlite3",
+            "NAME": str(VAR_DIR / "rappi.sqlite3"),
             # Several gunicorn workers write (throttle counters, sessions): WAL plus
             # IMMEDIATE transactions avoid "database is locked" on lock upgrades.
             "OPTIONS": {
@@ -155,7 +156,7 @@ SIMPLE_JWT = {
 }
 
 # --- API -----------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["identity.authentication.SessionJWTAuthentication"],
     # The second refuses query parameters the endpoint does not document (400).
     "DEFAULT_PERMISSION_CLASSES": [
@@ -288,7 +289,7 @@ EVIDENCE_MAX_REQUEST_PIXELS = env_int("EVIDENCE_MAX_REQUEST_PIXELS", 104_000_000
 # ~400 MB): with gunicorn's threads, this bounds a worker's memory, not just a request's.
 EVIDENCE_DECODE_CONCURRENCY = max(1, env_int("EVIDENCE_DECODE_CONCURRENCY", 1))
 
-# --- GPS tracking (see tracking/pings.py) ---------------------------------------------
+# --- GPS tracking (see tracking/pings/ingest.py) -------------------------------------
 # TTL of stored fixes and last positions, in days (0 keeps them forever).
 GPS_RETENTION_DAYS = env_int("GPS_RETENTION_DAYS", 90)
 # Fixes per ping request (at most 500; a larger batch is 413).
@@ -366,13 +367,13 @@ MAP_TILE_ATTRIBUTION = env_str(
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
 )
 # Where a map with nothing to show yet opens: Arequipa's main square.
-MAP_CENTER = env_list("MAP_CENTER", ["-16.3989", "-71.5369"])
+_map_center = env_list("MAP_CENTER", ["-16.3989", "-71.5369"])
 try:
-    MAP_CENTER = tuple(float(value) for value in MAP_CENTER)
+    MAP_CENTER = tuple(float(value) for value in _map_center)
     if len(MAP_CENTER) != 2 or abs(MAP_CENTER[0]) > 90 or abs(MAP_CENTER[1]) > 180:
         raise ValueError
 except ValueError:
-    raise ImproperlyConfigured(f"MAP_CENTER: {MAP_CENTER!r} must be 'lat,lng'") from None
+    raise ImproperlyConfigured(f"MAP_CENTER: {_map_center!r} must be 'lat,lng'") from None
 MAP_ZOOM = env_int("MAP_ZOOM", 13)
 CSP_IMG_SRC_EXTRA = env_list("CSP_IMG_SRC_EXTRA", [])
 

@@ -46,5 +46,5 @@ class Command(BaseCommand):
             f"Spool {spool.directory}: {len(spool.paths())} segment(s), "
             f"{spool.total_bytes()} bytes, {count} record(s)"
         )
-        if count:
+        if oldest is not None and newest is not None:
             self.stdout.write(f"  oldest {oldest.isoformat()}, newest {newest.isoformat()}")
