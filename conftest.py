@@ -77,6 +77,86 @@ def client_for():
     return signed_in_client
 
 
+# --- Personas ----------
+# One user for each seeded role, and their clients. A test needing a variant (a custom
+# role, a driver on a run, a customer with orders) builds it from the factories.
+
+
+@pytest.fixture
+def admin():
+    """A user with the seeded `admin` role (every permission)."""
+    from identity.tests.factories import UserFactory
+
+    return UserFactory(role_name="admin")
+
+
+@pytest.fixture
+def dispatcher():
+    """A user with the seeded `dispatcher` role: the staff member most tests act as."""
+    from identity.tests.factories import UserFactory
+
+    return UserFactory(role_name="dispatcher")
+
+
+@pytest.fixture
+def driver():
+    """A `driver` login with its driver record (`driver.driver_profile`), no vehicle."""
+    from fleet.tests.factories import driver_user
+
+    user, _record = driver_user()
+    return user
+
+
+@pytest.fixture
+def customer():
+    """A `customer` login with its customer record (`customer.customer_profile`)."""
+    from orders.tests.factories import customer_user
+
+    user, _record = customer_user()
+    return user
+
+
+# Their API clients, each signed in through a real session (`client_for`).
+
+
+@pytest.fixture
+def admin_api(client_for, admin):
+    return client_for(admin)
+
+
+@pytest.fixture
+def dispatcher_api(client_for, dispatcher):
+    return client_for(dispatcher)
+
+
+@pytest.fixture
+def driver_api(client_for, driver):
+    return client_for(driver)
+
+
+@pytest.fixture
+def customer_api(client_for, customer):
+    return client_for(customer)
+
+
+@pytest.fixture
+def console(dispatcher):
+    """The console signed in as the dispatcher, in English."""
+    from rappi.testing.console import console_client
+
+    return console_client(dispatcher)
+
+
+@pytest.fixture
+def admin_site(dispatcher):
+    """Django's admin signed in as the dispatcher, in English."""
+    from django.test import Client
+
+    client = Client(headers={"accept-language": "en"})
+    client.force_login(dispatcher)
+    return client
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """pytest-playwright drives the system Chromium (`make test` installs it)."""

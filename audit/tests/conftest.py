@@ -6,15 +6,14 @@ import contextlib
 import socket
 import threading
 import time
-from datetime import UTC, datetime
 
 import pytest
-from bson import ObjectId
 
 from audit import writer as audit_writer
 from audit.documents import AuditEvent
 from audit.writer import AuditWriter
 from rappi.localmongo import LocalMongoServer
+from rappi.testing.net import free_port
 
 
 @pytest.fixture
@@ -41,17 +40,6 @@ def recorded(audit_on):
         return list(AuditEvent.objects(**filters).order_by("timestamp", "id"))
 
     return read
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def dead_uri() -> str:
-    """A MongoDB URI nothing listens on."""
-    return f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
 
 
 class RestartableMongo:
@@ -141,22 +129,3 @@ def stalling_mongo():
     yield proxy
     proxy.close()
     server.stop()
-
-
-def make_record(number: int, **fields) -> dict:
-    return {
-        "_id": ObjectId(),
-        "kind": "request",
-        "timestamp": datetime.now(UTC),
-        "user_id": None,
-        "username": "",
-        "path": f"/api/v1/things/{number}",
-        "method": "GET",
-        "ip": "127.0.0.1",
-        "status_code": 200,
-        "duration_ms": 1.0,
-        "request_id": f"r{number}",
-        "user_agent": "",
-        "payload_hash": None,
-        **fields,
-    }

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audit.documents import AuditEvent
-from audit.tests.conftest import make_record
+from audit.tests.factories import DomainRecordFactory, make_record
 from identity import services as identity_services
 from identity.tests.factories import UserFactory
 
@@ -48,35 +48,26 @@ def fixture_log():
         )
         for n, (minute, user, method, path, status, duration) in enumerate(rows)
     ]
+    domain = [
+        # number, minute, action, target, changes (all by user 1)
+        (90, 3, "tariff.update", ("tariff", "1"), {"base_fare": {"old": "5.00", "new": "6.00"}}),
+        (91, 9, "user.deactivate", ("user", "7"), {"is_active": {"old": True, "new": False}}),
+    ]
     records += [
-        {
-            **make_record(90, timestamp=at(3), user_id=1, username="user1@example.pe"),
-            "kind": "domain",
-            "action": "tariff.update",
-            "target_type": "tariff",
-            "target_id": "1",
-            "changes": {"base_fare": {"old": "5.00", "new": "6.00"}},
-            "status_code": None,
-            "duration_ms": None,
-        },
-        {
-            **make_record(91, timestamp=at(9), user_id=1, username="user1@example.pe"),
-            "kind": "domain",
-            "action": "user.deactivate",
-            "target_type": "user",
-            "target_id": "7",
-            "changes": {"is_active": {"old": True, "new": False}},
-            "status_code": None,
-            "duration_ms": None,
-        },
+        DomainRecordFactory(
+            number=n,
+            timestamp=at(minute),
+            user_id=1,
+            username="user1@example.pe",
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            changes=changes,
+        )
+        for n, minute, action, (target_type, target_id), changes in domain
     ]
     AuditEvent._get_collection().insert_many(records)
     return records
-
-
-@pytest.fixture
-def auditor(client_for):
-    return client_for(UserFactory(role_name="dispatcher"))
 
 
 def ids(response) -> list[str]:
@@ -106,8 +97,8 @@ def test_a_custom_role_needs_audit_read(client_for):
     )
 
 
-def test_events_come_newest_first_with_every_field(auditor, fixture_log):
-    response = auditor.get("/api/v1/audit/events")
+def test_events_come_newest_first_with_every_field(dispatcher_api, fixture_log):
+    response = dispatcher_api.get("/api/v1/audit/events")
     body = response.json()
     assert body["count"] == 12
     assert ids(response)[:3] == ["r9", "r91", "r8"]
@@ -151,8 +142,8 @@ def test_events_come_newest_first_with_every_field(auditor, fixture_log):
         ("user_id=1&kind=request&path=/api/v1/orders", ["r8", "r2", "r1", "r0"]),
     ],
 )
-def test_filters(auditor, fixture_log, query, expected):
-    assert ids(auditor.get(f"/api/v1/audit/events?{query}")) == expected
+def test_filters(dispatcher_api, fixture_log, query, expected):
+    assert ids(dispatcher_api.get(f"/api/v1/audit/events?{query}")) == expected
 
 
 @pytest.mark.parametrize(
@@ -167,27 +158,29 @@ def test_filters(auditor, fixture_log, query, expected):
         "kind=other",
     ],
 )
-def test_a_bad_filter_is_a_400(auditor, query):
-    response = auditor.get(f"/api/v1/audit/events?{query}")
+def test_a_bad_filter_is_a_400(dispatcher_api, query):
+    response = dispatcher_api.get(f"/api/v1/audit/events?{query}")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
 
 
-def test_pages(auditor, fixture_log):
-    page = auditor.get("/api/v1/audit/events?page_size=5&page=3").json()
-    assert page["count"] == 12 and len(page["results"]) == 2 and page["next"] is None
+def test_pages(dispatcher_api, fixture_log):
+    page = dispatcher_api.get("/api/v1/audit/events?page_size=5&page=3").json()
+    assert page["count"] == 12
+    assert len(page["results"]) == 2
+    assert page["next"] is None
 
 
 def test_the_list_costs_the_same_queries_at_any_size(
-    auditor, django_assert_max_num_queries, fixture_log
+    dispatcher_api, django_assert_max_num_queries, fixture_log
 ):
     AuditEvent._get_collection().insert_many([make_record(100 + n) for n in range(40)])
     with django_assert_max_num_queries(3):
-        assert auditor.get("/api/v1/audit/events?page_size=50").status_code == 200
+        assert dispatcher_api.get("/api/v1/audit/events?page_size=50").status_code == 200
 
 
-def test_the_summary_figures(auditor, fixture_log):
-    response = auditor.get(
+def test_the_summary_figures(dispatcher_api, fixture_log):
+    response = dispatcher_api.get(
         "/api/v1/audit/summary?since=2030-05-01T12:00:00Z&until=2030-05-01T12:10:00Z"
     )
     assert response.status_code == 200, response.content
@@ -216,20 +209,22 @@ def test_the_summary_figures(auditor, fixture_log):
     ]
 
 
-def test_an_empty_range_summarises_to_zeros(auditor):
-    summary = auditor.get("/api/v1/audit/summary").json()
-    assert summary["total"] == 0 and summary["error_rate"] == 0.0
-    assert summary["p50_duration_ms"] is None and summary["top_paths"] == []
+def test_an_empty_range_summarises_to_zeros(dispatcher_api):
+    summary = dispatcher_api.get("/api/v1/audit/summary").json()
+    assert summary["total"] == 0
+    assert summary["error_rate"] == 0.0
+    assert summary["p50_duration_ms"] is None
+    assert summary["top_paths"] == []
 
 
-def test_the_summary_defaults_to_the_last_day(auditor):
-    summary = auditor.get("/api/v1/audit/summary").json()
+def test_the_summary_defaults_to_the_last_day(dispatcher_api):
+    summary = dispatcher_api.get("/api/v1/audit/summary").json()
     since = datetime.fromisoformat(summary["since"])
     until = datetime.fromisoformat(summary["until"])
     assert until - since == timedelta(hours=24)
 
 
-def test_a_summary_range_must_run_forwards(auditor):
-    response = auditor.get("/api/v1/audit/summary?since=2999-01-01T00:00:00Z")
+def test_a_summary_range_must_run_forwards(dispatcher_api):
+    response = dispatcher_api.get("/api/v1/audit/summary?since=2999-01-01T00:00:00Z")
     assert response.status_code == 400
     assert "since" in response.json()["error"]["details"]["fields"]

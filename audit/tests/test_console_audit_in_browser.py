@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from audit.documents import AuditEvent
-from audit.tests.conftest import make_record
+from audit.tests.factories import DomainRecordFactory, make_record
 from identity.tests.factories import UserFactory
 from rappi.testing.browser import (
     SIZES,
@@ -55,26 +55,21 @@ def _log():
         )
     ]
     records.append(
-        {
-            **make_record(
-                50,
-                timestamp=now - timedelta(minutes=2),
-                user_id=3,
-                username="lucia@rappi.pe",
-                method="POST",
-                path="/api/v1/orders/12/adjust-price",
-            ),
-            "kind": "domain",
-            "action": "order.adjust_price",
-            "target_type": "order",
-            "target_id": "12",
-            "changes": {
+        DomainRecordFactory(
+            number=50,
+            timestamp=now - timedelta(minutes=2),
+            user_id=3,
+            username="lucia@rappi.pe",
+            method="POST",
+            path="/api/v1/orders/12/adjust-price",
+            action="order.adjust_price",
+            target_type="order",
+            target_id="12",
+            changes={
                 "total": {"old": "18.50", "new": "15.00"},
                 "adjustment_reason": {"old": None, "new": "Late delivery, 20% off"},
             },
-            "status_code": None,
-            "duration_ms": None,
-        }
+        )
     )
     AuditEvent._get_collection().insert_many(records)
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.test import Client
 
 from audit.services import audit_record
 from fleet import services as fleet_services
@@ -12,7 +13,7 @@ from identity import services as identity_services
 from identity.models import Role
 from identity.tests.factories import UserFactory
 from orders import services as order_services
-from orders.models import Tariff
+from orders.models import Invoice, Rating, Tariff
 from orders.tests.factories import CustomerFactory, make_order
 
 pytestmark = pytest.mark.django_db
@@ -20,11 +21,6 @@ pytestmark = pytest.mark.django_db
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-def admin():
-    return UserFactory(role_name="admin")
 
 
 def test_a_committed_change_is_recorded_with_actor_target_and_old_and_new(
@@ -68,13 +64,13 @@ def test_an_on_time_target_is_whole_minutes_up_to_a_week(admin, client_for, minu
 
 
 def test_a_rolled_back_change_is_not_recorded(admin, recorded, django_capture_on_commit_callbacks):
-    with (
-        django_capture_on_commit_callbacks(execute=True) as callbacks,
-        pytest.raises(Boom),
-        transaction.atomic(),
-    ):
-        order_services.tariff_update(by=admin, base_fare=Decimal("7.00"))
-        raise Boom
+    def change_then_fail():
+        with transaction.atomic():
+            order_services.tariff_update(by=admin, base_fare=Decimal("7.00"))
+            raise Boom
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(Boom):
+        change_then_fail()
     assert callbacks == []
     assert recorded(kind="domain") == []
 
@@ -144,6 +140,71 @@ def test_a_price_adjustment_and_a_manual_payment_are_recorded(
     assert adjusted.changes["total"] == {"old": str(total), "new": str(total - 1)}
     assert (paid.action, paid.target_id) == ("payment.manual", str(payment.pk))
     assert paid.changes["amount"] == {"old": None, "new": str(order.total)}
+
+
+def _invoice(by) -> Invoice:
+    order = make_order(customer=CustomerFactory(), by=by)
+    order_services.payment_record_manual(order=order, amount=order.total, reference="c", by=by)
+    return order_services.invoice_create(
+        order=order, ruc="20100070970", business_name="Acme SAC", by=by
+    )
+
+
+def test_an_invoice_deleted_through_the_api_or_the_admin_is_recorded(
+    admin, client_for, recorded, django_capture_on_commit_callbacks
+):
+    by_api, by_admin_page, by_admin_action = (_invoice(admin) for _ in range(3))
+    admin_site = Client(headers={"accept-language": "en"})
+    admin_site.force_login(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = client_for(admin).delete(f"/api/v1/invoices/{by_api.pk}")
+        page = admin_site.post(f"/admin/orders/invoice/{by_admin_page.pk}/delete/", {"post": "yes"})
+        action = admin_site.post(
+            "/admin/orders/invoice/",
+            {"action": "delete_selected", "_selected_action": [by_admin_action.pk], "post": "yes"},
+        )
+
+    assert deleted.status_code == 204, deleted.content
+    assert page.status_code == 302
+    assert action.status_code == 302
+    assert not Invoice.objects.exists()
+    records = recorded(kind="domain", action="invoice.delete")
+    assert [r.target_id for r in records] == [
+        str(i.pk) for i in (by_api, by_admin_page, by_admin_action)
+    ]
+    assert {r.user_id for r in records} == {admin.pk}
+    assert records[0].changes["number"] == {"old": by_api.number, "new": None}
+    assert records[0].changes["order_id"] == {"old": by_api.order_id, "new": None}
+    assert records[0].changes["amount"] == {"old": str(by_api.amount), "new": None}
+
+
+def test_a_rating_deleted_through_the_admin_is_recorded(
+    admin, recorded, django_capture_on_commit_callbacks
+):
+    by_page, by_action = (
+        Rating.objects.create(
+            order=make_order(customer=CustomerFactory(), by=admin), score=score, comment="late"
+        )
+        for score in (2, 5)
+    )
+    admin_site = Client(headers={"accept-language": "en"})
+    admin_site.force_login(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        page = admin_site.post(f"/admin/orders/rating/{by_page.pk}/delete/", {"post": "yes"})
+        action = admin_site.post(
+            "/admin/orders/rating/",
+            {"action": "delete_selected", "_selected_action": [by_action.pk], "post": "yes"},
+        )
+
+    assert page.status_code == 302
+    assert action.status_code == 302
+    assert not Rating.objects.exists()
+    records = recorded(kind="domain", action="rating.delete")
+    assert [r.target_id for r in records] == [str(by_page.pk), str(by_action.pk)]
+    assert {r.user_id for r in records} == {admin.pk}
+    assert records[0].changes["order_id"] == {"old": by_page.order_id, "new": None}
+    assert records[0].changes["score"] == {"old": 2, "new": None}
+    assert records[0].changes["comment"] == {"old": "late", "new": None}
 
 
 def test_a_forced_finish_and_a_reopening_are_recorded(

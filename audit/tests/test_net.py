@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -14,7 +15,7 @@ from rappi.net import client_ip
 
 
 def ip(remote: str, forwarded: str | None = None) -> str | None:
-    extra = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
+    extra: dict[str, Any] = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
     return client_ip(RequestFactory().get("/", REMOTE_ADDR=remote, **extra))
 
 

@@ -6,7 +6,7 @@ import fcntl
 
 from audit import spool as spool_module
 from audit.spool import Spool
-from audit.tests.conftest import make_record
+from audit.tests.factories import make_record
 
 MAX = 1024 * 1024
 

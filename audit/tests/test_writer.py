@@ -6,6 +6,7 @@ counted; no error, expected or not, loses the batch in hand."""
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 from bson import json_util
@@ -13,10 +14,11 @@ from pymongo import MongoClient
 
 from audit import writer as audit_writer
 from audit.documents import COLLECTION
-from audit.tests.conftest import dead_uri, make_record
+from audit.tests.factories import make_record
 from audit.writer import AuditWriter
 from identity.tests.factories import UserFactory, tokens_for
 from rappi.testing.mongo_commands import mongo_commands
+from rappi.testing.net import dead_uri
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +27,7 @@ DB = "audit_outage"
 
 def stored(uri: str, db: str = DB) -> list[dict]:
     """What the server holds, in the order it took it."""
-    with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+    with MongoClient[dict[str, Any]](uri, serverSelectionTimeoutMS=5000) as client:
         return list(client[db][COLLECTION].find())
 
 

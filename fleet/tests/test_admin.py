@@ -2,41 +2,26 @@
 driver admin at a fixed number of queries."""
 
 import re
-from datetime import timedelta
 
 import mongoengine
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 from pymongo import monitoring
 
 from fleet import services
 from fleet.models import Assignment, Driver
 from fleet.tests.factories import VehicleFactory, driver_user
+from fleet.tests.helpers import put_position
 from identity.tests.factories import UserFactory
 from orders.models import Order
 from orders.tests.factories import CustomerFactory, drop, make_order
 from rappi import mongo
-from tracking.documents import DriverPosition
+from rappi.testing.console import messages_of
 
 pytestmark = pytest.mark.django_db
 
 ADD_URL = "/admin/fleet/assignment/add/"
-
-
-@pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def staff_admin(dispatcher):
-    """The admin as a dispatcher reads it in English."""
-    client = Client(headers={"accept-language": "en"})
-    client.force_login(dispatcher)
-    return client
 
 
 def pending_order(by, **drop_kwargs):
@@ -44,26 +29,32 @@ def pending_order(by, **drop_kwargs):
     return make_order(customer=customer, by=by, drops=[drop(**drop_kwargs)])
 
 
+def _select(html: str, name: str) -> str:
+    found = re.search(rf'<select name="{name}".*?</select>', html, re.S)
+    assert found, f"no <select name={name}> on the page"
+    return found.group(0)
+
+
 def option_labels(html: str, name: str) -> dict[str, str]:
-    select = re.search(rf'<select name="{name}".*?</select>', html, re.S).group(0)
+    select = _select(html, name)
     return dict(re.findall(r'<option value="(\d+)"[^>]*>([^<]*)</option>', select))
 
 
 def selected_values(html: str, name: str) -> set[str]:
-    select = re.search(rf'<select name="{name}".*?</select>', html, re.S).group(0)
+    select = _select(html, name)
     return set(re.findall(r'<option value="(\d+)"[^>]*selected', select))
 
 
 # --- Creating a run -----------------------------------------------------------------------------
 
 
-def test_the_add_form_offers_pending_orders_with_who_where_and_how_heavy(staff_admin, dispatcher):
+def test_the_add_form_offers_pending_orders_with_who_where_and_how_heavy(admin_site, dispatcher):
     order = pending_order(dispatcher, district="Yanahuara", weight="3.5")
     unpaid = pending_order(dispatcher)
     Order.objects.filter(pk=unpaid.pk).update(status="pending_payment")
     _user, driver = driver_user(full_name="Juan Mamani")
     vehicle = VehicleFactory(plate="V1A-101")
-    response = staff_admin.get(ADD_URL)
+    response = admin_site.get(ADD_URL)
     assert response.status_code == 200
     html = response.content.decode()
     orders = option_labels(html, "orders")
@@ -74,29 +65,30 @@ def test_the_add_form_offers_pending_orders_with_who_where_and_how_heavy(staff_a
 
 
 def test_a_run_created_from_the_admin_goes_through_the_service(
-    staff_admin, dispatcher, django_capture_on_commit_callbacks
+    admin_site, dispatcher, django_capture_on_commit_callbacks
 ):
     orders = [pending_order(dispatcher), pending_order(dispatcher)]
     _user, driver = driver_user()
     vehicle = VehicleFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_admin.post(
+        response = admin_site.post(
             ADD_URL,
             {"orders": [o.pk for o in orders], "driver": driver.pk, "vehicle": vehicle.pk},
         )
     run = Assignment.objects.get()
     assert response.status_code == 302
     assert response.url == f"/admin/fleet/assignment/{run.pk}/change/"
-    assert run.status == "assigned" and run.created_by == dispatcher
+    assert run.status == "assigned"
+    assert run.created_by == dispatcher
     assert sorted(run.orders.values_list("pk", flat=True)) == sorted(o.pk for o in orders)
     assert set(Order.objects.values_list("status", flat=True)) == {"assigned"}
     assert Driver.objects.get(pk=driver.pk).availability == "busy"
     assert hasattr(run, "route")  # planned by the service, as from the API
-    page = staff_admin.get(response.url).content.decode()
+    page = admin_site.get(response.url).content.decode()
     assert f"Run #{run.pk} created." in page
 
 
-def test_a_refused_run_shows_the_reason_and_keeps_the_form(staff_admin, dispatcher):
+def test_a_refused_run_shows_the_reason_and_keeps_the_form(admin_site, dispatcher):
     vehicle = VehicleFactory(plate="V2B-202")
     _user, busy_driver = driver_user()
     first = services.assignment_create(
@@ -104,12 +96,12 @@ def test_a_refused_run_shows_the_reason_and_keeps_the_form(staff_admin, dispatch
     )
     order = pending_order(dispatcher)
     _user, driver = driver_user()
-    response = staff_admin.post(
+    response = admin_site.post(
         ADD_URL, {"orders": [order.pk], "driver": driver.pk, "vehicle": vehicle.pk}
     )
     assert response.status_code == 200
     html = response.content.decode()
-    messages = [str(m) for m in response.context["messages"]]
+    messages = messages_of(response)
     assert messages == [f"Run not created: V2B-202 is already on run #{first.pk} (assigned)."]
     assert "V2B-202 is already on run" in html
     assert selected_values(html, "orders") == {str(order.pk)}
@@ -120,18 +112,59 @@ def test_a_refused_run_shows_the_reason_and_keeps_the_form(staff_admin, dispatch
     assert Driver.objects.get(pk=driver.pk).availability == "available"
 
 
-def test_a_run_needs_orders_a_driver_and_a_vehicle(staff_admin):
-    response = staff_admin.post(ADD_URL, {})
+def test_a_vehicle_put_in_maintenance_in_the_admin_is_no_drivers_default(admin_site):
+    vehicle = VehicleFactory(plate="V3C-303")
+    _user, driver = driver_user()
+    services.driver_set_vehicle(driver=driver, vehicle=vehicle)
+    form = {
+        "plate": vehicle.plate,
+        "type": vehicle.type,
+        "capacity_kg": vehicle.capacity_kg,
+        "length_cm": vehicle.length_cm,
+        "width_cm": vehicle.width_cm,
+        "height_cm": vehicle.height_cm,
+        "is_active": "on",
+    }
+
+    response = admin_site.post(
+        f"/admin/fleet/vehicle/{vehicle.pk}/change/", {**form, "status": "maintenance"}
+    )
+
+    assert response.status_code == 302
+    assert Driver.objects.get(pk=driver.pk).vehicle is None
+
+
+def test_a_driver_on_a_run_made_available_in_the_admin_is_refused_with_the_reason(
+    admin_site, dispatcher
+):
+    _user, driver = driver_user()
+    run = services.assignment_create(
+        orders=[pending_order(dispatcher)], driver=driver, vehicle=VehicleFactory(), by=dispatcher
+    )
+
+    response = admin_site.post(
+        f"/admin/fleet/driver/{driver.pk}/change/",
+        {"licence_number": "", "phone": "", "availability": "available", "is_active": "on"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert f"{driver}: The driver is on run #{run.pk} until it ends." in messages_of(response)
+    assert Driver.objects.get(pk=driver.pk).availability == "busy"
+
+
+def test_a_run_needs_orders_a_driver_and_a_vehicle(admin_site):
+    response = admin_site.post(ADD_URL, {})
     assert response.status_code == 200
     assert set(response.context["adminform"].form.errors) == {"orders", "driver", "vehicle"}
     assert Assignment.objects.count() == 0
 
 
-def test_an_order_no_longer_pending_is_not_put_on_a_run(staff_admin, dispatcher):
+def test_an_order_no_longer_pending_is_not_put_on_a_run(admin_site, dispatcher):
     order = pending_order(dispatcher)
     Order.objects.filter(pk=order.pk).update(status="cancelled")
     _user, driver = driver_user()
-    response = staff_admin.post(
+    response = admin_site.post(
         ADD_URL, {"orders": [order.pk], "driver": driver.pk, "vehicle": VehicleFactory().pk}
     )
     assert response.status_code == 200
@@ -187,18 +220,6 @@ def mongo_commands(mongo_test_database):
     mongo.connect(mongo_test_database["uri"], db=mongo_test_database["db"])
 
 
-def put_position(driver, *, lat, lng, age_s, run_id=1):
-    now = timezone.now()
-    DriverPosition(
-        driver_id=driver.pk,
-        assignment_id=run_id,
-        vehicle_plate="V1A-101",
-        location=[lng, lat],
-        recorded_at=now - timedelta(seconds=age_s),
-        received_at=now,
-    ).save()
-
-
 def driver_rows(html: str) -> dict[str, str]:
     """The changelist's rows by driver id (from the link to the driver's page), as text."""
     rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)
@@ -210,28 +231,32 @@ def driver_rows(html: str) -> dict[str, str]:
     return found
 
 
-def test_the_driver_list_shows_each_drivers_last_fix_and_whether_it_is_stale(staff_admin):
+def test_the_driver_list_shows_each_drivers_last_fix_and_whether_it_is_stale(admin_site):
     _u, fresh = driver_user()
     _u, silent = driver_user()
     _u, never = driver_user()
     put_position(fresh, lat=-16.39881, lng=-71.53692, age_s=30)
     put_position(silent, lat=-16.40102, lng=-71.52001, age_s=3600)
-    response = staff_admin.get("/admin/fleet/driver/")
+    response = admin_site.get("/admin/fleet/driver/")
     assert response.status_code == 200
     rows = driver_rows(response.content.decode())
     assert "-16.39881, -71.53692" in rows[str(fresh.pk)]
-    assert "live" in rows[str(fresh.pk)] and "stale" not in rows[str(fresh.pk)]
+    assert "live" in rows[str(fresh.pk)]
+    assert "stale" not in rows[str(fresh.pk)]
     assert "-16.40102, -71.52001" in rows[str(silent.pk)]
-    assert "1 hour ago" in rows[str(silent.pk)] and "stale" in rows[str(silent.pk)]
+    assert "1 hour ago" in rows[str(silent.pk)]
+    assert "stale" in rows[str(silent.pk)]
     assert "no fix" in rows[str(never.pk)]
 
 
-def test_the_driver_page_shows_its_last_fix(staff_admin):
+def test_the_driver_page_shows_its_last_fix(admin_site):
     _u, driver = driver_user()
     put_position(driver, lat=-16.39881, lng=-71.53692, age_s=600)
-    html = staff_admin.get(f"/admin/fleet/driver/{driver.pk}/change/").content.decode()
+    html = admin_site.get(f"/admin/fleet/driver/{driver.pk}/change/").content.decode()
     html = html.replace("\xa0", " ")  # "10 minutes" is kept on one line
-    assert "-16.39881, -71.53692" in html and "10 minutes ago" in html and "stale" in html
+    assert "-16.39881, -71.53692" in html
+    assert "10 minutes ago" in html
+    assert "stale" in html
 
 
 @pytest.fixture
@@ -242,15 +267,16 @@ def mongodb_down(mongo_test_database):
     mongo.connect(mongo_test_database["uri"], db=mongo_test_database["db"])
 
 
-def test_the_driver_pages_work_without_mongodb(staff_admin, mongodb_down):
+def test_the_driver_pages_work_without_mongodb(admin_site, mongodb_down):
     _u, driver = driver_user()
-    response = staff_admin.get("/admin/fleet/driver/")
+    response = admin_site.get("/admin/fleet/driver/")
     assert response.status_code == 200
     assert (
         "unknown (tracking unavailable)" in driver_rows(response.content.decode())[str(driver.pk)]
     )
-    page = staff_admin.get(f"/admin/fleet/driver/{driver.pk}/change/")
-    assert page.status_code == 200 and b"unknown (tracking unavailable)" in page.content
+    page = admin_site.get(f"/admin/fleet/driver/{driver.pk}/change/")
+    assert page.status_code == 200
+    assert b"unknown (tracking unavailable)" in page.content
 
 
 def add_drivers(count: int) -> None:
@@ -261,19 +287,19 @@ def add_drivers(count: int) -> None:
         put_position(driver, lat=-16.4, lng=-71.5, age_s=index)
 
 
-def list_costs(staff_admin, mongo_commands, drivers: int) -> tuple[int, list[str]]:
+def list_costs(admin_site, mongo_commands, drivers: int) -> tuple[int, list[str]]:
     mongo_commands.names.clear()
     with CaptureQueriesContext(connection) as sql:
-        response = staff_admin.get("/admin/fleet/driver/")
+        response = admin_site.get("/admin/fleet/driver/")
     assert response.status_code == 200
     assert len(driver_rows(response.content.decode())) == drivers
     return len(sql), list(mongo_commands.names)
 
 
-def test_the_driver_list_costs_the_same_queries_for_2_or_20_drivers(staff_admin, mongo_commands):
+def test_the_driver_list_costs_the_same_queries_for_2_or_20_drivers(admin_site, mongo_commands):
     add_drivers(2)
-    sql_2, mongo_2 = list_costs(staff_admin, mongo_commands, 2)
+    sql_2, mongo_2 = list_costs(admin_site, mongo_commands, 2)
     add_drivers(18)
-    sql_20, mongo_20 = list_costs(staff_admin, mongo_commands, 20)
+    sql_20, mongo_20 = list_costs(admin_site, mongo_commands, 20)
     assert mongo_2 == mongo_20 == ["find"]  # one MongoDB query for the whole page
     assert sql_2 == sql_20

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from fleet import services
 from fleet.models import Assignment
 from fleet.tests.factories import VehicleFactory, driver_user
-from fleet.tests.test_admin import put_position
+from fleet.tests.helpers import put_position
 from identity.tests.factories import PASSWORD, UserFactory
 from orders.tests.factories import CustomerFactory, make_order
 from rappi.testing.browser import SIZES, screenshot, watch_csp

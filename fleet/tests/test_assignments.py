@@ -10,26 +10,18 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from fleet import services
-from fleet.errors import VehicleBusyError
+from fleet.errors import AssignmentInProgressError, VehicleBusyError
 from fleet.models import Assignment, Driver
 from fleet.tests.factories import VehicleFactory, driver_user
 from identity.documents import Notification
 from identity.tests.factories import UserFactory, signed_in_client
 from orders.models import Order
-from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
+from orders.tests.factories import CustomerFactory, drop, make_order
 from rappi.testing.concurrency import race
+from tracking.documents import Evidence
+from tracking.tests.factories import small_jpeg
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_user():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def staff(client_for, staff_user):
-    return client_for(staff_user)
 
 
 def pending_order(by, **drop_kwargs):
@@ -41,18 +33,19 @@ def run_body(orders, driver, vehicle):
 
 
 def test_a_run_puts_orders_in_assigned_and_the_driver_busy(
-    staff, staff_user, django_capture_on_commit_callbacks
+    dispatcher_api, dispatcher, django_capture_on_commit_callbacks
 ):
     user, driver = driver_user()
     vehicle = VehicleFactory()
-    orders = [pending_order(staff_user), pending_order(staff_user)]
+    orders = [pending_order(dispatcher), pending_order(dispatcher)]
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff.post(
+        response = dispatcher_api.post(
             "/api/v1/assignments/", run_body(orders, driver, vehicle), format="json"
         )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["status"] == "assigned" and body["order_ids"] == sorted(o.pk for o in orders)
+    assert body["status"] == "assigned"
+    assert body["order_ids"] == sorted(o.pk for o in orders)
     assert set(Order.objects.filter(pk__in=body["order_ids"]).values_list("status", flat=True)) == {
         "assigned"
     }
@@ -60,45 +53,48 @@ def test_a_run_puts_orders_in_assigned_and_the_driver_busy(
     assert Notification.objects(recipient_user_id=user.pk, kind="run.assigned").count() == 1
 
 
-def test_only_pending_orders(staff, staff_user):
+def test_only_pending_orders(dispatcher_api, dispatcher):
     _user, driver = driver_user()
-    order = pending_order(staff_user)
+    order = pending_order(dispatcher)
     Order.objects.filter(pk=order.pk).update(status="pending_payment")
-    response = staff.post(
+    response = dispatcher_api.post(
         "/api/v1/assignments/", run_body([order], driver, VehicleFactory()), format="json"
     )
-    assert response.status_code == 409 and response.json()["error"]["code"] == "orders_not_pending"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "orders_not_pending"
 
 
-def test_an_unavailable_driver_is_refused(staff, staff_user):
+def test_an_unavailable_driver_is_refused(dispatcher_api, dispatcher):
     _user, driver = driver_user()
     Driver.objects.filter(pk=driver.pk).update(availability="busy")
-    response = staff.post(
+    response = dispatcher_api.post(
         "/api/v1/assignments/",
-        run_body([pending_order(staff_user)], driver, VehicleFactory()),
+        run_body([pending_order(dispatcher)], driver, VehicleFactory()),
         format="json",
     )
-    assert response.status_code == 409 and response.json()["error"]["code"] == "driver_unavailable"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "driver_unavailable"
 
 
 @pytest.mark.parametrize("state", [{"status": "maintenance"}, {"is_active": False}])
-def test_an_unusable_vehicle_is_refused(staff, staff_user, state):
+def test_an_unusable_vehicle_is_refused(dispatcher_api, dispatcher, state):
     _user, driver = driver_user()
-    response = staff.post(
+    response = dispatcher_api.post(
         "/api/v1/assignments/",
-        run_body([pending_order(staff_user)], driver, VehicleFactory(**state)),
+        run_body([pending_order(dispatcher)], driver, VehicleFactory(**state)),
         format="json",
     )
-    assert response.status_code == 409 and response.json()["error"]["code"] == "vehicle_unavailable"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "vehicle_unavailable"
 
 
-def test_capacity_compares_the_runs_load_with_the_vehicles_capacity(staff, staff_user):
+def test_capacity_compares_the_runs_load_with_the_vehicles_capacity(dispatcher_api, dispatcher):
     vehicle = VehicleFactory(capacity_kg=Decimal("50"))
     _user, driver = driver_user()
-    response = staff.post(
+    response = dispatcher_api.post(
         "/api/v1/assignments/",
         run_body(
-            [pending_order(staff_user, weight="30"), pending_order(staff_user, weight="25")],
+            [pending_order(dispatcher, weight="30"), pending_order(dispatcher, weight="25")],
             driver,
             vehicle,
         ),
@@ -112,11 +108,12 @@ def test_capacity_compares_the_runs_load_with_the_vehicles_capacity(staff, staff
         "capacity_kg": "50.0",
         "requested_kg": "55.000",
     }
-    assert "55" in error["message"] and "50" in error["message"]
-    full = staff.post(
+    assert "55" in error["message"]
+    assert "50" in error["message"]
+    full = dispatcher_api.post(
         "/api/v1/assignments/",
         run_body(
-            [pending_order(staff_user, weight="30"), pending_order(staff_user, weight="20")],
+            [pending_order(dispatcher, weight="30"), pending_order(dispatcher, weight="20")],
             driver,
             vehicle,
         ),
@@ -126,17 +123,17 @@ def test_capacity_compares_the_runs_load_with_the_vehicles_capacity(staff, staff
 
 
 @pytest.mark.parametrize("started", [False, True])
-def test_a_vehicle_on_a_live_run_cannot_go_on_another(staff, staff_user, started):
+def test_a_vehicle_on_a_live_run_cannot_go_on_another(dispatcher_api, dispatcher, started):
     vehicle = VehicleFactory(capacity_kg=Decimal("5000"))
     _u1, first_driver = driver_user()
     _u2, second_driver = driver_user()
     first = services.assignment_create(
-        orders=[pending_order(staff_user)], driver=first_driver, vehicle=vehicle, by=staff_user
+        orders=[pending_order(dispatcher)], driver=first_driver, vehicle=vehicle, by=dispatcher
     )
     if started:
-        services.assignment_start(assignment=first, by=staff_user)
-    order = pending_order(staff_user)
-    response = staff.post(
+        services.assignment_start(assignment=first, by=dispatcher)
+    order = pending_order(dispatcher)
+    response = dispatcher_api.post(
         "/api/v1/assignments/", run_body([order], second_driver, vehicle), format="json"
     )
     assert response.status_code == 409, response.content
@@ -148,41 +145,44 @@ def test_a_vehicle_on_a_live_run_cannot_go_on_another(staff, staff_user, started
         "assignment_id": first.pk,
         "status": status,
     }
-    assert f"#{first.pk}" in error["message"] and vehicle.plate in error["message"]
+    assert f"#{first.pk}" in error["message"]
+    assert vehicle.plate in error["message"]
     assert Order.objects.get(pk=order.pk).status == "pending"
     assert Driver.objects.get(pk=second_driver.pk).availability == "available"
 
 
-def test_a_vehicle_is_free_again_once_its_run_is_over(staff, staff_user):
+def test_a_vehicle_is_free_again_once_its_run_is_over(dispatcher_api, dispatcher):
     vehicle = VehicleFactory()
     _u1, first_driver = driver_user()
     _u2, second_driver = driver_user()
     cancelled = services.assignment_create(
-        orders=[pending_order(staff_user)], driver=first_driver, vehicle=vehicle, by=staff_user
+        orders=[pending_order(dispatcher)], driver=first_driver, vehicle=vehicle, by=dispatcher
     )
     services.assignment_cancel(assignment=cancelled)
     finished = services.assignment_create(
-        orders=[pending_order(staff_user)], driver=first_driver, vehicle=vehicle, by=staff_user
+        orders=[pending_order(dispatcher)], driver=first_driver, vehicle=vehicle, by=dispatcher
     )
-    services.assignment_start(assignment=finished, by=staff_user)
-    services.assignment_finish(assignment=finished, reason="Fin de turno", by=staff_user)
-    response = staff.post(
+    services.assignment_start(assignment=finished, by=dispatcher)
+    services.assignment_finish(assignment=finished, reason="Fin de turno", by=dispatcher)
+    response = dispatcher_api.post(
         "/api/v1/assignments/",
-        run_body([pending_order(staff_user)], second_driver, vehicle),
+        run_body([pending_order(dispatcher)], second_driver, vehicle),
         format="json",
     )
     assert response.status_code == 201, response.content
 
 
-def test_a_driver_marked_available_by_hand_while_on_a_run_gets_no_second_one(staff, staff_user):
+def test_a_driver_marked_available_by_hand_while_on_a_run_gets_no_second_one(
+    dispatcher_api, dispatcher
+):
     _user, driver = driver_user()
     first = services.assignment_create(
-        orders=[pending_order(staff_user)], driver=driver, vehicle=VehicleFactory(), by=staff_user
+        orders=[pending_order(dispatcher)], driver=driver, vehicle=VehicleFactory(), by=dispatcher
     )
     Driver.objects.filter(pk=driver.pk).update(availability="available")
-    response = staff.post(
+    response = dispatcher_api.post(
         "/api/v1/assignments/",
-        run_body([pending_order(staff_user)], driver, VehicleFactory()),
+        run_body([pending_order(dispatcher)], driver, VehicleFactory()),
         format="json",
     )
     assert response.status_code == 409
@@ -191,12 +191,12 @@ def test_a_driver_marked_available_by_hand_while_on_a_run_gets_no_second_one(sta
     assert error["details"]["assignment_id"] == first.pk
 
 
-def test_staff_cannot_mark_a_driver_on_a_live_run_available(staff, staff_user):
+def test_staff_cannot_mark_a_driver_on_a_live_run_available(dispatcher_api, dispatcher):
     _user, driver = driver_user()
     run = services.assignment_create(
-        orders=[pending_order(staff_user)], driver=driver, vehicle=VehicleFactory(), by=staff_user
+        orders=[pending_order(dispatcher)], driver=driver, vehicle=VehicleFactory(), by=dispatcher
     )
-    response = staff.patch(
+    response = dispatcher_api.patch(
         f"/api/v1/drivers/{driver.pk}", {"availability": "available"}, format="json"
     )
     assert response.status_code == 409
@@ -206,19 +206,19 @@ def test_staff_cannot_mark_a_driver_on_a_live_run_available(staff, staff_user):
     assert Driver.objects.get(pk=driver.pk).availability == "busy"
     services.assignment_cancel(assignment=run)
     assert (
-        staff.patch(
+        dispatcher_api.patch(
             f"/api/v1/drivers/{driver.pk}", {"availability": "available"}, format="json"
         ).status_code
         == 200
     )
 
 
-def test_the_database_keeps_a_vehicle_and_a_driver_on_one_live_run(staff_user):
+def test_the_database_keeps_a_vehicle_and_a_driver_on_one_live_run(dispatcher):
     vehicle = VehicleFactory()
     _u1, first_driver = driver_user()
     _u2, second_driver = driver_user()
     services.assignment_create(
-        orders=[pending_order(staff_user)], driver=first_driver, vehicle=vehicle, by=staff_user
+        orders=[pending_order(dispatcher)], driver=first_driver, vehicle=vehicle, by=dispatcher
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         Assignment.objects.create(driver=second_driver, vehicle=vehicle, status="in_progress")
@@ -229,43 +229,46 @@ def test_the_database_keeps_a_vehicle_and_a_driver_on_one_live_run(staff_user):
     Assignment.objects.create(driver=first_driver, vehicle=vehicle, status="cancelled")
 
 
-def test_a_package_fits_when_turned(staff, staff_user):
+def test_a_package_fits_when_turned(dispatcher_api, dispatcher):
     _user, driver = driver_user()
     vehicle = VehicleFactory(
         length_cm=Decimal("250"), width_cm=Decimal("150"), height_cm=Decimal("100")
     )
     # 140 x 240 x 90 only fits once turned (240 along the 250 side).
     turned = pending_order(
-        staff_user, length_cm=Decimal("140"), width_cm=Decimal("240"), height_cm=Decimal("90")
+        dispatcher, length_cm=Decimal("140"), width_cm=Decimal("240"), height_cm=Decimal("90")
     )
     assert (
-        staff.post(
+        dispatcher_api.post(
             "/api/v1/assignments/", run_body([turned], driver, vehicle), format="json"
         ).status_code
         == 201
     )
 
 
-def test_a_package_too_big_in_any_orientation_is_refused(staff, staff_user):
+def test_a_package_too_big_in_any_orientation_is_refused(dispatcher_api, dispatcher):
     _user, driver = driver_user()
     vehicle = VehicleFactory(
         length_cm=Decimal("250"), width_cm=Decimal("150"), height_cm=Decimal("100")
     )
     big = pending_order(
-        staff_user,
+        dispatcher,
         weight="1",
         length_cm=Decimal("120"),
         width_cm=Decimal("120"),
         height_cm=Decimal("120"),
     )
-    response = staff.post("/api/v1/assignments/", run_body([big], driver, vehicle), format="json")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "does_not_fit"
+    response = dispatcher_api.post(
+        "/api/v1/assignments/", run_body([big], driver, vehicle), format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "does_not_fit"
     assert Order.objects.get(pk=big.pk).status == "pending"
 
 
-def test_unknown_orders_are_404(staff):
+def test_unknown_orders_are_404(dispatcher_api):
     _user, driver = driver_user()
-    response = staff.post(
+    response = dispatcher_api.post(
         "/api/v1/assignments/",
         {"order_ids": [999999], "driver_id": driver.pk, "vehicle_id": VehicleFactory().pk},
         format="json",
@@ -350,71 +353,115 @@ def test_a_live_run_committed_behind_the_checks_back_is_named_not_a_500():
     assert Order.objects.get(pk=order.pk).status == "pending"
 
 
-def test_start_cancel_and_delete(staff, staff_user, client_for):
+def test_start_cancel_and_delete(dispatcher_api, dispatcher, client_for):
     user, driver = driver_user()
     vehicle = VehicleFactory()
-    order = pending_order(staff_user)
-    run = staff.post(
+    order = pending_order(dispatcher)
+    run = dispatcher_api.post(
         "/api/v1/assignments/", run_body([order], driver, vehicle), format="json"
     ).json()
-    cancelled = staff.post(
+    cancelled = dispatcher_api.post(
         f"/api/v1/assignments/{run['id']}/cancel", {"reason": "Lluvia"}, format="json"
     )
     assert cancelled.json()["status"] == "cancelled"
     assert Order.objects.get(pk=order.pk).status == "pending"
     assert Driver.objects.get(pk=driver.pk).availability == "available"
 
-    run = staff.post(
+    run = dispatcher_api.post(
         "/api/v1/assignments/", run_body([order], driver, vehicle), format="json"
     ).json()
     started = client_for(user).post(f"/api/v1/assignments/{run['id']}/start")
-    assert started.status_code == 200 and started.json()["status"] == "in_progress"
+    assert started.status_code == 200
+    assert started.json()["status"] == "in_progress"
     assert Order.objects.get(pk=order.pk).status == "in_transit"
     assert (
-        staff.delete(f"/api/v1/assignments/{run['id']}").json()["error"]["code"]
+        dispatcher_api.delete(f"/api/v1/assignments/{run['id']}").json()["error"]["code"]
         == "assignment_in_progress"
     )
-    refused = staff.post(f"/api/v1/assignments/{run['id']}/cancel", {}, format="json")
-    assert refused.status_code == 409 and refused.json()["error"]["code"] == "illegal_transition"
+    refused = dispatcher_api.post(f"/api/v1/assignments/{run['id']}/cancel", {}, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "illegal_transition"
 
 
-def test_deleting_a_run_before_start_reverts_orders_and_driver(staff, staff_user):
+def test_deleting_a_run_before_start_reverts_orders_and_driver(dispatcher_api, dispatcher):
     _user, driver = driver_user()
-    order = pending_order(staff_user)
-    run = staff.post(
+    order = pending_order(dispatcher)
+    run = dispatcher_api.post(
         "/api/v1/assignments/", run_body([order], driver, VehicleFactory()), format="json"
     ).json()
-    assert staff.delete(f"/api/v1/assignments/{run['id']}").status_code == 204
+    assert dispatcher_api.delete(f"/api/v1/assignments/{run['id']}").status_code == 204
     assert Order.objects.get(pk=order.pk).status == "pending"
     assert Driver.objects.get(pk=driver.pk).availability == "available"
     assert not Assignment.objects.exists()
 
 
-def test_cancelling_the_last_order_of_a_run_cancels_it_and_frees_the_driver(staff, staff_user):
+def test_runs_deleted_together_go_as_one_deleted_alone_with_their_documents(
+    dispatcher, django_capture_on_commit_callbacks
+):
+    """The demo's reset deletes its runs through `assignments_delete`: a run still to be
+    driven gives its orders and driver back, a run under way goes only once its orders are
+    gone, and the MongoDB documents of each are purged after the commit."""
+    waiting_driver, under_way_driver = driver_user()[1], driver_user()[1]
+    waiting_order, carried = pending_order(dispatcher), pending_order(dispatcher)
+    waiting = services.assignment_create(
+        orders=[waiting_order], driver=waiting_driver, vehicle=VehicleFactory(), by=dispatcher
+    )
+    under_way = services.assignment_create(
+        orders=[carried], driver=under_way_driver, vehicle=VehicleFactory(), by=dispatcher
+    )
+    services.assignment_start(assignment=under_way, by=dispatcher)
+    services.incident_evidence_add(
+        incident=services.incident_report(assignment=under_way, type="traffic", by=dispatcher),
+        kind="photo",
+        uploads=[("road.jpg", small_jpeg())],
+        by=dispatcher,
+    )
+    both = Assignment.objects.filter(pk__in=[waiting.pk, under_way.pk])
+
+    with pytest.raises(AssignmentInProgressError):
+        services.assignments_delete(assignments=both)  # its order is still on board
+    assert both.count() == 2
+    Order.objects.filter(pk=carried.pk).delete()  # as the orders demo's reset does
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.assignments_delete(assignments=both, by=dispatcher) == 2
+
+    assert not both.exists()
+    assert Order.objects.get(pk=waiting_order.pk).status == "pending"
+    assert set(
+        Driver.objects.filter(pk__in=[waiting_driver.pk, under_way_driver.pk]).values_list(
+            "availability", flat=True
+        )
+    ) == {"available"}
+    assert Evidence.objects(assignment_id=under_way.pk).count() == 0
+
+
+def test_cancelling_the_last_order_of_a_run_cancels_it_and_frees_the_driver(
+    dispatcher_api, dispatcher
+):
     _user, driver = driver_user()
-    first, second = pending_order(staff_user), pending_order(staff_user)
-    run = staff.post(
+    first, second = pending_order(dispatcher), pending_order(dispatcher)
+    run = dispatcher_api.post(
         "/api/v1/assignments/", run_body([first, second], driver, VehicleFactory()), format="json"
     ).json()
-    staff.post(f"/api/v1/orders/{first.pk}/cancel", {"reason": "x"}, format="json")
+    dispatcher_api.post(f"/api/v1/orders/{first.pk}/cancel", {"reason": "x"}, format="json")
     assert Assignment.objects.get(pk=run["id"]).status == "assigned"
-    staff.post(f"/api/v1/orders/{second.pk}/cancel", {"reason": "x"}, format="json")
+    dispatcher_api.post(f"/api/v1/orders/{second.pk}/cancel", {"reason": "x"}, format="json")
     assert Assignment.objects.get(pk=run["id"]).status == "cancelled"
     assert Driver.objects.get(pk=driver.pk).availability == "available"
     assert {d.status for d in Order.objects.get(pk=second.pk).destinations.all()} == {"failed"}
 
 
-def test_drivers_see_and_start_only_their_own_runs(staff, staff_user, client_for):
+def test_drivers_see_and_start_only_their_own_runs(dispatcher_api, dispatcher, client_for):
     user, driver = driver_user()
     _other_user, other = driver_user()
-    mine = staff.post(
+    mine = dispatcher_api.post(
         "/api/v1/assignments/",
-        run_body([pending_order(staff_user)], driver, VehicleFactory()),
+        run_body([pending_order(dispatcher)], driver, VehicleFactory()),
         format="json",
     ).json()
-    theirs = staff.post(
+    theirs = dispatcher_api.post(
         "/api/v1/assignments/",
-        run_body([pending_order(staff_user)], other, VehicleFactory()),
+        run_body([pending_order(dispatcher)], other, VehicleFactory()),
         format="json",
     ).json()
     own = client_for(user)
@@ -426,41 +473,43 @@ def test_drivers_see_and_start_only_their_own_runs(staff, staff_user, client_for
     assert own.post("/api/v1/assignments/", {}, format="json").status_code in (400, 403)
 
 
-def test_customers_see_no_runs(client_for):
-    user, _customer = customer_user()
-    assert client_for(user).get("/api/v1/assignments/").status_code == 403
+def test_customers_see_no_runs(customer_api):
+    assert customer_api.get("/api/v1/assignments/").status_code == 403
 
 
-def test_run_filters(staff, staff_user):
+def test_run_filters(dispatcher_api, dispatcher):
     _user, driver = driver_user()
-    order = pending_order(staff_user)
-    run = staff.post(
+    order = pending_order(dispatcher)
+    run = dispatcher_api.post(
         "/api/v1/assignments/", run_body([order], driver, VehicleFactory()), format="json"
     ).json()
     assert [
-        r["id"] for r in staff.get(f"/api/v1/assignments/?order_id={order.pk}").json()["results"]
+        r["id"]
+        for r in dispatcher_api.get(f"/api/v1/assignments/?order_id={order.pk}").json()["results"]
     ] == [run["id"]]
     assert (
-        staff.get(f"/api/v1/assignments/?driver_id={driver.pk}&status=assigned").json()["count"]
+        dispatcher_api.get(f"/api/v1/assignments/?driver_id={driver.pk}&status=assigned").json()[
+            "count"
+        ]
         == 1
     )
-    assert staff.get("/api/v1/assignments/?status=flying").status_code == 400
+    assert dispatcher_api.get("/api/v1/assignments/?status=flying").status_code == 400
 
 
 @pytest.mark.parametrize("size", [1, 20])
 def test_the_run_list_costs_constant_queries(
-    staff, staff_user, django_assert_max_num_queries, size
+    dispatcher_api, dispatcher, django_assert_max_num_queries, size
 ):
     for _ in range(size):
         _user, driver = driver_user()
-        staff.post(
+        dispatcher_api.post(
             "/api/v1/assignments/",
             run_body(
-                [pending_order(staff_user), pending_order(staff_user)], driver, VehicleFactory()
+                [pending_order(dispatcher), pending_order(dispatcher)], driver, VehicleFactory()
             ),
             format="json",
         )
     with django_assert_max_num_queries(6):
-        response = staff.get("/api/v1/assignments/?page_size=200")
+        response = dispatcher_api.get("/api/v1/assignments/?page_size=200")
     assert response.json()["count"] == size
     assert all(len(r["order_ids"]) == 2 for r in response.json()["results"])

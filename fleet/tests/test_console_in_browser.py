@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from fleet import services
 from fleet.models import Assignment
-from fleet.tests.test_console_runs import make_run, started_run
-from identity.tests.factories import UserFactory
+from fleet.tests.factories import make_run, started_run
+from identity.tests.factories import PASSWORD
 from orders.models import Destination
 from rappi.testing.browser import (
     SIZES,
@@ -21,26 +21,20 @@ from rappi.testing.browser import (
     screenshot,
     watch_csp,
 )
-from tracking.tests.test_evidence import small_jpeg
+from tracking.tests.factories import small_jpeg
 
 pytestmark = pytest.mark.usefixtures("live_db")
 
-PASSWORD = "Sup3r-Secreta-2026"
 LANGUAGES = ("es", "en")
 
 
-@pytest.fixture
-def dispatcher():
-    return UserFactory(email="lucia@rappi.pe", password=PASSWORD, role_name="dispatcher")
-
-
-def _open_console(browser, live_server, language: str, size: str):
+def _open_console(browser, live_server, dispatcher, language: str, size: str):
     context = browser.new_context(viewport=SIZES[size])
     offline(context, live_server)  # map tiles refused, as on a closed network
     page = context.new_page()
     violations = watch_csp(page)
     page.on("dialog", lambda dialog: dialog.accept())  # data-confirm questions
-    console_sign_in(page, live_server, "lucia@rappi.pe", PASSWORD)
+    console_sign_in(page, live_server, dispatcher.email, PASSWORD)
     expect(page.locator("html")).to_have_attribute("lang", "es")
     if language != "es":
         page.locator(f"form.language button[value={language}]").click()
@@ -53,7 +47,7 @@ def _open_console(browser, live_server, language: str, size: str):
 def test_a_dispatcher_starts_a_run_from_its_page(browser, live_server, dispatcher, language, size):
     run = make_run(dispatcher, orders=2, drops_per_order=2)
     started_run(dispatcher)  # another run on the board
-    context, page, violations = _open_console(browser, live_server, language, size)
+    context, page, violations = _open_console(browser, live_server, dispatcher, language, size)
 
     page.goto(f"{live_server.url}/console/runs/")
     expect(page.locator(f"a[href='/console/runs/{run.pk}/']")).to_be_visible()
@@ -86,7 +80,7 @@ def test_a_dispatcher_starts_a_run_from_its_page(browser, live_server, dispatche
 
 def test_the_run_page_follows_the_run_as_the_driver_starts_it(browser, live_server, dispatcher):
     run = make_run(dispatcher)
-    context, page, violations = _open_console(browser, live_server, "en", "laptop")
+    context, page, violations = _open_console(browser, live_server, dispatcher, "en", "laptop")
     page.goto(f"{live_server.url}/console/runs/{run.pk}/")
     status = page.locator("#run-facts .facts dd .badge").first
     expect(status).to_have_class(re.compile(r"badge-assigned"))
@@ -119,7 +113,7 @@ def test_the_run_page_shows_proofs_and_incident_evidence_that_open_full_size(
     services.incident_evidence_add(
         incident=incident, kind="photo", uploads=[("shop.jpg", small_jpeg())], by=dispatcher
     )
-    context, page, violations = _open_console(browser, live_server, language, "laptop")
+    context, page, violations = _open_console(browser, live_server, dispatcher, language, "laptop")
     page.goto(f"{live_server.url}/console/runs/{run.pk}/")
     proof = page.locator("#run-stops .thumbs img")
     expect(proof).to_have_count(1)
@@ -140,7 +134,7 @@ def test_the_run_page_shows_proofs_and_incident_evidence_that_open_full_size(
 
 def test_stops_are_put_in_order_with_the_arrows(browser, live_server, dispatcher):
     run = make_run(dispatcher, drops_per_order=3)
-    context, page, violations = _open_console(browser, live_server, "en", "laptop")
+    context, page, violations = _open_console(browser, live_server, dispatcher, "en", "laptop")
     page.goto(f"{live_server.url}/console/runs/{run.pk}/")
     rows = page.locator("form.sequence tbody tr")
     expect(rows).to_have_count(4)
@@ -171,7 +165,7 @@ def test_the_incidents_board_shows_evidence_thumbnails(
         incident=incident, kind="photo", uploads=[("box.jpg", small_jpeg())], by=dispatcher
     )
     services.incident_report(assignment=run, type="traffic", notes="Jam", by=dispatcher)
-    context, page, violations = _open_console(browser, live_server, language, size)
+    context, page, violations = _open_console(browser, live_server, dispatcher, language, size)
 
     page.goto(f"{live_server.url}/console/incidents/")
     thumbnail = page.locator(f"#incident-{incident.pk} img")
@@ -197,7 +191,7 @@ def test_the_incidents_board_shows_evidence_thumbnails(
 def test_an_open_upload_form_holds_the_refresh_until_it_is_closed(browser, live_server, dispatcher):
     run = started_run(dispatcher)
     incident = services.incident_report(assignment=run, type="traffic", by=dispatcher)
-    context, page, violations = _open_console(browser, live_server, "en", "laptop")
+    context, page, violations = _open_console(browser, live_server, dispatcher, "en", "laptop")
     page.goto(f"{live_server.url}/console/incidents/")
     page.locator(f"#incident-{incident.pk} details.add-evidence summary").click()
     page.locator(f"#files-{incident.pk}").set_input_files(

@@ -13,23 +13,13 @@ from django.utils import timezone
 
 from fleet import selectors, services
 from fleet.models import Incident
-from fleet.tests.test_console_runs import make_run, page_text, post, started_run
+from fleet.tests.factories import make_run, started_run
 from identity.tests.factories import RoleFactory, UserFactory
-from rappi.testing.console import console_client
+from rappi.testing.console import console_client, page_text, post_form
 from tracking.documents import Evidence
-from tracking.tests.test_evidence import PDF_BYTES, small_jpeg
+from tracking.tests.factories import PDF_BYTES, small_jpeg
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def console(dispatcher):
-    return console_client(dispatcher)
 
 
 @pytest.fixture
@@ -52,12 +42,14 @@ def test_the_board_lists_incidents_with_their_run_and_thumbnails(console, dispat
         incident=incident, kind="photo", uploads=[("door.jpg", small_jpeg())], by=dispatcher
     )
     page = page_text(console.get("/console/incidents/"))
-    assert "Traffic" in page and "Jam" in page
+    assert "Traffic" in page
+    assert "Jam" in page
     assert f'href="/console/runs/{incident.assignment_id}/#incident-{incident.pk}"' in page
     file_url = f"/console/files/{record.files[0].file_id}/"
     assert f'<img src="{file_url}" alt="door.jpg"' in page
     image = console.get(file_url)
-    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    assert image.status_code == 200
+    assert image["Content-Type"] == "image/jpeg"
 
 
 def test_a_pdf_is_a_link_not_a_thumbnail(console, dispatcher, incident):
@@ -121,7 +113,8 @@ def test_the_api_takes_the_reported_range_too(client_for, dispatcher, incident):
 
 def test_the_board_refresh_answers_only_its_rows(console, incident):
     response = console.get("/console/incidents/", headers={"HX-Request": "true"})
-    assert b"<html" not in response.content and b'id="incident-' in response.content
+    assert b"<html" not in response.content
+    assert b'id="incident-' in response.content
 
 
 def _many_incidents(by, count: int) -> None:
@@ -175,7 +168,8 @@ def test_upload_from_the_board_comes_back_to_it(console, incident):
     page = page_text(response)
     assert f"The files were added to incident #{incident.pk}." in page
     records = list(Evidence.objects(incident_id=incident.pk))
-    assert len(records) == 1 and records[0].files[0].content_type == "image/jpeg"
+    assert len(records) == 1
+    assert records[0].files[0].content_type == "image/jpeg"
     assert f'src="/console/files/{records[0].files[0].file_id}/"' in page
 
 
@@ -189,7 +183,8 @@ def test_upload_from_the_run_page_comes_back_to_it(console, incident):
 
 def test_a_next_page_elsewhere_is_not_followed(console, incident):
     response = upload(console, incident, follow=False, next="https://evil.example/")
-    assert response.status_code == 302 and response["Location"] == "/console/incidents/"
+    assert response.status_code == 302
+    assert response["Location"] == "/console/incidents/"
 
 
 def test_a_file_too_large_is_refused_with_the_limit(console, incident, settings):
@@ -244,7 +239,8 @@ def test_a_run_page_lists_its_incidents_with_evidence(console, dispatcher, incid
         incident=incident, kind="photo", uploads=[("door.jpg", small_jpeg())], by=dispatcher
     )
     page = page_text(console.get(f"/console/runs/{incident.assignment_id}/"))
-    assert f'id="incident-{incident.pk}"' in page and "Severity 2" in page
+    assert f'id="incident-{incident.pk}"' in page
+    assert "Severity 2" in page
     assert 'alt="door.jpg"' in page
 
 
@@ -257,12 +253,14 @@ def test_drivers_cannot_open_the_board(dispatcher):
     make_run(dispatcher)
     client = console_client(UserFactory(role_name="driver"))
     response = client.get("/console/incidents/")
-    assert response.status_code == 302 and response["Location"] == "/console/login/"
+    assert response.status_code == 302
+    assert response["Location"] == "/console/login/"
 
 
 def test_a_new_incident_then_its_evidence(console, dispatcher):
     run = started_run(dispatcher)
-    post(console, f"/console/runs/{run.pk}/incidents/", {"type": "damaged_package"})
+    post_form(console, f"/console/runs/{run.pk}/incidents/", {"type": "damaged_package"})
     incident = Incident.objects.get(assignment=run)
     page = page_text(upload(console, incident, next=f"/console/runs/{run.pk}/"))
-    assert "Damaged package" in page and page.count("<img src=") == 1
+    assert "Damaged package" in page
+    assert page.count("<img src=") == 1

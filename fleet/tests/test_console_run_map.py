@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from fleet import services
 from fleet.models import Assignment, Incident, Stop, StopStatus
-from fleet.tests.test_console_runs import make_run, page_text, started_run
+from fleet.tests.factories import make_run, started_run
 from identity.tests.factories import RoleFactory, UserFactory
-from rappi.testing.console import console_client
+from rappi.testing.console import console_client, page_text
 from rappi.testing.mongo_commands import mongo_commands
 from tracking import geofences, pings
 
@@ -22,16 +22,6 @@ pytestmark = pytest.mark.django_db
 
 LAT, LNG = -16.4100, -71.5300
 METRES_PER_DEGREE = 6_371_008.8 * math.pi / 180
-
-
-@pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def console(dispatcher):
-    return console_client(dispatcher)
 
 
 def under_way(by, **kwargs) -> Assignment:
@@ -95,9 +85,11 @@ def test_the_map_draws_route_corridor_numbered_stops_trail_and_last_position(con
     assert stops[1]["label"].startswith("2. Delivery · Av. Lambramani 325")
 
     [vehicle] = scene["markers"]
-    assert vehicle["kind"] == "vehicle" and vehicle["text"] == run.vehicle.plate
+    assert vehicle["kind"] == "vehicle"
+    assert vehicle["text"] == run.vehicle.plate
     assert [vehicle["lng"], vehicle["lat"]] == pytest.approx(positions[-1])
-    assert vehicle["heading"] == 45 and vehicle["stale"] is False
+    assert vehicle["heading"] == 45
+    assert vehicle["stale"] is False
     assert run.driver.user.full_name in vehicle["label"]
 
 
@@ -106,7 +98,8 @@ def test_a_silent_driver_is_greyed_with_the_age_of_the_fix(console, dispatcher):
     drive(run, 2, last_seconds_ago=settings.GPS_STALE_AFTER_S + 600)
     [vehicle] = scene_of(console, run)["markers"]
     assert vehicle["stale"] is True
-    assert vehicle["text"].startswith(f"{run.vehicle.plate} · ") and "min ago" in vehicle["text"]
+    assert vehicle["text"].startswith(f"{run.vehicle.plate} · ")
+    assert "min ago" in vehicle["text"]
 
 
 def test_a_run_without_fixes_has_no_trail_and_no_position(console, dispatcher):
@@ -145,7 +138,7 @@ def test_a_role_that_may_not_read_incidents_sees_none_on_the_map(dispatcher):
 
 
 @pytest.mark.parametrize(
-    "grants, sees",
+    ("grants", "sees"),
     [
         (["assignments:read"], {"route"}),
         (["assignments:read", "tracking:read"], {"route", "trail", "vehicle"}),
@@ -219,7 +212,8 @@ def test_the_page_costs_the_same_queries_for_2_stops_and_few_fixes_as_for_20_and
     assert response.status_code == 200
     assert sorted(c.name for c in sent if c.name != "getMore") == few_mongo
     scene = response.context["scene"]
-    assert len(scene["stops"]) == 20 and len(scene["lines"][1]["coordinates"]) == 300
+    assert len(scene["stops"]) == 20
+    assert len(scene["lines"][1]["coordinates"]) == 300
     placed = Incident.objects.filter(assignment=big, lat__isnull=False).count()
     assert placed >= 5  # and any deviation these fixes made themselves
     assert len([m for m in scene["markers"] if m["kind"] == "incident"]) == placed

@@ -12,62 +12,19 @@ from django.utils import timezone
 
 from fleet import services
 from fleet.models import Assignment, Incident, Route, Stop, StopKind, StopStatus
-from fleet.tests.factories import VehicleFactory, driver_user
+from fleet.tests.factories import VehicleFactory, driver_user, make_run, started_run
 from identity.tests.factories import RoleFactory, UserFactory
 from orders.models import Destination, Order
-from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
-from rappi.testing.console import console_client
+from orders.tests.factories import CustomerFactory, customer_user, make_order
+from rappi.testing.console import console_client, page_text, post_form
 from tracking import pings
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def console(dispatcher):
-    return console_client(dispatcher)
-
-
-def make_run(by, *, orders: int = 1, drops_per_order: int = 1) -> Assignment:
-    """An assigned run of pending orders with its planned route."""
-    _user, driver = driver_user()
-    made = [
-        make_order(
-            customer=CustomerFactory(),
-            by=by,
-            drops=[drop(lat=f"-16.42{i}{n}") for n in range(drops_per_order)],
-        )
-        for i in range(orders)
-    ]
-    return services.assignment_create(
-        orders=made, driver=driver, vehicle=VehicleFactory(capacity_kg=Decimal("500")), by=by
-    )
-
-
-def started_run(by, **kwargs) -> Assignment:
-    run = make_run(by, **kwargs)
-    return services.assignment_start(assignment=run, by=by)
-
-
 def finished_run(by) -> Assignment:
     run = started_run(by)
     return services.assignment_finish(assignment=run, reason="Van broke down", by=by)
-
-
-def page_text(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return response.content.decode()
-
-
-def post(client, url: str, data: dict | None = None) -> str:
-    """POST a console form, follow its redirect (PRG) and return the page shown."""
-    response = client.post(url, data or {}, follow=True)
-    assert response.redirect_chain, "a console command always redirects"
-    return page_text(response)
 
 
 def status_of(run: Assignment) -> str:
@@ -84,7 +41,8 @@ def test_drivers_and_customers_cannot_open_the_runs(role, dispatcher):
     for url in ("/console/runs/", f"/console/runs/{run.pk}/"):
         client = console_client(user)
         response = client.get(url)
-        assert response.status_code == 302 and response["Location"] == "/console/login/"
+        assert response.status_code == 302
+        assert response["Location"] == "/console/login/"
         assert "_auth_user_id" not in client.session
 
 
@@ -101,14 +59,16 @@ def test_a_staff_role_without_runs_gets_the_403_page(dispatcher):
     client = console_client(UserFactory(role=RoleFactory(grants=["orders:read", "incidents:read"])))
     for url in ("/console/runs/", f"/console/runs/{run.pk}/"):
         response = client.get(url)
-        assert response.status_code == 403 and b"Not allowed" in response.content
+        assert response.status_code == 403
+        assert b"Not allowed" in response.content
 
 
 def test_a_role_that_reads_runs_sees_no_commands_and_may_not_post_them(dispatcher):
     run = make_run(dispatcher)
     reader = console_client(UserFactory(role=RoleFactory(grants=["assignments:read"])))
     page = page_text(reader.get(f"/console/runs/{run.pk}/"))
-    assert "Start the run" not in page and "Report the incident" not in page
+    assert "Start the run" not in page
+    assert "Report the incident" not in page
     assert 'id="incidents-title"' not in page  # incidents are read with their own grant
     assert reader.post(f"/console/runs/{run.pk}/start/").status_code == 403
     assert status_of(run) == "assigned"
@@ -143,7 +103,8 @@ def test_the_board_shows_driver_vehicle_orders_stops_last_fix_and_incidents(cons
     )
     assert not result.rejected, result
     page = page_text(console.get("/console/runs/"))
-    assert run.driver.user.full_name in page and run.vehicle.plate in page
+    assert run.driver.user.full_name in page
+    assert run.vehicle.plate in page
     for order in run.orders.all():
         assert f"#{order.pk}" in page
     stops = Stop.objects.filter(route__assignment=run).count()
@@ -176,7 +137,8 @@ def test_an_invalid_filter_shows_its_error_and_no_rows(console, dispatcher):
 def test_the_board_refresh_answers_only_its_rows(console, dispatcher):
     make_run(dispatcher)
     response = console.get("/console/runs/", headers={"HX-Request": "true"})
-    assert b"<html" not in response.content and b"<table" in response.content
+    assert b"<html" not in response.content
+    assert b"<table" in response.content
 
 
 def _many_runs(by, count: int) -> None:
@@ -230,29 +192,39 @@ def test_the_run_page_shows_facts_map_stops_and_the_actions_of_its_state(console
     page = page_text(console.get(f"/console/runs/{run.pk}/"))
     assert f"Run #{run.pk}" in page
     assert 'class="map-placeholder"' not in page
-    assert 'id="run-map" data-map' in page and 'data-map-scene="run-map"' in page
+    assert 'id="run-map" data-map' in page
+    assert 'data-map-scene="run-map"' in page
     assert 'class="map-legend run-legend"' in page
     stops = list(Stop.objects.filter(route__assignment=run).order_by("sequence"))
     assert len(stops) == 3
     for stop in stops:
         eta = timezone.localtime(stop.eta, timezone.get_default_timezone()).strftime("%H:%M")
         assert eta in page
-    assert "Pickup" in page and "Delivery" in page and "Av. Lambramani 325" in page
-    assert "Start the run" in page and "Cancel the run" in page
-    assert "Finish the run" not in page and "Reopen the run" not in page
-    assert "Regenerate the route" in page and "Re-optimise" in page
-    assert 'name="stop_ids"' in page and "Report the incident" in page
+    assert "Pickup" in page
+    assert "Delivery" in page
+    assert "Av. Lambramani 325" in page
+    assert "Start the run" in page
+    assert "Cancel the run" in page
+    assert "Finish the run" not in page
+    assert "Reopen the run" not in page
+    assert "Regenerate the route" in page
+    assert "Re-optimise" in page
+    assert 'name="stop_ids"' in page
+    assert "Report the incident" in page
 
 
 def test_the_run_page_refresh_answers_only_its_live_parts(console, dispatcher):
     run = make_run(dispatcher)
     hx = {"HX-Request": "true"}
     facts = page_text(console.get(f"/console/runs/{run.pk}/?part=facts", headers=hx))
-    assert "<html" not in facts and 'data-map-scene="run-map"' in facts
+    assert "<html" not in facts
+    assert 'data-map-scene="run-map"' in facts
     assert "data-map " not in facts  # the map stays; only what it draws is refreshed
     assert 'class="stops"' not in facts
     stops = page_text(console.get(f"/console/runs/{run.pk}/?part=stops", headers=hx))
-    assert "<html" not in stops and 'class="stops"' in stops and "No proof yet." in stops
+    assert "<html" not in stops
+    assert 'class="stops"' in stops
+    assert "No proof yet." in stops
     for body in (facts, stops):
         assert "Start the run" not in body  # the forms are not refreshed
 
@@ -261,7 +233,8 @@ def test_a_finished_run_offers_reopen_only(console, dispatcher):
     run = finished_run(dispatcher)
     page = page_text(console.get(f"/console/runs/{run.pk}/"))
     assert "Reopen the run" in page
-    assert "Start the run" not in page and "Regenerate the route" not in page
+    assert "Start the run" not in page
+    assert "Regenerate the route" not in page
 
 
 # --- Commands ------------------------------------------------------------------------------------------
@@ -269,7 +242,7 @@ def test_a_finished_run_offers_reopen_only(console, dispatcher):
 
 def test_start_puts_the_run_in_progress(console, dispatcher):
     run = make_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/start/")
+    page = post_form(console, f"/console/runs/{run.pk}/start/")
     assert "The run has started." in page
     assert status_of(run) == "in_progress"
     assert set(Order.objects.filter(assignments=run).values_list("status", flat=True)) == {
@@ -279,17 +252,18 @@ def test_start_puts_the_run_in_progress(console, dispatcher):
 
 def test_starting_a_finished_run_shows_the_illegal_transition(console, dispatcher):
     run = finished_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/start/")
+    page = post_form(console, f"/console/runs/{run.pk}/start/")
     assert "A run cannot go from finished to in progress." in page
     assert status_of(run) == "finished"
 
 
 def test_cancel_with_a_reason_releases_the_orders(console, dispatcher):
     run = make_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/cancel/", {"reason": "Driver sick"})
+    page = post_form(console, f"/console/runs/{run.pk}/cancel/", {"reason": "Driver sick"})
     assert "The run was cancelled" in page
     run.refresh_from_db()
-    assert run.status == "cancelled" and run.cancel_reason == "Driver sick"
+    assert run.status == "cancelled"
+    assert run.cancel_reason == "Driver sick"
     assert set(Order.objects.filter(assignments=run).values_list("status", flat=True)) == {
         "pending"
     }
@@ -297,21 +271,21 @@ def test_cancel_with_a_reason_releases_the_orders(console, dispatcher):
 
 def test_a_run_in_progress_cannot_be_cancelled(console, dispatcher):
     run = started_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/cancel/", {"reason": "Too late"})
+    page = post_form(console, f"/console/runs/{run.pk}/cancel/", {"reason": "Too late"})
     assert "A run cannot go from in progress to cancelled." in page
     assert status_of(run) == "in_progress"
 
 
 def test_finish_needs_a_reason(console, dispatcher):
     run = started_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/finish/", {"reason": ""})
+    page = post_form(console, f"/console/runs/{run.pk}/finish/", {"reason": ""})
     assert "Reason: This field is required." in page
     assert status_of(run) == "in_progress"
 
 
 def test_finish_with_a_reason_fails_the_pending_drops_and_records_it(console, dispatcher):
     run = started_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/finish/", {"reason": "Van broke down"})
+    page = post_form(console, f"/console/runs/{run.pk}/finish/", {"reason": "Van broke down"})
     assert "The run was finished" in page
     assert status_of(run) == "finished"
     assert set(
@@ -323,14 +297,14 @@ def test_finish_with_a_reason_fails_the_pending_drops_and_records_it(console, di
 
 def test_an_assigned_run_cannot_be_finished(console, dispatcher):
     run = make_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/finish/", {"reason": "No"})
+    page = post_form(console, f"/console/runs/{run.pk}/finish/", {"reason": "No"})
     assert "A run cannot go from assigned to finished." in page
     assert status_of(run) == "assigned"
 
 
 def test_reopen_with_delivered_drops(console, dispatcher):
     run = finished_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/reopen/", {"include_delivered": "true"})
+    page = post_form(console, f"/console/runs/{run.pk}/reopen/", {"include_delivered": "true"})
     assert "The run is in progress again." in page
     assert status_of(run) == "in_progress"
     assert set(
@@ -348,21 +322,21 @@ def test_reopen_refused_while_the_driver_is_on_another_run(console, dispatcher):
         vehicle=VehicleFactory(),
         by=dispatcher,
     )
-    page = post(console, f"/console/runs/{run.pk}/reopen/")
+    page = post_form(console, f"/console/runs/{run.pk}/reopen/")
     assert "The driver is not available." in page or "run #" in page
     assert status_of(run) == "finished"
 
 
 def test_an_assigned_run_cannot_be_reopened(console, dispatcher):
     run = make_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/reopen/")
+    page = post_form(console, f"/console/runs/{run.pk}/reopen/")
     assert "A run cannot go from assigned to in progress." in page
 
 
 def test_regenerate_the_route(console, dispatcher):
     run = make_run(dispatcher)
     before = Route.objects.get(assignment=run).pk
-    page = post(console, f"/console/runs/{run.pk}/route/plan/")
+    page = post_form(console, f"/console/runs/{run.pk}/route/plan/")
     assert "The route was planned again." in page
     assert Route.objects.get(assignment=run).pk != before
 
@@ -370,13 +344,13 @@ def test_regenerate_the_route(console, dispatcher):
 def test_a_closed_run_is_not_replanned(console, dispatcher):
     run = finished_run(dispatcher)
     for action in ("plan", "optimize"):
-        page = post(console, f"/console/runs/{run.pk}/route/{action}/")
+        page = post_form(console, f"/console/runs/{run.pk}/route/{action}/")
         assert "Only a run still to be driven (assigned or in progress) is re-planned." in page
 
 
 def test_re_optimise(console, dispatcher):
     run = make_run(dispatcher, drops_per_order=3)
-    page = post(console, f"/console/runs/{run.pk}/route/optimize/")
+    page = post_form(console, f"/console/runs/{run.pk}/route/optimize/")
     assert "The pending stops were put in the best order." in page
     assert Stop.objects.filter(route__assignment=run).count() == 4
 
@@ -390,7 +364,7 @@ def test_resequence_by_position_numbers(console, dispatcher):
     pickup, *drops = _pending(run)
     wanted = [pickup.pk, drops[2].pk, drops[0].pk, drops[1].pk]
     data = {"stop_ids": [s.pk for s in [pickup, *drops]], "position": ["1", "3", "4", "2"]}
-    page = post(console, f"/console/runs/{run.pk}/route/sequence/", data)
+    page = post_form(console, f"/console/runs/{run.pk}/route/sequence/", data)
     assert "The stops are in the new order." in page
     # A re-plan writes new stop rows: the same places, in the order asked.
     places = {stop.pk: stop.destination_id for stop in [pickup, *drops]}
@@ -401,7 +375,7 @@ def test_resequence_with_an_arrow(console, dispatcher):
     run = make_run(dispatcher, drops_per_order=2)
     pickup, first, second = _pending(run)
     data = {"stop_ids": [pickup.pk, first.pk, second.pk], "down": str(first.pk)}
-    page = post(console, f"/console/runs/{run.pk}/route/sequence/", data)
+    page = post_form(console, f"/console/runs/{run.pk}/route/sequence/", data)
     assert "The stops are in the new order." in page
     assert [s.destination_id for s in _pending(run)] == [
         None,
@@ -414,7 +388,7 @@ def test_a_drop_off_before_its_pickup_is_refused_with_the_reason(console, dispat
     run = make_run(dispatcher)
     pickup, delivery = _pending(run)
     data = {"stop_ids": [pickup.pk, delivery.pk], "position": ["2", "1"]}
-    page = post(console, f"/console/runs/{run.pk}/route/sequence/", data)
+    page = post_form(console, f"/console/runs/{run.pk}/route/sequence/", data)
     assert f"Stop {delivery.pk} is a drop-off before its pickup." in page
     assert [s.pk for s in _pending(run)] == [pickup.pk, delivery.pk]
 
@@ -422,7 +396,7 @@ def test_a_drop_off_before_its_pickup_is_refused_with_the_reason(console, dispat
 def test_a_stale_stop_list_is_refused_with_the_stops_to_list(console, dispatcher):
     run = make_run(dispatcher)
     pickup, _delivery = _pending(run)
-    page = post(
+    page = post_form(
         console,
         f"/console/runs/{run.pk}/route/sequence/",
         {"stop_ids": [pickup.pk], "position": ["1"]},
@@ -442,13 +416,13 @@ def test_a_stale_stop_list_is_refused_with_the_stops_to_list(console, dispatcher
 )
 def test_a_malformed_sequence_form_is_a_message(console, dispatcher, data):
     run = make_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/route/sequence/", data)
+    page = post_form(console, f"/console/runs/{run.pk}/route/sequence/", data)
     assert 'class="message message-error"' in page
 
 
 def test_report_an_incident(console, dispatcher):
     run = started_run(dispatcher)
-    page = post(
+    page = post_form(
         console,
         f"/console/runs/{run.pk}/incidents/",
         {"type": "customer_absent", "notes": "Nobody answers"},
@@ -466,14 +440,14 @@ def test_report_an_incident(console, dispatcher):
 
 def test_no_incident_on_a_run_cancelled_before_it_started(console, dispatcher):
     run = services.assignment_cancel(assignment=make_run(dispatcher), reason="", by=dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/incidents/", {"type": "traffic"})
+    page = post_form(console, f"/console/runs/{run.pk}/incidents/", {"type": "traffic"})
     assert "This run was cancelled before it started: nothing happened on it." in page
     assert not Incident.objects.filter(assignment=run).exists()
 
 
 def test_an_unknown_incident_type_is_a_message(console, dispatcher):
     run = started_run(dispatcher)
-    page = post(console, f"/console/runs/{run.pk}/incidents/", {"type": "forced_finish"})
+    page = post_form(console, f"/console/runs/{run.pk}/incidents/", {"type": "forced_finish"})
     assert "Type: Select a valid choice." in page
     assert not Incident.objects.filter(assignment=run).exists()
 
@@ -483,5 +457,6 @@ def test_a_customer_of_the_run_cannot_command_it(dispatcher):
     user, _customer = customer_user()
     client = console_client(user)
     response = client.post(f"/console/runs/{run.pk}/start/")
-    assert response.status_code == 302 and response["Location"] == "/console/login/"
+    assert response.status_code == 302
+    assert response["Location"] == "/console/login/"
     assert status_of(run) == "assigned"

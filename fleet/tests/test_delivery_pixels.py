@@ -6,16 +6,15 @@ import io
 import pytest
 from PIL import Image
 
-from fleet.tests.test_deliveries import _untouched, deliver, drops_of, photo
-from identity.tests.factories import UserFactory
-from tracking.tests.test_pings import _run
+from fleet.tests.helpers import assert_untouched, deliver, drops_of, photo
+from tracking.tests.factories import run_in_progress
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def run():
-    made = _run(UserFactory(role_name="dispatcher"))
+def run(dispatcher):
+    made = run_in_progress(dispatcher)
     return {
         "assignment": made["run"],
         "user": made["user"],
@@ -40,7 +39,7 @@ def test_a_photo_with_too_many_pixels_is_413_image_too_large(client_for, run, se
     assert error["code"] == "image_too_large"
     assert error["details"] == {"filename": "door.png", "limit_pixels": 1_000_000}
     assert "1 megapixels" in error["message"]
-    _untouched(first)
+    assert_untouched(first)
 
 
 def test_photo_and_signature_over_the_request_pixels_are_413_together(client_for, run, settings):
@@ -60,4 +59,4 @@ def test_photo_and_signature_over_the_request_pixels_are_413_together(client_for
     error = response.json()["error"]
     assert error["code"] == "image_too_large"
     assert error["details"] == {"limit_pixels": 1_000_000, "pixels": 1_100_000}
-    _untouched(first)
+    assert_untouched(first)

@@ -4,9 +4,10 @@ import pytest
 from django.core.management import call_command
 
 from fleet import restriction, services
-from fleet.models import Driver
+from fleet.models import Assignment, Driver
 from identity.models import User
 from orders.models import Order, OrderStatus
+from tracking.documents import Evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,8 @@ def test_no_demo_order_waiting_for_a_dispatcher_stops_inside_a_restriction_zone(
     call_command("seed_demo", verbosity=0)
     waiting = list(Order.objects.filter(status=OrderStatus.PENDING, notes__startswith="[demo]"))
     zones = restriction.restriction_zones()
-    assert waiting and zones
+    assert waiting
+    assert zones
     inside = [
         (order.notes, lat, lng)
         for order in waiting
@@ -36,7 +38,8 @@ def test_the_free_demo_driver_takes_each_waiting_demo_order_with_its_own_van():
     call_command("seed_demo", verbosity=0)
     dispatcher = User.objects.get(email="dispatcher@rappi.pe")
     driver = Driver.objects.select_related("vehicle").get(user__email="driver3@rappi.pe")
-    assert driver.availability == "available" and driver.vehicle.plate == "V2B-456"
+    assert driver.availability == "available"
+    assert driver.vehicle.plate == "V2B-456"
     for order in Order.objects.filter(status=OrderStatus.PENDING, notes__startswith="[demo]"):
         run = services.assignment_create(
             orders=[order], driver=driver, vehicle=driver.vehicle, by=dispatcher
@@ -66,7 +69,8 @@ def test_the_demo_has_four_weeks_of_finished_business_for_the_reports():
     days = {
         timezone.localtime(t, lima).date() for t in history.values_list("created_at", flat=True)
     }
-    assert min(days) == today - timedelta(days=28) and max(days) == today - timedelta(days=1)
+    assert min(days) == today - timedelta(days=28)
+    assert max(days) == today - timedelta(days=1)
     per_day = [
         timezone.localtime(t, lima).weekday() for t in history.values_list("created_at", flat=True)
     ]
@@ -78,7 +82,8 @@ def test_the_demo_has_four_weeks_of_finished_business_for_the_reports():
     assert set(history.values_list("service_level", flat=True)) == {"standard", "express", "urgent"}
     drops = Destination.objects.filter(order__in=history)
     assert len(set(drops.values_list("district", flat=True))) >= 5
-    assert drops.filter(status="failed").exists() and drops.filter(status="delivered").exists()
+    assert drops.filter(status="failed").exists()
+    assert drops.filter(status="delivered").exists()
     paid = Payment.objects.filter(order__in=history, status="paid")
     assert set(paid.values_list("provider", flat=True)) == {"simulated", "manual"}
     assert paid.count() > 0.8 * history.count()
@@ -94,7 +99,8 @@ def test_the_demo_has_four_weeks_of_finished_business_for_the_reports():
     assert len(set(incidents.values_list("type", flat=True))) >= 4
     assert len(set(incidents.values_list("severity", flat=True))) >= 3
     ratings = Rating.objects.filter(order__in=history)
-    assert ratings.count() >= 10 and not ratings.filter(driver_id=None).exists()
+    assert ratings.count() >= 10
+    assert not ratings.filter(driver_id=None).exists()
     for stamps in (
         history.values_list("delivered_at", flat=True),
         drops.values_list("delivered_at", flat=True),
@@ -116,8 +122,10 @@ def test_the_demo_has_four_weeks_of_finished_business_for_the_reports():
     }
     # Standard mostly on time, express less, urgent sometimes late.
     shares = [float(sla[level]["on_time_share"]) for level in ("standard", "express", "urgent")]
-    assert shares[0] >= 0.9 and shares == sorted(shares, reverse=True)
-    assert sla["urgent"]["late"] > 0 and sla["urgent"]["on_time"] > sla["urgent"]["late"]
+    assert shares[0] >= 0.9
+    assert shares == sorted(shares, reverse=True)
+    assert sla["urgent"]["late"] > 0
+    assert sla["urgent"]["on_time"] > sla["urgent"]["late"]
 
 
 def test_the_demo_history_is_the_same_at_every_seed():
@@ -149,3 +157,16 @@ def test_the_seed_leaves_planner_statistics_for_what_it_loaded():
         estimated = dict(cursor.fetchall())
     assert len(estimated) == 4
     assert all(rows > 0 for rows in estimated.values()), estimated
+
+
+def test_reseeding_with_reset_deletes_the_demo_runs_with_their_documents(
+    django_capture_on_commit_callbacks,
+):
+    call_command("seed_demo", verbosity=0)
+    under_way = Assignment.objects.get(orders__notes="[demo] for run in progress")
+    assert Evidence.objects(assignment_id=under_way.pk).count() == 1  # its incident's photo
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", "--reset", verbosity=0)
+    assert not Assignment.objects.filter(pk=under_way.pk).exists()
+    assert Evidence.objects(assignment_id=under_way.pk).count() == 0
+    assert not Assignment.objects.filter(orders__isnull=True).exists()

@@ -12,34 +12,24 @@ from fleet.tests.factories import VehicleFactory, driver_user
 from identity.documents import Notification
 from identity.tests.factories import UserFactory
 from orders.models import Destination, Order
-from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
+from orders.tests.factories import CustomerFactory, drop, make_order
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff_user():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def staff(client_for, staff_user):
-    return client_for(staff_user)
-
-
-@pytest.fixture
-def run(staff_user):
+def run(dispatcher):
     """A run in progress with two orders, one of them with two drops."""
     user, driver = driver_user()
-    first = make_order(customer=CustomerFactory(), by=staff_user, drops=[drop(), drop(weight="3")])
-    second = make_order(customer=CustomerFactory(), by=staff_user)
+    first = make_order(customer=CustomerFactory(), by=dispatcher, drops=[drop(), drop(weight="3")])
+    second = make_order(customer=CustomerFactory(), by=dispatcher)
     assignment = services.assignment_create(
         orders=[first, second],
         driver=driver,
         vehicle=VehicleFactory(capacity_kg=Decimal("500")),
-        by=staff_user,
+        by=dispatcher,
     )
-    services.assignment_start(assignment=assignment, by=staff_user)
+    services.assignment_start(assignment=assignment, by=dispatcher)
     return {"assignment": assignment, "driver": driver, "user": user, "orders": [first, second]}
 
 
@@ -62,24 +52,29 @@ def test_severity_follows_the_type(client_for, run, kind, severity):
         format="json",
     )
     assert response.status_code == 201, response.content
-    assert response.json()["severity"] == severity and response.json()["origin"] == "driver"
+    assert response.json()["severity"] == severity
+    assert response.json()["origin"] == "driver"
 
 
-def test_staff_reports_and_reclassify(staff, run, django_capture_on_commit_callbacks, staff_user):
+def test_staff_reports_and_reclassify(
+    dispatcher_api, run, django_capture_on_commit_callbacks, dispatcher
+):
     with django_capture_on_commit_callbacks(execute=True):
-        created = staff.post(
+        created = dispatcher_api.post(
             "/api/v1/incidents/",
             {"assignment_id": run["assignment"].pk, "type": "traffic"},
             format="json",
         ).json()
     assert created["origin"] == "staff"
     assert (
-        Notification.objects(recipient_user_id=staff_user.pk, kind="incident.reported").count() == 1
+        Notification.objects(recipient_user_id=dispatcher.pk, kind="incident.reported").count() == 1
     )
-    edited = staff.patch(f"/api/v1/incidents/{created['id']}", {"severity": 5}, format="json")
+    edited = dispatcher_api.patch(
+        f"/api/v1/incidents/{created['id']}", {"severity": 5}, format="json"
+    )
     assert edited.json()["severity"] == 5
     assert (
-        staff.patch(
+        dispatcher_api.patch(
             f"/api/v1/incidents/{created['id']}", {"severity": 9}, format="json"
         ).status_code
         == 400
@@ -115,16 +110,16 @@ def report(client, assignment, kind="damaged_package"):
     )
 
 
-def test_a_driver_reports_only_on_its_runs_still_to_be_driven(client_for, run, staff_user):
+def test_a_driver_reports_only_on_its_runs_still_to_be_driven(client_for, run, dispatcher):
     own = client_for(run["user"])
     waiting = services.assignment_create(
-        orders=[make_order(customer=CustomerFactory(), by=staff_user)],
+        orders=[make_order(customer=CustomerFactory(), by=dispatcher)],
         driver=driver_user()[1],
         vehicle=VehicleFactory(),
-        by=staff_user,
+        by=dispatcher,
     )
     assert report(client_for(waiting.driver.user), waiting, "traffic").status_code == 201
-    services.assignment_finish(assignment=run["assignment"], reason="x", by=staff_user)
+    services.assignment_finish(assignment=run["assignment"], reason="x", by=dispatcher)
     refused = report(own, run["assignment"])
     assert refused.status_code == 409
     error = refused.json()["error"]
@@ -134,46 +129,48 @@ def test_a_driver_reports_only_on_its_runs_still_to_be_driven(client_for, run, s
 
 
 def test_staff_report_on_finished_runs_but_not_on_runs_cancelled_before_they_started(
-    staff, run, staff_user
+    dispatcher_api, run, dispatcher
 ):
-    services.assignment_finish(assignment=run["assignment"], reason="x", by=staff_user)
-    late = report(staff, run["assignment"])  # a damaged package found after the run
+    services.assignment_finish(assignment=run["assignment"], reason="x", by=dispatcher)
+    late = report(dispatcher_api, run["assignment"])  # a damaged package found after the run
     assert late.status_code == 201, late.content
     assert late.json()["origin"] == "staff"
     never_driven = services.assignment_create(
-        orders=[make_order(customer=CustomerFactory(), by=staff_user)],
+        orders=[make_order(customer=CustomerFactory(), by=dispatcher)],
         driver=driver_user()[1],
         vehicle=VehicleFactory(),
-        by=staff_user,
+        by=dispatcher,
     )
     services.assignment_cancel(assignment=never_driven)
-    refused = report(staff, never_driven)
+    refused = report(dispatcher_api, never_driven)
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "run_closed"
     assert refused.json()["error"]["details"]["status"] == "cancelled"
 
 
-def test_staff_report_on_a_run_cancelled_on_the_road(staff, run, staff_user):
+def test_staff_report_on_a_run_cancelled_on_the_road(dispatcher_api, run, dispatcher):
     for order in run["orders"]:
-        staff.post(f"/api/v1/orders/{order.pk}/cancel", {"reason": "x"}, format="json")
+        dispatcher_api.post(f"/api/v1/orders/{order.pk}/cancel", {"reason": "x"}, format="json")
     assert Assignment.objects.get(pk=run["assignment"].pk).status == "cancelled"
-    assert report(staff, run["assignment"]).status_code == 201
+    assert report(dispatcher_api, run["assignment"]).status_code == 201
 
 
-def test_customers_see_no_incidents(client_for, run):
-    user, _customer = customer_user()
-    assert client_for(user).get("/api/v1/incidents/").status_code == 403
+def test_customers_see_no_incidents(customer_api, run):
+    assert customer_api.get("/api/v1/incidents/").status_code == 403
 
 
-def test_a_forced_finish_fails_pending_drops_closes_orders_and_records_an_incident(staff, run):
+def test_a_forced_finish_fails_pending_drops_closes_orders_and_records_an_incident(
+    dispatcher_api, run
+):
     assignment = run["assignment"]
     first, second = run["orders"]
     delivered = first.destinations.order_by("sequence").first()
     Destination.objects.filter(pk=delivered.pk).update(status="delivered")
-    response = staff.post(
+    response = dispatcher_api.post(
         f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "Camión averiado"}, format="json"
     )
-    assert response.status_code == 200 and response.json()["status"] == "finished"
+    assert response.status_code == 200
+    assert response.json()["status"] == "finished"
     assert Order.objects.get(pk=first.pk).status == "delivered"  # one of its drops arrived
     assert Order.objects.get(pk=second.pk).status == "cancelled"  # none of its drops did
     assert (
@@ -183,17 +180,20 @@ def test_a_forced_finish_fails_pending_drops_closes_orders_and_records_an_incide
         == 1
     )
     incident = Incident.objects.get(assignment=assignment)
-    assert incident.type == "forced_finish" and incident.origin == "staff"
+    assert incident.type == "forced_finish"
+    assert incident.origin == "staff"
     assert Driver.objects.get(pk=run["driver"].pk).availability == "available"
 
 
-def test_an_order_keeps_when_it_was_delivered_until_its_run_is_reopened(staff, run):
+def test_an_order_keeps_when_it_was_delivered_until_its_run_is_reopened(dispatcher_api, run):
     assignment = run["assignment"]
     first, second = run["orders"]
     Destination.objects.filter(pk=first.destinations.order_by("sequence").first().pk).update(
         status="delivered"
     )
-    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
+    dispatcher_api.post(
+        f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json"
+    )
     finished = Assignment.objects.get(pk=assignment.pk).finished_at
 
     assert Order.objects.get(pk=first.pk).delivered_at == pytest.approx(
@@ -201,38 +201,48 @@ def test_an_order_keeps_when_it_was_delivered_until_its_run_is_reopened(staff, r
     )
     assert Order.objects.get(pk=second.pk).delivered_at is None  # cancelled, not delivered
 
-    staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
+    dispatcher_api.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
 
     assert Order.objects.get(pk=first.pk).delivered_at is None
 
 
-def test_a_forced_finish_needs_a_reason_and_a_run_in_progress(staff, run):
+def test_a_forced_finish_needs_a_reason_and_a_run_in_progress(dispatcher_api, run):
     assignment = run["assignment"]
     assert (
-        staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {}, format="json").status_code
+        dispatcher_api.post(
+            f"/api/v1/assignments/{assignment.pk}/finish", {}, format="json"
+        ).status_code
         == 400
     )
-    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
-    again = staff.post(
+    dispatcher_api.post(
         f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json"
     )
-    assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
+    again = dispatcher_api.post(
+        f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json"
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "illegal_transition"
 
 
 @pytest.mark.parametrize("include_delivered", [False, True])
-def test_reopen_puts_failed_drops_back_and_orders_in_transit(staff, run, include_delivered):
+def test_reopen_puts_failed_drops_back_and_orders_in_transit(
+    dispatcher_api, run, include_delivered
+):
     assignment = run["assignment"]
     first, second = run["orders"]
     Destination.objects.filter(pk=first.destinations.order_by("sequence").first().pk).update(
         status="delivered"
     )
-    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
-    response = staff.post(
+    dispatcher_api.post(
+        f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json"
+    )
+    response = dispatcher_api.post(
         f"/api/v1/assignments/{assignment.pk}/reopen",
         {"include_delivered": include_delivered},
         format="json",
     )
-    assert response.status_code == 200 and response.json()["status"] == "in_progress"
+    assert response.status_code == 200
+    assert response.json()["status"] == "in_progress"
     assert Order.objects.get(pk=second.pk).status == "in_transit"
     assert Order.objects.get(pk=first.pk).status == "in_transit"  # its failed drop is pending again
     delivered_left = Destination.objects.filter(order=first, status="delivered").count()
@@ -240,28 +250,33 @@ def test_reopen_puts_failed_drops_back_and_orders_in_transit(staff, run, include
     assert Driver.objects.get(pk=run["driver"].pk).availability == "busy"
 
 
-def test_reopen_needs_the_driver_free(staff, run, staff_user):
+def test_reopen_needs_the_driver_free(dispatcher_api, run, dispatcher):
     assignment = run["assignment"]
-    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
-    other_order = make_order(customer=CustomerFactory(), by=staff_user)
-    services.assignment_create(
-        orders=[other_order], driver=run["driver"], vehicle=VehicleFactory(), by=staff_user
+    dispatcher_api.post(
+        f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json"
     )
-    response = staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "driver_unavailable"
+    other_order = make_order(customer=CustomerFactory(), by=dispatcher)
+    services.assignment_create(
+        orders=[other_order], driver=run["driver"], vehicle=VehicleFactory(), by=dispatcher
+    )
+    response = dispatcher_api.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "driver_unavailable"
     assert Assignment.objects.get(pk=assignment.pk).status == "finished"
 
 
-def test_reopen_needs_the_vehicle_off_other_runs(staff, run, staff_user):
+def test_reopen_needs_the_vehicle_off_other_runs(dispatcher_api, run, dispatcher):
     assignment = run["assignment"]
-    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
+    dispatcher_api.post(
+        f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json"
+    )
     other = services.assignment_create(
-        orders=[make_order(customer=CustomerFactory(), by=staff_user)],
+        orders=[make_order(customer=CustomerFactory(), by=dispatcher)],
         driver=driver_user()[1],
         vehicle=assignment.vehicle,
-        by=staff_user,
+        by=dispatcher,
     )
-    response = staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
+    response = dispatcher_api.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "vehicle_busy"
@@ -274,11 +289,13 @@ def test_reopen_needs_the_vehicle_off_other_runs(staff, run, staff_user):
     assert Driver.objects.get(pk=run["driver"].pk).availability == "available"
 
 
-def test_reopen_needs_a_usable_vehicle(staff, run):
+def test_reopen_needs_a_usable_vehicle(dispatcher_api, run):
     assignment = run["assignment"]
-    staff.post(f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json")
+    dispatcher_api.post(
+        f"/api/v1/assignments/{assignment.pk}/finish", {"reason": "x"}, format="json"
+    )
     Vehicle.objects.filter(pk=assignment.vehicle_id).update(status="maintenance")
-    response = staff.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
+    response = dispatcher_api.post(f"/api/v1/assignments/{assignment.pk}/reopen", {}, format="json")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "vehicle_unavailable"
     assert Assignment.objects.get(pk=assignment.pk).status == "finished"

@@ -47,7 +47,8 @@ def test_a_second_assigned_run_of_a_vehicle_is_cancelled_and_its_order_freed(bef
     _migrate(AFTER)
     duplicate.refresh_from_db()
     assert Assignment.objects.get(pk=kept.pk).status == "in_progress"
-    assert duplicate.status == "cancelled" and duplicate.finished_at is not None
+    assert duplicate.status == "cancelled"
+    assert duplicate.finished_at is not None
     assert Order.objects.get(pk=order.pk).status == "pending"
     assert Driver.objects.get(pk=driver2.pk).availability == "available"
     assert Driver.objects.get(pk=driver1.pk).availability == "busy"

@@ -16,7 +16,6 @@ from fleet.errors import RouteRestrictedError, VehicleRestrictedError
 from fleet.models import Assignment, Route
 from fleet.restriction import LIMA
 from fleet.tests.factories import VehicleFactory, driver_user
-from identity.tests.factories import UserFactory
 from orders import services as order_services
 from orders.models import Order, OrderStatus
 from orders.tests.factories import CustomerFactory, drop
@@ -61,18 +60,13 @@ def _next(weekday: int) -> datetime:
 
 
 @pytest.fixture
-def staff_user():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def make_run(staff_user):
+def make_run(dispatcher):
     """Orders from `origin` to `drops` scheduled for `on`, put in a run with a vehicle whose
     plate ends in `digit`."""
 
     def make(*, digit: int, on: datetime, origin=WEST, drops=(EAST,)):
         order = order_services.order_create(
-            by=staff_user,
+            by=dispatcher,
             customer=CustomerFactory(),
             origin={"line": "Origen", "district": "Cercado", "lat": origin[0], "lng": origin[1]},
             destinations=[drop(lat=lat, lng=lng) for lat, lng in drops],
@@ -84,7 +78,7 @@ def make_run(staff_user):
             orders=[order],
             driver=driver,
             vehicle=VehicleFactory(plate=f"ABC-12{digit}", capacity_kg=Decimal("500")),
-            by=staff_user,
+            by=dispatcher,
         )
 
     return make
@@ -181,9 +175,11 @@ def test_a_drop_off_in_the_zone_is_refused_and_named(make_run):
     with pytest.raises(VehicleRestrictedError) as refused:
         make_run(digit=0, on=_next(MONDAY), origin=WEST, drops=[EAST, PLAZA])
     details = refused.value.details
-    assert details["zone_id"] == str(zone.pk) and details["zone_name"] == "Centro"
+    assert details["zone_id"] == str(zone.pk)
+    assert details["zone_name"] == "Centro"
     [point] = details["points"]
-    assert point["kind"] == "delivery" and point["destination_id"] is not None
+    assert point["kind"] == "delivery"
+    assert point["destination_id"] is not None
     assert (point["lat"], point["lng"]) == (float(PLAZA[0]), float(PLAZA[1]))
 
 
@@ -205,10 +201,10 @@ def test_a_run_with_every_stop_outside_the_zone_is_accepted_and_routed_straight(
     assert len(_route(run).geometry["coordinates"]) == 2
 
 
-def test_the_api_answers_409_vehicle_restricted_with_the_error_body(client_for, staff_user):
+def test_the_api_answers_409_vehicle_restricted_with_the_error_body(client_for, dispatcher):
     zone = _zone()
     order = order_services.order_create(
-        by=staff_user,
+        by=dispatcher,
         customer=CustomerFactory(),
         origin={"line": "Plaza", "district": "Cercado", "lat": PLAZA[0], "lng": PLAZA[1]},
         destinations=[drop()],
@@ -217,7 +213,7 @@ def test_the_api_answers_409_vehicle_restricted_with_the_error_body(client_for, 
     )
     _, driver = driver_user()
     vehicle = VehicleFactory(plate="AQP-345")
-    response = client_for(staff_user).post(
+    response = client_for(dispatcher).post(
         "/api/v1/assignments/",
         {"order_ids": [order.pk], "driver_id": driver.pk, "vehicle_id": vehicle.pk},
         format="json",
@@ -227,10 +223,12 @@ def test_the_api_answers_409_vehicle_restricted_with_the_error_body(client_for, 
     assert error["code"] == "vehicle_restricted"
     assert "AQP-345" in error["message"]
     details = error["details"]
-    assert details["plate"] == "AQP-345" and details["digit"] == 5
+    assert details["plate"] == "AQP-345"
+    assert details["digit"] == 5
     assert details["weekday"] == "wednesday"
     assert details["date"] == _next(WEDNESDAY).date().isoformat()
-    assert details["zone_id"] == str(zone.pk) and details["zone_name"] == "Centro"
+    assert details["zone_id"] == str(zone.pk)
+    assert details["zone_name"] == "Centro"
     assert details["points"] == [
         {
             "kind": "pickup",
@@ -266,7 +264,8 @@ def test_a_route_crossing_the_zone_on_a_restricted_day_goes_round_it(make_run):
 def test_the_same_route_goes_straight_for_a_plate_free_that_day(make_run):
     _zone()
     route = _route(make_run(digit=3, on=_next(MONDAY), origin=WEST, drops=[EAST]))
-    assert len(route.geometry["coordinates"]) == 2 and _crosses(route)
+    assert len(route.geometry["coordinates"]) == 2
+    assert _crosses(route)
 
 
 def test_a_route_keeps_out_of_every_zone_it_would_cross(make_run):
@@ -275,7 +274,8 @@ def test_a_route_keeps_out_of_every_zone_it_would_cross(make_run):
     _zone(), _zone(second, name="Segundo")
     far_east = ("-16.398800", "-71.524000")
     route = _route(make_run(digit=4, on=_next(WEDNESDAY), origin=WEST, drops=[far_east]))
-    assert not _crosses(route) and not _crosses(route, second)
+    assert not _crosses(route)
+    assert not _crosses(route, second)
 
 
 def test_a_stop_in_the_pocket_of_a_concave_zone_is_reached_without_crossing_it():
@@ -340,7 +340,8 @@ def test_with_osrm_the_detour_corners_are_waypoints_and_legs_add_up_per_stop(mak
         request = osrm.requests[-1]  # the route's (pricing the order asked for a leg before)
     points = request.path.rsplit("/", 1)[1].split(";")
     assert len(points) > 2  # pickup, the corners round the zone, drop-off
-    assert route.provider == "osrm" and not _crosses(route)
+    assert route.provider == "osrm"
+    assert not _crosses(route)
     pickup, delivery = route.stops.order_by("sequence")
     legs = len(points) - 1
     assert route.duration_s == 100.0 * legs
@@ -363,9 +364,11 @@ def test_the_demo_zone_covers_the_plaza_de_armas_and_is_seeded_once():
     seed_geofences()
     seed_geofences()
     [zone] = Geofence.objects(kind="vehicle_restriction")
-    assert zone.name == HISTORIC_CENTRE and zone.active
+    assert zone.name == HISTORIC_CENTRE
+    assert zone.active
     polygon = shape(zone.geometry)
-    assert polygon.is_valid and polygon.exterior.is_ccw
+    assert polygon.is_valid
+    assert polygon.exterior.is_ccw
     assert polygon.contains(ShapelyPoint(-71.5369, -16.3988))
     assert not polygon.contains(ShapelyPoint(-71.5217, -16.4210))  # Lambramani, outside
 

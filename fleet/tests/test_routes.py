@@ -10,7 +10,6 @@ import pytest
 from fleet import services
 from fleet.models import Route, Stop
 from fleet.tests.factories import VehicleFactory, driver_user
-from identity.tests.factories import UserFactory
 from orders.models import Destination
 from orders.tests.factories import CustomerFactory, drop, make_order
 from rappi.routing import Point, haversine_m
@@ -28,26 +27,21 @@ SCATTERED = [
 
 
 @pytest.fixture
-def staff_user():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def run(staff_user):
+def run(dispatcher):
     user, driver = driver_user()
     order = make_order(
         customer=CustomerFactory(),
-        by=staff_user,
+        by=dispatcher,
         drops=[drop(lat=lat, lng=lng) for lat, lng in SCATTERED],
     )
     second = make_order(
-        customer=CustomerFactory(), by=staff_user, drops=[drop(lat="-16.3996", lng="-71.5338")]
+        customer=CustomerFactory(), by=dispatcher, drops=[drop(lat="-16.3996", lng="-71.5338")]
     )
     assignment = services.assignment_create(
         orders=[order, second],
         driver=driver,
         vehicle=VehicleFactory(capacity_kg=Decimal("500")),
-        by=staff_user,
+        by=dispatcher,
     )
     return {"assignment": assignment, "user": user, "orders": [order, second]}
 
@@ -56,14 +50,16 @@ def _length(points):
     return sum(haversine_m(a, b) for a, b in pairwise(points))
 
 
-def test_a_run_gets_a_route_with_pickups_first(client_for, run, staff_user):
-    body = client_for(staff_user).get(f"/api/v1/assignments/{run['assignment'].pk}").json()
-    route = client_for(staff_user).get(f"/api/v1/routes/{body['route_id']}").json()
+def test_a_run_gets_a_route_with_pickups_first(client_for, run, dispatcher):
+    body = client_for(dispatcher).get(f"/api/v1/assignments/{run['assignment'].pk}").json()
+    route = client_for(dispatcher).get(f"/api/v1/routes/{body['route_id']}").json()
     kinds = [stop["kind"] for stop in route["stops"]]
     assert kinds == ["pickup"] + ["delivery"] * 6  # both orders share the origin: one pickup
     assert [stop["sequence"] for stop in route["stops"]] == list(range(1, 8))
-    assert route["geometry"]["type"] == "LineString" and len(route["geometry"]["coordinates"]) == 7
-    assert route["distance_m"] > 0 and route["duration_s"] > 0
+    assert route["geometry"]["type"] == "LineString"
+    assert len(route["geometry"]["coordinates"]) == 7
+    assert route["distance_m"] > 0
+    assert route["duration_s"] > 0
     etas = [stop["eta"] for stop in route["stops"]]
     assert etas == sorted(etas)
     assert {stop["destination_id"] for stop in route["stops"][1:]} == set(
@@ -85,19 +81,21 @@ def test_the_optimised_order_is_never_longer_than_the_input_order(run):
 
 
 def test_replanning_keeps_delivered_stops_first_and_reoptimises_the_rest(
-    client_for, run, staff_user
+    client_for, run, dispatcher
 ):
-    services.assignment_start(assignment=run["assignment"], by=staff_user)
+    services.assignment_start(assignment=run["assignment"], by=dispatcher)
     first_drop = run["orders"][0].destinations.order_by("sequence").first()
     Destination.objects.filter(pk=first_drop.pk).update(status="delivered")
     route = (
-        client_for(staff_user)
+        client_for(dispatcher)
         .post(f"/api/v1/assignments/{run['assignment'].pk}/regenerate-route")
         .json()
     )
     stops = route["stops"]
-    assert stops[0]["kind"] == "pickup" and stops[0]["status"] == "visited"
-    assert stops[1]["destination_id"] == first_drop.pk and stops[1]["status"] == "visited"
+    assert stops[0]["kind"] == "pickup"
+    assert stops[0]["status"] == "visited"
+    assert stops[1]["destination_id"] == first_drop.pk
+    assert stops[1]["status"] == "visited"
     assert all(stop["status"] == "pending" for stop in stops[2:])
     assert Route.objects.filter(assignment=run["assignment"]).count() == 1
 
@@ -107,24 +105,26 @@ def visit(client, stop):
 
 
 def test_the_driver_marks_a_pickup_visited_on_its_run_in_progress_and_others_cannot(
-    client_for, run, staff_user
+    client_for, run, dispatcher
 ):
-    services.assignment_start(assignment=run["assignment"], by=staff_user)
+    services.assignment_start(assignment=run["assignment"], by=dispatcher)
     route = Route.objects.get(assignment=run["assignment"])
     pickup = route.stops.get(kind="pickup")
     own = client_for(run["user"])
     response = visit(own, pickup)
     assert response.status_code == 200, response.content
-    assert response.json()["status"] == "visited" and response.json()["visited_at"]
+    assert response.json()["status"] == "visited"
+    assert response.json()["visited_at"]
     again = visit(own, pickup)  # a retry changes nothing
-    assert again.status_code == 200 and again.json()["visited_at"] == response.json()["visited_at"]
+    assert again.status_code == 200
+    assert again.json()["visited_at"] == response.json()["visited_at"]
     other_user, _other = driver_user()
     assert client_for(other_user).get(f"/api/v1/routes/{route.pk}").status_code == 404
     assert visit(client_for(other_user), pickup).status_code == 404
     assert own.post(f"/api/v1/routes/{route.pk}/stops/999999/visit").status_code == 404
 
 
-def test_a_stop_is_visited_only_while_its_run_is_in_progress(client_for, run, staff_user):
+def test_a_stop_is_visited_only_while_its_run_is_in_progress(client_for, run, dispatcher):
     route = Route.objects.get(assignment=run["assignment"])
     pickup = route.stops.get(kind="pickup")
     own = client_for(run["user"])
@@ -134,14 +134,15 @@ def test_a_stop_is_visited_only_while_its_run_is_in_progress(client_for, run, st
     assert error["code"] == "assignment_not_in_progress"
     assert error["details"] == {"assignment_id": run["assignment"].pk, "status": "assigned"}
     assert Stop.objects.get(pk=pickup.pk).status == "pending"
-    services.assignment_start(assignment=run["assignment"], by=staff_user)
-    services.assignment_finish(assignment=run["assignment"], reason="Fin de turno", by=staff_user)
+    services.assignment_start(assignment=run["assignment"], by=dispatcher)
+    services.assignment_finish(assignment=run["assignment"], reason="Fin de turno", by=dispatcher)
     closed = visit(own, Stop.objects.get(pk=pickup.pk))
-    assert closed.status_code == 409 and closed.json()["error"]["details"]["status"] == "finished"
+    assert closed.status_code == 409
+    assert closed.json()["error"]["details"]["status"] == "finished"
 
 
-def test_a_delivery_stop_is_done_only_by_delivering_or_failing_it(client_for, run, staff_user):
-    services.assignment_start(assignment=run["assignment"], by=staff_user)
+def test_a_delivery_stop_is_done_only_by_delivering_or_failing_it(client_for, run, dispatcher):
+    services.assignment_start(assignment=run["assignment"], by=dispatcher)
     stop = Route.objects.get(assignment=run["assignment"]).stops.filter(kind="delivery").first()
     response = visit(client_for(run["user"]), stop)
     assert response.status_code == 409
@@ -158,9 +159,9 @@ def test_a_delivery_stop_is_done_only_by_delivering_or_failing_it(client_for, ru
     assert Destination.objects.get(pk=stop.destination_id).status == "pending"
 
 
-def test_a_stop_of_a_route_without_a_run_is_not_visited(client_for, staff_user):
-    staff = client_for(staff_user)
-    order = make_order(customer=CustomerFactory(), by=staff_user)
+def test_a_stop_of_a_route_without_a_run_is_not_visited(client_for, dispatcher):
+    staff = client_for(dispatcher)
+    order = make_order(customer=CustomerFactory(), by=dispatcher)
     route = staff.post("/api/v1/routes/plan", {"order_ids": [order.pk]}, format="json").json()
     pickup = Stop.objects.get(route_id=route["id"], kind="pickup")
     response = visit(staff, pickup)
@@ -169,8 +170,8 @@ def test_a_stop_of_a_route_without_a_run_is_not_visited(client_for, staff_user):
     assert Stop.objects.get(pk=pickup.pk).status == "pending"
 
 
-def test_a_skipped_pickup_cannot_be_visited(client_for, run, staff_user):
-    services.assignment_start(assignment=run["assignment"], by=staff_user)
+def test_a_skipped_pickup_cannot_be_visited(client_for, run, dispatcher):
+    services.assignment_start(assignment=run["assignment"], by=dispatcher)
     pickup = Route.objects.get(assignment=run["assignment"]).stops.get(kind="pickup")
     Stop.objects.filter(pk=pickup.pk).update(status="skipped")
     response = visit(client_for(run["user"]), pickup)
@@ -179,54 +180,56 @@ def test_a_skipped_pickup_cannot_be_visited(client_for, run, staff_user):
     assert response.json()["error"]["details"]["current"] == "skipped"
 
 
-def test_a_run_cancelled_before_it_started_leaves_no_stop_pending(run, staff_user):
+def test_a_run_cancelled_before_it_started_leaves_no_stop_pending(run, dispatcher):
     services.assignment_cancel(assignment=run["assignment"], reason="Lluvia")
     route = Route.objects.get(assignment=run["assignment"])
     assert set(route.stops.values_list("status", flat=True)) == {"skipped"}
 
 
 def test_replanning_a_run_under_way_keeps_a_pickup_not_yet_collected_pending(
-    client_for, run, staff_user
+    client_for, run, dispatcher
 ):
-    services.assignment_start(assignment=run["assignment"], by=staff_user)
-    route = client_for(staff_user).post(
+    services.assignment_start(assignment=run["assignment"], by=dispatcher)
+    route = client_for(dispatcher).post(
         f"/api/v1/assignments/{run['assignment'].pk}/regenerate-route"
     )
     assert route.status_code == 200, route.content
     [pickup] = [stop for stop in route.json()["stops"] if stop["kind"] == "pickup"]
     assert pickup["status"] == "pending"  # nothing delivered yet: the driver is on its way
     visit(client_for(run["user"]), Stop.objects.get(pk=pickup["id"]))
-    again = client_for(staff_user).post(
+    again = client_for(dispatcher).post(
         f"/api/v1/assignments/{run['assignment'].pk}/regenerate-route"
     )
     [pickup] = [stop for stop in again.json()["stops"] if stop["kind"] == "pickup"]
-    assert pickup["status"] == "visited" and pickup["visited_at"]
+    assert pickup["status"] == "visited"
+    assert pickup["visited_at"]
 
 
-def test_plan_is_staff_only(client_for, run, staff_user):
+def test_plan_is_staff_only(client_for, run, dispatcher):
     body = {"assignment_id": run["assignment"].pk}
     assert (
         client_for(run["user"]).post("/api/v1/routes/plan", body, format="json").status_code == 403
     )
-    response = client_for(staff_user).post("/api/v1/routes/plan", body, format="json")
-    assert response.status_code == 201 and len(response.json()["stops"]) == 7
+    response = client_for(dispatcher).post("/api/v1/routes/plan", body, format="json")
+    assert response.status_code == 201
+    assert len(response.json()["stops"]) == 7
 
 
 @pytest.mark.parametrize("size", [1, 10])
 def test_the_route_list_costs_constant_queries(
-    client_for, staff_user, django_assert_max_num_queries, size
+    client_for, dispatcher, django_assert_max_num_queries, size
 ):
     for _ in range(size):
         _user, driver = driver_user()
         order = make_order(
-            customer=CustomerFactory(), by=staff_user, drops=[drop(), drop(lat="-16.39")]
+            customer=CustomerFactory(), by=dispatcher, drops=[drop(), drop(lat="-16.39")]
         )
         services.assignment_create(
-            orders=[order], driver=driver, vehicle=VehicleFactory(), by=staff_user
+            orders=[order], driver=driver, vehicle=VehicleFactory(), by=dispatcher
         )
     # auth (2), throttle, count, page, stops: the same at any page size
     with django_assert_max_num_queries(8):
-        response = client_for(staff_user).get("/api/v1/routes/?page_size=200")
+        response = client_for(dispatcher).get("/api/v1/routes/?page_size=200")
     assert response.json()["count"] == size
 
 
@@ -294,8 +297,8 @@ def _pending_ids(route_json):
     return [stop["id"] for stop in route_json["stops"] if stop["status"] == "pending"]
 
 
-def test_manual_sequence_then_optimize(client_for, run, staff_user):
-    staff = client_for(staff_user)
+def test_manual_sequence_then_optimize(client_for, run, dispatcher):
+    staff = client_for(dispatcher)
     route = services.route_plan(assignment=run["assignment"])
     current = staff.get(f"/api/v1/routes/{route.pk}").json()
     pickups = [s["id"] for s in current["stops"] if s["kind"] == "pickup"]
@@ -317,8 +320,8 @@ def test_manual_sequence_then_optimize(client_for, run, staff_user):
     assert [s["kind"] for s in optimised["stops"]][: len(pickups)] == ["pickup"] * len(pickups)
 
 
-def test_sequence_must_list_every_pending_stop_once_and_pickups_first(client_for, run, staff_user):
-    staff = client_for(staff_user)
+def test_sequence_must_list_every_pending_stop_once_and_pickups_first(client_for, run, dispatcher):
+    staff = client_for(dispatcher)
     route = services.route_plan(assignment=run["assignment"])
     ids = _pending_ids(staff.get(f"/api/v1/routes/{route.pk}").json())
     pickup = Stop.objects.filter(route=route, kind="pickup").first().pk
@@ -330,7 +333,8 @@ def test_sequence_must_list_every_pending_stop_once_and_pickups_first(client_for
         )
         assert response.status_code == 400, bad
         error = response.json()["error"]
-        assert error["code"] == "invalid" and "stop_ids" in error["details"]["fields"]
+        assert error["code"] == "invalid"
+        assert "stop_ids" in error["details"]["fields"]
     # Moving a drop-off first is fine only if its pickup is done: here it is not.
     first_kind = Stop.objects.get(pk=delivery_first[0]).kind
     assert first_kind == "delivery"
@@ -356,16 +360,16 @@ def test_sequence_and_optimize_are_staff_only(client_for, run):
     assert driver.post(f"/api/v1/routes/{route.pk}/optimize").status_code == 403
 
 
-def test_plan_for_orders_not_yet_in_a_run(client_for, staff_user):
+def test_plan_for_orders_not_yet_in_a_run(client_for, dispatcher):
     orders = [
         make_order(
             customer=CustomerFactory(),
-            by=staff_user,
+            by=dispatcher,
             drops=[drop(lat=lat, lng=lng) for lat, lng in SCATTERED[:3]],
         ),
-        make_order(customer=CustomerFactory(), by=staff_user, drops=[drop()]),
+        make_order(customer=CustomerFactory(), by=dispatcher, drops=[drop()]),
     ]
-    staff = client_for(staff_user)
+    staff = client_for(dispatcher)
     response = staff.post(
         "/api/v1/routes/plan", {"order_ids": [o.pk for o in orders]}, format="json"
     )
@@ -374,10 +378,12 @@ def test_plan_for_orders_not_yet_in_a_run(client_for, staff_user):
     assert route["assignment_id"] is None
     kinds = [stop["kind"] for stop in route["stops"]]
     assert kinds == ["pickup"] + ["delivery"] * 4  # both orders share the demo origin
-    assert route["distance_m"] > 0 and len(route["geometry"]["coordinates"]) == 5
+    assert route["distance_m"] > 0
+    assert len(route["geometry"]["coordinates"]) == 5
     for body in ({}, {"order_ids": [orders[0].pk], "assignment_id": 1}):
         bad = staff.post("/api/v1/routes/plan", body, format="json")
-        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid"
+        assert bad.status_code == 400
+        assert bad.json()["error"]["code"] == "invalid"
     missing = staff.post("/api/v1/routes/plan", {"order_ids": [999_999]}, format="json")
     assert missing.status_code == 404
 
@@ -393,7 +399,8 @@ def test_the_demo_track_strays_once_and_yields_one_deviation(django_capture_on_c
     running = Assignment.objects.get(status="in_progress")
     assert GpsPing.objects(assignment_id=running.pk).count() > 10
     deviations = Incident.objects.filter(assignment=running, type="route_deviation")
-    assert deviations.count() == 1 and deviations.get().origin == "system"
+    assert deviations.count() == 1
+    assert deviations.get().origin == "system"
     events = GeofenceEvent.objects(assignment_id=running.pk)
     assert {e.type for e in events} >= {"enter", "exit"}
     # The track crosses the demo's district delivery zones on its way.

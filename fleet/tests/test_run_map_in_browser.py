@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from fleet import services
 from fleet.models import Assignment, Incident
 from fleet.tests.factories import VehicleFactory, driver_user
-from identity.tests.factories import UserFactory
+from identity.tests.factories import PASSWORD
 from orders.tests.factories import CustomerFactory, drop, make_order
 from rappi.testing.browser import (
     SIZES,
@@ -30,7 +30,6 @@ from tracking import geofences, pings
 
 pytestmark = pytest.mark.usefixtures("live_db")
 
-PASSWORD = "Sup3r-Secreta-2026"
 METRES_PER_DEGREE = 6_371_008.8 * math.pi / 180
 # Where the vehicle marker is, read from the map itself ([lat, lng]).
 VEHICLE_AT = """() => {
@@ -43,11 +42,6 @@ VEHICLE_AT = """() => {
   });
   return found;
 }"""
-
-
-@pytest.fixture
-def dispatcher():
-    return UserFactory(email="lucia@rappi.pe", password=PASSWORD, role_name="dispatcher")
 
 
 def _under_way(by) -> Assignment:
@@ -125,9 +119,9 @@ def _drive_with_a_detour(run) -> list[float]:
     return detour[-1]
 
 
-def _open(browser, live_server, size: str, language: str, run):
+def _open(browser, live_server, dispatcher, size: str, language: str, run):
     opened = open_console(
-        browser, live_server, "lucia@rappi.pe", PASSWORD, size=size, language=language
+        browser, live_server, dispatcher.email, PASSWORD, size=size, language=language
     )
     opened[1].goto(f"{live_server.url}/console/runs/{run.pk}/")
     return opened
@@ -142,7 +136,9 @@ def test_the_run_map_draws_route_corridor_stops_trail_position_and_deviation(
     _drive_with_a_detour(run)
     [deviation] = Incident.objects.filter(assignment=run, type="route_deviation")
     assert deviation.lat is not None  # where the driver left the corridor
-    context, page, violations, refused = _open(browser, live_server, size, language, run)
+    context, page, violations, refused = _open(
+        browser, live_server, dispatcher, size, language, run
+    )
 
     the_map = page.locator("#run-map")
     expect(the_map.locator("path.map-line--route")).to_have_count(1)
@@ -174,7 +170,9 @@ def test_a_new_fix_moves_the_position_on_the_next_refresh_and_keeps_the_view(
     run = _under_way(dispatcher)
     on_route = _along(run.route.geometry["coordinates"], 0.3)
     _send(run, on_route, last_seconds_ago=30, heading=0)
-    context, page, violations, _refused = _open(browser, live_server, "laptop", "en", run)
+    context, page, violations, _refused = _open(
+        browser, live_server, dispatcher, "laptop", "en", run
+    )
     expect(page.locator("#run-map .map-marker--vehicle")).to_have_count(1)
     before = page.evaluate(VEHICLE_AT)
     assert before == pytest.approx([on_route[-1][1], on_route[-1][0]])
@@ -210,7 +208,9 @@ def test_a_new_fix_moves_the_position_on_the_next_refresh_and_keeps_the_view(
 def test_a_silent_driver_is_greyed_with_the_age_of_the_fix(browser, live_server, dispatcher):
     run = _under_way(dispatcher)
     _send(run, _along(run.route.geometry["coordinates"], 0.2), last_seconds_ago=20 * 60)
-    context, page, violations, _refused = _open(browser, live_server, "tablet", "en", run)
+    context, page, violations, _refused = _open(
+        browser, live_server, dispatcher, "tablet", "en", run
+    )
     vehicle = page.locator("#run-map .map-marker--vehicle.is-stale")
     expect(vehicle).to_have_count(1)
     expect(vehicle.locator(".map-marker__text")).to_have_text(f"{run.vehicle.plate} · 20 min ago")

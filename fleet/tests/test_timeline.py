@@ -9,28 +9,22 @@ from itertools import pairwise
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
 from django.utils import translation
 
 from fleet import services
 from fleet.errors import AssignmentNotInProgressError, CapacityExceededError
 from fleet.tests.factories import VehicleFactory, driver_user
-from identity.tests.factories import UserFactory
+from fleet.tests.helpers import photo
 from orders import services as order_services
 from orders import timeline
 from orders.models import Order, OrderEvent
 from orders.tests.factories import customer_user, drop, make_order
-from orders.tests.test_timeline import events_of, records
-from tracking.tests.test_evidence import small_jpeg
+from orders.tests.helpers import events_of, records
+from tracking.tests.factories import small_jpeg
 
 pytestmark = pytest.mark.django_db
 
 PHOTO = ("door.jpg", small_jpeg())
-
-
-@pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
 
 
 @pytest.fixture
@@ -127,7 +121,8 @@ def test_cancelling_a_run_over_the_api_records_unassigned_with_the_staff_reason(
     # Why a run was cancelled is dispatch's business.
     customer = client_for(people["customer_login"])
     seen = customer.get(f"/api/v1/orders/{orders[0].pk}/events").json()["results"][-1]
-    assert seen["type"] == "unassigned" and seen["data"] == {"assignment_id": run.pk}
+    assert seen["type"] == "unassigned"
+    assert seen["data"] == {"assignment_id": run.pk}
     assert "averiado" not in seen["description"]
 
 
@@ -180,7 +175,6 @@ def test_each_delivery_records_one_event_and_the_last_carries_the_orders_closing
 
 
 def test_a_delivery_over_the_api_records_one_event(people, orders, started, client_for):
-    from fleet.tests.test_deliveries import photo
 
     destination = _drops(orders[1])[0]
     with records(orders[1], "delivered") as new:
@@ -201,7 +195,8 @@ def test_a_failed_drop_off_records_failed_and_the_last_failure_cancels_the_order
         _fail(started, _drops(orders[1])[0], driver)
     event = new[0]
     assert (event.from_status, event.to_status) == ("in_transit", "cancelled")
-    assert event.data["reason"] == "Nadie en casa" and event.data["incident_id"]
+    assert event.data["reason"] == "Nadie en casa"
+    assert event.data["incident_id"]
     assert timeline.event_data_for(event, for_staff=False).keys() == {
         "assignment_id",
         "destination_id",
@@ -273,7 +268,8 @@ def test_rating_a_delivered_order_records_rated(people, orders, started):
         order_services.rating_create(
             order=orders[1], score=4, comment="Bien", by=people["customer_login"]
         )
-    assert new[0].data["score"] == 4 and new[0].actor_role == "customer"
+    assert new[0].data["score"] == 4
+    assert new[0].actor_role == "customer"
 
 
 def test_every_status_change_is_on_the_timeline_exactly_once(people, orders, started):
@@ -307,19 +303,12 @@ def test_every_status_change_is_on_the_timeline_exactly_once(people, orders, sta
 # --- Through the admin ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def staff_admin(dispatcher):
-    client = Client()
-    client.force_login(dispatcher)
-    return client
-
-
 def test_the_admins_cancel_action_records_who_took_the_orders_off(
-    people, orders, vehicle, staff_admin
+    people, orders, vehicle, admin_site
 ):
     run = _run(people, orders, vehicle)
     with records(orders[0], "unassigned") as new:
-        response = staff_admin.post(
+        response = admin_site.post(
             "/admin/fleet/assignment/",
             {"action": "cancel_runs", "_selected_action": [run.pk]},
         )
@@ -327,17 +316,17 @@ def test_the_admins_cancel_action_records_who_took_the_orders_off(
     assert (new[0].actor_id, new[0].actor_role) == (people["dispatcher"].pk, "staff")
 
 
-def test_editing_an_order_in_the_admin_records_who_repriced_it(people, orders, staff_admin):
+def test_editing_an_order_in_the_admin_records_who_repriced_it(people, orders, admin_site):
     order = orders[1]
     with records(order, "repriced") as new:
-        response = staff_admin.post(
+        response = admin_site.post(
             f"/admin/orders/order/{order.pk}/change/",
             {
                 "service_level": "express",
                 "scheduled_for_0": "",
                 "scheduled_for_1": "",
                 "notes": "Llamar antes",
-                **_inline_management(staff_admin, order),
+                **_inline_management(admin_site, order),
             },
         )
     assert response.status_code == 302, response.content[:2000]

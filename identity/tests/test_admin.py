@@ -16,7 +16,8 @@ def admin_login(client, user):
 def test_an_admin_signs_in_to_the_admin_with_email_and_password(client):
     admin = UserFactory(role_name="admin")
     response = admin_login(client, admin)
-    assert response.status_code == 302 and response.url == "/admin/"
+    assert response.status_code == 302
+    assert response.url == "/admin/"
     index = client.get("/admin/")
     assert index.status_code == 200
     assert b"/admin/identity/user/" in index.content
@@ -83,7 +84,8 @@ def test_an_admin_adds_a_user_through_the_service(client):
     )
     assert response.status_code == 302, response.content
     user = User.objects.get(email="new.driver@rappi.pe")
-    assert user.role.name == "driver" and user.check_password("Str0ng-Passw0rd")
+    assert user.role.name == "driver"
+    assert user.check_password("Str0ng-Passw0rd")
 
 
 def test_an_admin_rejects_a_weak_password_in_the_add_form(client):
@@ -153,7 +155,9 @@ def test_createsuperuser_makes_an_admin_role_user():
         "createsuperuser", interactive=False, email="Boss@Rappi.pe", full_name="Boss", verbosity=0
     )
     boss = User.objects.get(email="boss@rappi.pe")
-    assert boss.role.name == "admin" and boss.is_superuser and boss.is_staff
+    assert boss.role.name == "admin"
+    assert boss.is_superuser
+    assert boss.is_staff
 
 
 def test_an_admin_resets_a_password_and_the_users_sessions_end(client, api):

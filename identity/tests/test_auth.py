@@ -41,10 +41,12 @@ def test_register_creates_a_customer_and_signs_in(api):
     body = response.json()
     assert body["user"]["email"] == "ana@example.pe"
     assert body["user"]["role"] == "customer"
-    assert body["access"] and body["refresh"]
+    assert body["access"]
+    assert body["refresh"]
     me = bearer(api, body["access"]).get("/api/v1/auth/me").json()
     assert me["email"] == "ana@example.pe"
-    assert "orders:write" in me["permissions"] and "users:read" not in me["permissions"]
+    assert "orders:write" in me["permissions"]
+    assert "users:read" not in me["permissions"]
 
 
 def test_register_refuses_a_taken_email_in_any_case(api):
@@ -147,9 +149,11 @@ def test_me_lists_effective_permissions_and_profiles(client_for):
     me = client_for(user).get("/api/v1/auth/me").json()
     assert me["role"] == "dispatcher"
     assert "orders:delete" in me["permissions"]
-    assert "ratings:read" in me["permissions"] and "ratings:write" not in me["permissions"]
+    assert "ratings:read" in me["permissions"]
+    assert "ratings:write" not in me["permissions"]
     assert "users:write" not in me["permissions"]
-    assert me["customer_id"] is None and me["driver_id"] is None
+    assert me["customer_id"] is None
+    assert me["driver_id"] is None
 
 
 # --- Refresh rotation ----------
@@ -296,7 +300,9 @@ def test_tokens_carry_a_random_session_id_not_the_row_id(api):
     sids = [AccessToken(t["access"])["sid"] for t in (first, second)]
     rows = list(UserSession.objects.filter(user=user).order_by("pk"))
     for sid, session in zip(sids, rows, strict=True):
-        assert isinstance(sid, str) and len(sid) >= 22 and not sid.isdigit()
+        assert isinstance(sid, str)
+        assert len(sid) >= 22
+        assert not sid.isdigit()
         assert sid == session.public_id
         assert sid != str(session.pk)
     assert sids[0] != sids[1]
@@ -324,12 +330,11 @@ def test_a_token_naming_a_session_by_its_row_id_is_refused(api):
 # --- Deactivation ----------
 
 
-def test_deactivating_a_user_cuts_its_live_tokens_at_once(api, client_for):
+def test_deactivating_a_user_cuts_its_live_tokens_at_once(api, admin_api):
     user = UserFactory()
     tokens = tokens_for(user)
     assert bearer(api, tokens["access"]).get("/api/v1/auth/me").status_code == 200
-    admin = client_for(UserFactory(role_name="admin"))
-    assert admin.delete(f"/api/v1/users/{user.pk}").status_code == 204
+    assert admin_api.delete(f"/api/v1/users/{user.pk}").status_code == 204
     assert api.get("/api/v1/auth/me").status_code == 401
     api.credentials()
     assert (
@@ -339,11 +344,10 @@ def test_deactivating_a_user_cuts_its_live_tokens_at_once(api, client_for):
     assert not UserSession.objects.filter(user=user, revoked_at__isnull=True).exists()
 
 
-def test_a_password_reset_by_staff_ends_existing_sessions(api, client_for):
+def test_a_password_reset_by_staff_ends_existing_sessions(api, admin_api):
     user = UserFactory()
     tokens = tokens_for(user)
-    admin = client_for(UserFactory(role_name="admin"))
-    response = admin.patch(
+    response = admin_api.patch(
         f"/api/v1/users/{user.pk}", {"password": "An0ther-Str0ng-One"}, format="json"
     )
     assert response.status_code == 200

@@ -62,7 +62,8 @@ def test_a_user_manager_cannot_touch_an_admin(user_manager, method, body):
     response = getattr(user_manager, method)(f"/api/v1/users/{admin.pk}", body, format="json")
     assert response.status_code == 403
     admin.refresh_from_db()
-    assert admin.is_active and admin.check_password("s3cure-Passw0rd!")
+    assert admin.is_active
+    assert admin.check_password("s3cure-Passw0rd!")
 
 
 def test_a_role_manager_cannot_grant_itself_everything(role_manager):
@@ -105,18 +106,19 @@ def test_a_role_manager_cannot_edit_the_dispatcher_role(role_manager):
     assert response.status_code == 403
 
 
-def test_an_admin_may_still_do_all_of_it(client_for):
-    admin = client_for(UserFactory(role_name="admin"))
+def test_an_admin_may_still_do_all_of_it(admin_api):
     role = RoleFactory()
     assert (
-        admin.put(
+        admin_api.put(
             f"/api/v1/roles/{role.pk}/permissions", {"permissions": ["*:*"]}, format="json"
         ).status_code
         == 200
     )
     target = UserFactory()
     assert (
-        admin.patch(f"/api/v1/users/{target.pk}", {"role": role.name}, format="json").status_code
+        admin_api.patch(
+            f"/api/v1/users/{target.pk}", {"role": role.name}, format="json"
+        ).status_code
         == 200
     )
 
@@ -128,7 +130,8 @@ def test_a_dispatcher_cannot_use_the_deactivate_action(client):
     boss = UserFactory(role_name="admin")
     client.force_login(UserFactory(role_name="dispatcher"))
     page = client.get("/admin/identity/user/")
-    assert page.status_code == 200 and b"deactivate_users" not in page.content
+    assert page.status_code == 200
+    assert b"deactivate_users" not in page.content
     client.post(
         "/admin/identity/user/", {"action": "deactivate_users", "_selected_action": [boss.pk]}
     )

@@ -45,7 +45,8 @@ def test_inbox_lists_only_own_notifications_newest_first(client_for, alice, bob,
     assert [n["title"] for n in body["results"]] == ["second", "first"]
     item = body["results"][0]
     assert set(item) == {"id", "kind", "title", "body", "data", "read_at", "created_at"}
-    assert item["data"] == {"order_id": 7} and item["read_at"] is None
+    assert item["data"] == {"order_id": 7}
+    assert item["read_at"] is None
     assert len(item["id"]) == 24
 
 
@@ -64,11 +65,10 @@ def test_another_users_notification_is_404_for_every_action(client_for, alice, b
     assert theirs.read_at is None
 
 
-def test_staff_do_not_read_other_inboxes_either(client_for, bob, send):
+def test_staff_do_not_read_other_inboxes_either(bob, send, admin_api):
     theirs = send(bob)
-    admin = client_for(UserFactory(role_name="admin"))
-    assert admin.get(f"/api/v1/notifications/{theirs.pk}").status_code == 404
-    assert admin.get("/api/v1/notifications/").json()["count"] == 0
+    assert admin_api.get(f"/api/v1/notifications/{theirs.pk}").status_code == 404
+    assert admin_api.get("/api/v1/notifications/").json()["count"] == 0
 
 
 # The last: a well-formed ObjectId no document has (a literal: parallel workers must collect
@@ -85,7 +85,8 @@ def test_mark_read_is_idempotent_and_keeps_the_first_time(client_for, alice, sen
     client = client_for(alice)
     first = client.post(f"/api/v1/notifications/{note.pk}/read").json()
     second = client.post(f"/api/v1/notifications/{note.pk}/read").json()
-    assert first["read_at"] is not None and first["read_at"] == second["read_at"]
+    assert first["read_at"] is not None
+    assert first["read_at"] == second["read_at"]
 
 
 def test_unread_count_and_read_all(client_for, alice, bob, send):
@@ -109,7 +110,8 @@ def test_unread_and_kind_filters(client_for, alice, send):
     assert client.get("/api/v1/notifications/?unread=false").json()["count"] == 1
     assert client.get("/api/v1/notifications/?kind=payment.confirmed").json()["count"] == 1
     bad = client.get("/api/v1/notifications/?unread=perhaps")
-    assert bad.status_code == 400 and "unread" in bad.json()["error"]["details"]["fields"]
+    assert bad.status_code == 400
+    assert "unread" in bad.json()["error"]["details"]["fields"]
 
 
 def test_delete_own_notification(client_for, alice, send):
@@ -118,10 +120,11 @@ def test_delete_own_notification(client_for, alice, send):
     assert Notification.objects(pk=note.pk).count() == 0
 
 
-def test_staff_send_to_a_user(client_for, alice, django_capture_on_commit_callbacks):
-    dispatcher = client_for(UserFactory(role_name="dispatcher"))
+def test_staff_send_to_a_user(
+    client_for, alice, django_capture_on_commit_callbacks, dispatcher_api
+):
     with django_capture_on_commit_callbacks(execute=True):
-        response = dispatcher.post(
+        response = dispatcher_api.post(
             "/api/v1/notifications/",
             {
                 "recipient_user_id": alice.pk,
@@ -147,12 +150,10 @@ def test_staff_send_to_a_user(client_for, alice, django_capture_on_commit_callba
         ({"recipient_user_id": 1, "kind": "x", "title": "t", "data": "nope"}, "data"),
     ],
 )
-def test_send_validates_its_input(client_for, alice, body, field):
+def test_send_validates_its_input(alice, body, field, admin_api):
     if body.get("recipient_user_id") == 1:
         body["recipient_user_id"] = alice.pk
-    response = client_for(UserFactory(role_name="admin")).post(
-        "/api/v1/notifications/", body, format="json"
-    )
+    response = admin_api.post("/api/v1/notifications/", body, format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["details"]["fields"]
 
@@ -177,13 +178,13 @@ def test_send_inside_a_transaction_waits_for_the_commit(alice, django_capture_on
 def test_send_inside_a_rolled_back_transaction_writes_nothing(
     alice, django_capture_on_commit_callbacks
 ):
-    with (
-        django_capture_on_commit_callbacks(execute=True) as callbacks,
-        pytest.raises(RuntimeError),
-        transaction.atomic(),
-    ):
-        services.notification_send(recipient_user_id=alice.pk, kind="x", title="t")
-        raise RuntimeError("rollback")
+    def send_then_fail():
+        with transaction.atomic():
+            services.notification_send(recipient_user_id=alice.pk, kind="x", title="t")
+            raise RuntimeError("rollback")
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError):
+        send_then_fail()
     assert callbacks == []
     assert Notification.objects.count() == 0
 

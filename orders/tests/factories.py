@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import Any
 
 import factory
 
@@ -22,7 +23,7 @@ def customer_user(**kwargs):
     return user, services.customer_link_user(user=user)
 
 
-ORIGIN = {
+ORIGIN: dict[str, Any] = {
     "line": "Plaza de Armas",
     "district": "Cercado",
     "lat": Decimal("-16.3988"),

@@ -215,7 +215,8 @@ def test_a_fully_discounted_order_is_settled_at_checkout(client_for, world):
     order = world["order"]
     services.order_adjust_price(order=order, amount=Decimal("-9999"), reason="Cortesía", by=staff)
     body = client_for(world["user"]).post(f"/api/v1/orders/{order.pk}/checkout").json()
-    assert body["payment"]["status"] == "paid" and body["payment"]["amount"] == "0.00"
+    assert body["payment"]["status"] == "paid"
+    assert body["payment"]["amount"] == "0.00"
     assert Order.objects.get(pk=order.pk).status == "pending"
 
 
@@ -223,18 +224,20 @@ def test_a_fully_discounted_order_is_settled_at_checkout(client_for, world):
 
 
 @pytest.fixture
-def admin_client(client):
-    client.force_login(UserFactory(role_name="admin"))
+def admin_site_as_admin(client, admin):
+    """Django's admin signed in as the admin (`admin_site` is the dispatcher's)."""
+    client.force_login(admin)
     return client
 
 
-def test_the_admin_cancels_orders_through_the_service(admin_client, world):
+def test_the_admin_cancels_orders_through_the_service(admin_site_as_admin, world):
     order = world["order"]
-    form = admin_client.post(
+    form = admin_site_as_admin.post(
         "/admin/orders/order/", {"action": "cancel_orders", "_selected_action": [order.pk]}
     )
-    assert form.status_code == 200 and b"reason" in form.content
-    done = admin_client.post(
+    assert form.status_code == 200
+    assert b"reason" in form.content
+    done = admin_site_as_admin.post(
         "/admin/orders/order/",
         {
             "action": "cancel_orders",
@@ -245,13 +248,14 @@ def test_the_admin_cancels_orders_through_the_service(admin_client, world):
     )
     assert done.status_code == 302
     order.refresh_from_db()
-    assert order.status == "cancelled" and order.cancel_reason == "Cliente llamó"
+    assert order.status == "cancelled"
+    assert order.cancel_reason == "Cliente llamó"
 
 
-def test_a_refused_admin_action_is_a_message_not_a_crash(admin_client, world):
+def test_a_refused_admin_action_is_a_message_not_a_crash(admin_site_as_admin, world):
     order = world["order"]
     Order.objects.filter(pk=order.pk).update(status="delivered")
-    response = admin_client.post(
+    response = admin_site_as_admin.post(
         "/admin/orders/order/",
         {"action": "cancel_orders", "_selected_action": [order.pk], "apply": "1", "reason": "x"},
         follow=True,
@@ -261,9 +265,9 @@ def test_a_refused_admin_action_is_a_message_not_a_crash(admin_client, world):
     assert Order.objects.get(pk=order.pk).status == "delivered"
 
 
-def test_the_admin_adjusts_a_price(admin_client, world):
+def test_the_admin_adjusts_a_price(admin_site_as_admin, world):
     order = world["order"]
-    admin_client.post(
+    admin_site_as_admin.post(
         "/admin/orders/order/",
         {
             "action": "adjust_price",
@@ -274,7 +278,8 @@ def test_the_admin_adjusts_a_price(admin_client, world):
         },
     )
     order.refresh_from_db()
-    assert order.price_adjustment == Decimal("-1.00") and order.total == order.legs_total - 1
+    assert order.price_adjustment == Decimal("-1.00")
+    assert order.total == order.legs_total - 1
 
 
 @pytest.mark.parametrize(
@@ -287,19 +292,20 @@ def test_the_admin_adjusts_a_price(admin_client, world):
         "/admin/orders/rating/",
     ],
 )
-def test_admin_lists_render(admin_client, world, path):
-    assert admin_client.get(path).status_code == 200
+def test_admin_lists_render(admin_site_as_admin, world, path):
+    assert admin_site_as_admin.get(path).status_code == 200
 
 
-def test_the_admin_order_page_renders_with_destinations(admin_client, world):
-    response = admin_client.get(f"/admin/orders/order/{world['order'].pk}/change/")
-    assert response.status_code == 200 and b"Av. Lambramani" in response.content
+def test_the_admin_order_page_renders_with_destinations(admin_site_as_admin, world):
+    response = admin_site_as_admin.get(f"/admin/orders/order/{world['order'].pk}/change/")
+    assert response.status_code == 200
+    assert b"Av. Lambramani" in response.content
 
 
-def test_the_tariff_admin_edits_the_singleton(admin_client):
+def test_the_tariff_admin_edits_the_singleton(admin_site_as_admin):
     tariff = services.tariff_get()
-    assert admin_client.get("/admin/orders/tariff/").status_code == 302
-    page = admin_client.get(f"/admin/orders/tariff/{tariff.pk}/change/")
+    assert admin_site_as_admin.get("/admin/orders/tariff/").status_code == 302
+    page = admin_site_as_admin.get(f"/admin/orders/tariff/{tariff.pk}/change/")
     assert page.status_code == 200
     assert Tariff.objects.count() == 1
 
@@ -325,7 +331,7 @@ def test_the_demo_seed_is_idempotent_and_covers_the_states():
     assert Order.objects.count() == counts[1]
 
 
-def test_staff_create_a_two_drop_order_in_the_admin_and_record_its_payment(admin_client):
+def test_staff_create_a_two_drop_order_in_the_admin_and_record_its_payment(admin_site_as_admin):
     customer = CustomerFactory(full_name="Panadería Misti")
     row = {
         "line": "Av. Lambramani 325",
@@ -361,13 +367,14 @@ def test_staff_create_a_two_drop_order_in_the_admin_and_record_its_payment(admin
             }.items()
         },
     }
-    response = admin_client.post("/admin/orders/order/add/", data)
+    response = admin_site_as_admin.post("/admin/orders/order/add/", data)
     assert response.status_code == 302, response.content.decode()[:3000]
     order = Order.objects.get(customer=customer)
-    assert order.status == "pending" and order.service_level == "express"
+    assert order.status == "pending"
+    assert order.service_level == "express"
     assert [d.sequence for d in order.destinations.all()] == [1, 2]
     assert order.total == sum(d.subtotal for d in order.destinations.all()) > 0
-    paid = admin_client.post(
+    paid = admin_site_as_admin.post(
         "/admin/orders/order/",
         {
             "action": "record_payment",

@@ -21,7 +21,7 @@ from fleet.tests.factories import VehicleFactory, driver_user
 from identity.tests.factories import RoleFactory, UserFactory
 from orders.models import Order, OrderStatus
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
-from rappi.testing.console import console_client
+from rappi.testing.console import console_client, messages_of
 from tracking.documents import DriverPosition
 
 pytestmark = pytest.mark.django_db
@@ -30,25 +30,11 @@ BOARD = "/console/orders/"
 ASSIGN = "/console/orders/assign/"
 
 
-@pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def console(dispatcher):
-    return console_client(dispatcher)
-
-
 def order_ids_in(response) -> list[int]:
     """The orders listed on the board, in order (each row links to its page)."""
     return [
         int(pk) for pk in re.findall(r'href="/console/orders/(\d+)/"', response.content.decode())
     ]
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 def lima(year, month, day, hour, minute) -> datetime:
@@ -129,7 +115,8 @@ def test_an_invalid_filter_is_shown_and_lists_no_rows(console, dispatcher):
     errors = response.context["filters"].form.errors
     assert set(errors) == {"created_after", "status"}
     page = response.content.decode()
-    assert "Enter a valid date/time." in page and "No order matches these filters." in page
+    assert "Enter a valid date/time." in page
+    assert "No order matches these filters." in page
 
 
 def test_the_column_headers_order_the_rows_as_the_api_does(console, dispatcher):
@@ -141,7 +128,8 @@ def test_the_column_headers_order_the_rows_as_the_api_does(console, dispatcher):
     assert order_ids_in(response) == [dear.pk, cheap.pk]
     # The sorted column says so, and its link turns the order around.
     column = response.context["columns"]["total"]
-    assert column["sort"] == "descending" and "ordering=total" in column["url"]
+    assert column["sort"] == "descending"
+    assert "ordering=total" in column["url"]
     assert 'aria-sort="descending"' in response.content.decode()
     ascending = console.get(BOARD, {"ordering": "total"}).context["columns"]["total"]
     assert "ordering=-total" in ascending["url"]
@@ -188,7 +176,8 @@ def test_the_refresh_returns_the_rows_only_and_does_not_force_the_ticks(console,
     assert page.context["refresh_url"] == f"{BOARD}?status=pending"
     rows = console.get(BOARD, {"status": "pending"}, headers={"HX-Request": "true"})
     body = rows.content.decode()
-    assert "<html" not in body and f'value="{order.pk}"' in body
+    assert "<html" not in body
+    assert f'value="{order.pk}"' in body
 
 
 def test_only_pending_orders_can_be_ticked(console, dispatcher):
@@ -198,7 +187,8 @@ def test_only_pending_orders_can_be_ticked(console, dispatcher):
     page = console.get(BOARD).content.decode()
     assert f'name="order_ids" value="{pending.pk}"' in page
     assert f'name="order_ids" value="{unpaid.pk}"' not in page
-    assert "data-keep" in page and 'form="assign-form"' in page
+    assert "data-keep" in page
+    assert 'form="assign-form"' in page
 
 
 def test_a_role_that_cannot_create_runs_sees_no_ticks_nor_panel(dispatcher):
@@ -206,8 +196,10 @@ def test_a_role_that_cannot_create_runs_sees_no_ticks_nor_panel(dispatcher):
     order = make_order(customer=CustomerFactory(), by=dispatcher)
     response = reader.get(BOARD, {"order_ids": order.pk})
     page = response.content.decode()
-    assert response.status_code == 200 and order_ids_in(response) == [order.pk]
-    assert 'name="order_ids"' not in page and "Suggest drivers" not in page
+    assert response.status_code == 200
+    assert order_ids_in(response) == [order.pk]
+    assert 'name="order_ids"' not in page
+    assert "Suggest drivers" not in page
     assert "panel" not in response.context
 
 
@@ -265,7 +257,8 @@ def test_the_panel_weighs_every_ticked_order_together(console, dispatcher):
     suggestions = response.context["panel"]["suggestions"]
     assert suggestions["required_kg"] == Decimal("600")
     [entry] = suggestions["results"]
-    assert entry["has_capacity"] is False and not entry["eligible"]
+    assert entry["has_capacity"] is False
+    assert not entry["eligible"]
     page = response.content.decode()
     assert "600 of 500 kg" in page
     assert "The load, 600.000 kg, is more than the 500.0 kg SML-501 carries." in page
@@ -307,7 +300,8 @@ def test_assign_creates_the_run_through_the_service_and_opens_it(console, dispat
     assert response.status_code == 302
     assert response["Location"] == f"/console/runs/{run.pk}/"
     assert sorted(run.orders.values_list("pk", flat=True)) == sorted(o.pk for o in orders)
-    assert run.created_by == dispatcher and run.vehicle_id == driver.vehicle_id
+    assert run.created_by == dispatcher
+    assert run.vehicle_id == driver.vehicle_id
     assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.ASSIGNED}
     driver.refresh_from_db()
     assert driver.availability == Availability.BUSY
@@ -350,7 +344,8 @@ def test_a_busy_vehicle_is_refused_with_its_reason_and_the_ticks_kept(console, d
     assert f'value="{order.pk}" form="assign-form" data-keep' in followed.content.decode()
     assert followed.context["panel"]["orders"] == [order]
     order.refresh_from_db()
-    assert order.status == OrderStatus.PENDING and Assignment.objects.count() == 1
+    assert order.status == OrderStatus.PENDING
+    assert Assignment.objects.count() == 1
 
 
 def test_a_load_over_capacity_is_refused_with_the_numbers(console, dispatcher):
@@ -382,7 +377,8 @@ def test_a_bad_choice_is_a_message_never_a_500(console, dispatcher, change, expe
     driver = driver_with_vehicle(name="Ana Near", plate="ABC-101")
     body = {"order_ids": [order.pk], "driver_id": driver.pk, "vehicle_id": driver.vehicle_id}
     response = console.post(ASSIGN, {**body, **change})
-    assert response.status_code == 302 and urlsplit(response["Location"]).path == BOARD
+    assert response.status_code == 302
+    assert urlsplit(response["Location"]).path == BOARD
     shown = messages_of(console.get(response["Location"]))
     assert any(message.startswith(expected) for message in shown), shown
     assert not Assignment.objects.exists()

@@ -98,7 +98,9 @@ def test_the_demo_day_board_panel_and_order_page_in_both_languages_and_sizes(bro
     delivered = Order.objects.filter(status=OrderStatus.DELIVERED).order_by("pk").first()
     waiting = Order.objects.filter(status=OrderStatus.PENDING).order_by("pk").first()
     unpaid = Order.objects.filter(status=OrderStatus.PENDING_PAYMENT).order_by("pk").first()
-    assert delivered is not None and waiting is not None and unpaid is not None
+    assert delivered is not None
+    assert waiting is not None
+    assert unpaid is not None
     for language in ("es", "en"):
         for size in SIZES:
             # The browser's own locale too: date pickers follow it, not the page.

@@ -6,34 +6,19 @@ number of drop-offs; the edit forms' maps that place a drop-off."""
 
 import json
 import re
-from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
-from fleet import services as fleet_services
-from fleet.models import Assignment
-from fleet.tests.factories import VehicleFactory, driver_user
 from identity.tests.factories import RoleFactory, UserFactory
 from orders.models import Order, OrderStatus
 from orders.tests.factories import CustomerFactory, drop, make_order
+from orders.tests.helpers import on_its_way
 from rappi.testing.console import console_client
-from tracking.tests.test_pings import record_fix
+from tracking.tests.factories import record_fix
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def console(dispatcher):
-    return console_client(dispatcher)
 
 
 def url(order) -> str:
@@ -53,28 +38,6 @@ def _unescape(text: str) -> str:
     return text.replace("&amp;", "&")
 
 
-def on_its_way(dispatcher, capture, *, drops: int = 2, plate: str = "ABC-123"):
-    """An order with `drops` drop-offs on a run in progress (its route planned)."""
-    order = make_order(
-        customer=CustomerFactory(full_name="Panadería Sol"),
-        by=dispatcher,
-        drops=[drop(lat=f"-16.{4100 + i * 60}", lng=f"-71.{5217 - i * 40}") for i in range(drops)],
-    )
-    _login, driver = driver_user(full_name="Ana Ruta")
-    with capture(execute=True):
-        run = fleet_services.assignment_create(
-            orders=[order],
-            driver=driver,
-            vehicle=VehicleFactory(plate=plate, capacity_kg=Decimal("500")),
-            by=dispatcher,
-        )
-        fleet_services.assignment_start(assignment=run, by=dispatcher)
-    Assignment.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(hours=1))
-    order.refresh_from_db()
-    assert order.status == OrderStatus.IN_TRANSIT
-    return order, Assignment.objects.get(pk=run.pk)
-
-
 def test_an_order_not_in_a_run_shows_its_pickup_and_numbered_drop_offs(console, dispatcher):
     order = make_order(
         customer=CustomerFactory(), by=dispatcher, drops=[drop(), drop(district="Yanahuara")]
@@ -85,15 +48,18 @@ def test_an_order_not_in_a_run_shows_its_pickup_and_numbered_drop_offs(console, 
     assert "map-placeholder" not in page
     assert 'id="order-map" data-map' in page
     scene = scenes(response)["order-map"]
-    assert "lines" not in scene and "stops" not in scene
+    assert "lines" not in scene
+    assert "stops" not in scene
     origin, first, second = scene["markers"]
-    assert origin["kind"] == "origin" and (origin["lat"], origin["lng"]) == (-16.3988, -71.5369)
+    assert origin["kind"] == "origin"
+    assert (origin["lat"], origin["lng"]) == (-16.3988, -71.5369)
     assert origin["label"] == "Pickup: Plaza de Armas, Cercado"
     assert [first["kind"], first["text"], second["text"]] == ["dropoff", "1", "2"]
     assert second["label"] == "Drop-off 2: Av. Lambramani 325, Yanahuara — Pending"
     # Nothing moves: the region does not refresh; the legend names what is drawn.
     assert 'id="order-live" class="order-live">' in page
-    assert "map-marker--dropoff" in page and "Route of the run" not in page
+    assert "map-marker--dropoff" in page
+    assert "Route of the run" not in page
     assert "Driver's last fix" not in page
 
 
@@ -106,10 +72,10 @@ def test_an_order_on_its_way_shows_the_route_its_stops_and_the_driver(
     page = response.content.decode()
     scene = scenes(response)["order-map"]
     [route] = scene["lines"]
-    assert route["kind"] == "route" and len(route["coordinates"]) >= 2
-    assert (
-        route["url"] == f"/console/runs/{run.pk}/" and route["label"] == f"Route of run #{run.pk}"
-    )
+    assert route["kind"] == "route"
+    assert len(route["coordinates"]) >= 2
+    assert route["url"] == f"/console/runs/{run.pk}/"
+    assert route["label"] == f"Route of run #{run.pk}"
     # The drop-offs as the run's stops, numbered as on the page (the pickup is its marker).
     assert [(s["lat"], s["lng"]) for s in scene["stops"]] == [
         (-16.41, -71.5217),
@@ -134,7 +100,8 @@ def test_an_order_on_its_way_shows_the_route_its_stops_and_the_driver(
     assert driver["label"].startswith("Ana Ruta · ABC-123 · ")
     assert f'hx-get="/console/orders/{order.pk}/?part=map" hx-trigger="every 10s"' in page
     assert "On its way with Ana Ruta (ABC-123): last fix" in page
-    assert "Route of the run" in page and "Driver's last fix" in page
+    assert "Route of the run" in page
+    assert "Driver's last fix" in page
 
 
 def test_a_silent_driver_is_greyed_with_the_age_of_its_fix(
@@ -144,7 +111,8 @@ def test_a_silent_driver_is_greyed_with_the_age_of_its_fix(
     record_fix(run, -16.405, -71.53, seconds_ago=15 * 60)
     response = console.get(url(order))
     driver = scenes(response)["order-map"]["markers"][-1]
-    assert driver["stale"] is True and driver["text"] == "ABC-123 · 15 min ago"
+    assert driver["stale"] is True
+    assert driver["text"] == "ABC-123 · 15 min ago"
     assert "badge-silent" in response.content.decode()
 
 
@@ -157,7 +125,8 @@ def test_the_refreshed_region_moves_the_driver(
     response = console.get(url(order) + "?part=map", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     page = response.content.decode()
-    assert page.lstrip().startswith('<div id="order-live"') and "<html" not in page
+    assert page.lstrip().startswith('<div id="order-live"')
+    assert "<html" not in page
     driver = scenes(response)["order-map"]["markers"][-1]
     assert (driver["lat"], driver["lng"]) == (-16.407, -71.531)
 
@@ -172,7 +141,8 @@ def test_once_delivered_the_driver_is_gone_and_the_refresh_stops(
     page = response.content.decode()
     assert "hx-trigger" not in page
     scene = scenes(response)["order-map"]
-    assert [m["kind"] for m in scene["markers"]] == ["origin"] and scene["lines"]
+    assert [m["kind"] for m in scene["markers"]] == ["origin"]
+    assert scene["lines"]
 
 
 def test_a_role_that_may_not_read_tracking_sees_the_addresses_only(
@@ -183,7 +153,8 @@ def test_a_role_that_may_not_read_tracking_sees_the_addresses_only(
     reader = console_client(UserFactory(role=RoleFactory(grants=["orders:read"])))
     response = reader.get(url(order))
     scene = scenes(response)["order-map"]
-    assert "lines" not in scene and "stops" not in scene
+    assert "lines" not in scene
+    assert "stops" not in scene
     assert [m["kind"] for m in scene["markers"]] == ["origin", "dropoff", "dropoff"]
     assert "hx-trigger" not in response.content.decode()
 
@@ -224,7 +195,8 @@ def test_each_editable_drop_off_and_the_new_one_are_placed_by_clicking_a_map(con
         pk = destination.pk
         assert f'id="drop-map-{pk}"' in page
         assert f'data-map-pick="#d{pk}_lat,#d{pk}_lng"' in page
-        assert f'id="d{pk}_lat"' in page and f'id="d{pk}_lng"' in page  # still typable
+        assert f'id="d{pk}_lat"' in page  # still typable
+        assert f'id="d{pk}_lng"' in page
     assert 'data-map-pick="#add_lat,#add_lng"' in page
     found = scenes(console.get(url(order)))
     assert found[f"drop-map-{order.destinations.first().pk}"]["fit"] is False  # the pin's view
@@ -236,4 +208,5 @@ def test_an_order_that_can_no_longer_change_has_no_map_to_place_drop_offs(
 ):
     order, _run = on_its_way(dispatcher, django_capture_on_commit_callbacks)
     page = console.get(url(order)).content.decode()
-    assert "data-map-pick" not in page and 'id="order-map"' in page
+    assert "data-map-pick" not in page
+    assert 'id="order-map"' in page

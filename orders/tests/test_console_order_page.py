@@ -16,22 +16,11 @@ from identity.tests.factories import RoleFactory, UserFactory
 from orders import services
 from orders.models import Destination, OrderEvent, OrderStatus, Payment, PaymentStatus
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
-from orders.tests.test_console_board import messages_of
-from rappi.testing.console import console_client
+from rappi.testing.console import console_client, messages_of
 from tracking.documents import Evidence
-from tracking.tests.test_evidence import small_jpeg
+from tracking.tests.factories import small_jpeg
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def console(dispatcher):
-    return console_client(dispatcher)
 
 
 @pytest.fixture
@@ -82,12 +71,18 @@ def test_the_page_shows_the_order_its_drop_offs_payments_and_timeline(console, o
     response = console.get(url(order))
     assert response.status_code == 200
     page = response.content.decode()
-    assert f"Order #{order.pk}" in page and "Panadería Sol" in page
-    assert "Cliente VIP" in page and "S/ -2.00" in page  # the adjustment and its reason
+    assert f"Order #{order.pk}" in page
+    assert "Panadería Sol" in page
+    # The adjustment and its reason.
+    assert "Cliente VIP" in page
+    assert "S/ -2.00" in page
     assert f"S/ {order.total:.2f}" in page
-    assert "Yanahuara" in page and "Marta Ccama" in page
-    assert "REC-77" in page and "manual" in page
-    assert 'id="order-map" data-map' in page and "map-placeholder" not in page
+    assert "Yanahuara" in page
+    assert "Marta Ccama" in page
+    assert "REC-77" in page
+    assert "manual" in page
+    assert 'id="order-map" data-map' in page
+    assert "map-placeholder" not in page
     # The timeline, oldest first, in sentences.
     texts = [item["text"] for item in response.context["events"]]
     assert texts[0].startswith("Order created")
@@ -102,10 +97,13 @@ def test_a_delivered_drop_off_shows_its_proof_as_a_thumbnail_opening_full_size(c
     file_url = f"/console/files/{proof.files[0].file_id}/"
     assert f'<a href="{file_url}" target="_blank" rel="noopener">' in page
     assert f'<img src="{file_url}"' in page
-    assert "Marta Ccama" in page and "Delivered" in page
-    assert f"Run #{run.pk}" in page and "RUN-101" in page
+    assert "Marta Ccama" in page
+    assert "Delivered" in page
+    assert f"Run #{run.pk}" in page
+    assert "RUN-101" in page
     image = console.get(file_url)
-    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    assert image.status_code == 200
+    assert image["Content-Type"] == "image/jpeg"
     assert "attachment" not in image.get("Content-Disposition", "")
     assert b"".join(image.streaming_content)[:3] == b"\xff\xd8\xff"
 
@@ -140,7 +138,8 @@ def test_customers_cannot_open_a_proof_through_the_console_even_their_own(dispat
     client = Client()
     client.force_login(login)
     response = client.get(f"/console/files/{proof.files[0].file_id}/")
-    assert response.status_code == 302 and response["Location"] == "/console/login/"
+    assert response.status_code == 302
+    assert response["Location"] == "/console/login/"
 
 
 # --- Actions shown by state and role ----------------------------------------------------------
@@ -175,7 +174,9 @@ def test_a_paid_order_can_no_longer_change_price_nor_drop_offs(console, order):
         "edit_destinations": False,
     }
     body = page.content.decode()
-    assert "adjust-price/" not in body and "destinations/" not in body and "payments/" not in body
+    assert "adjust-price/" not in body
+    assert "destinations/" not in body
+    assert "payments/" not in body
 
 
 def test_a_delivered_order_offers_no_action(console, dispatcher):
@@ -200,7 +201,8 @@ def test_a_role_that_only_reads_orders_sees_no_action_and_is_refused_if_it_posts
     ]:
         assert reader.post(url(order, action), body).status_code == 403
     order.refresh_from_db()
-    assert order.status == OrderStatus.PENDING and order.destinations.count() == 2
+    assert order.status == OrderStatus.PENDING
+    assert order.destinations.count() == 2
 
 
 # --- Each action: done, refused -------------------------------------------------------------
@@ -208,9 +210,11 @@ def test_a_role_that_only_reads_orders_sees_no_action_and_is_refused_if_it_posts
 
 def test_cancel_with_a_reason_cancels_the_order(console, order, dispatcher):
     response = console.post(url(order, "cancel/"), {"reason": "Cliente desistió"})
-    assert response.status_code == 302 and response["Location"] == url(order)
+    assert response.status_code == 302
+    assert response["Location"] == url(order)
     order.refresh_from_db()
-    assert order.status == OrderStatus.CANCELLED and order.cancel_reason == "Cliente desistió"
+    assert order.status == OrderStatus.CANCELLED
+    assert order.cancel_reason == "Cliente desistió"
     assert f"Order #{order.pk} cancelled." in messages_of(console.get(url(order)))
 
 
@@ -236,7 +240,8 @@ def test_adjust_price_sets_the_adjustment_and_its_reason(console, order):
     response = console.post(url(order, "adjust-price/"), {"amount": "-1.50", "reason": "Demora"})
     assert response.status_code == 302
     order.refresh_from_db()
-    assert order.price_adjustment == Decimal("-1.50") and order.adjustment_reason == "Demora"
+    assert order.price_adjustment == Decimal("-1.50")
+    assert order.adjustment_reason == "Demora"
     assert order.total == before - Decimal("1.50")
     assert "Price adjusted." in messages_of(console.get(url(order)))
 
@@ -268,8 +273,10 @@ def test_manual_payment_of_the_total_pays_the_order(console, dispatcher):
     )
     assert response.status_code == 302
     payment = Payment.objects.get(order=order)
-    assert payment.status == PaymentStatus.PAID and payment.provider == "manual"
-    assert payment.reference == "EF-1" and payment.created_by == dispatcher
+    assert payment.status == PaymentStatus.PAID
+    assert payment.provider == "manual"
+    assert payment.reference == "EF-1"
+    assert payment.created_by == dispatcher
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING
     assert "Payment recorded." in messages_of(console.get(url(order)))
@@ -304,8 +311,10 @@ def test_adding_a_drop_off_prices_the_order_again(console, order):
     response = console.post(url(order, "destinations/"), drop_form())
     assert response.status_code == 302
     added = order.destinations.get(sequence=3)
-    assert added.recipient_name == "Rosa Quispe" and added.weight_kg == Decimal("3.5")
-    assert added.length_cm == Decimal("30") and added.description == "Libros"
+    assert added.recipient_name == "Rosa Quispe"
+    assert added.weight_kg == Decimal("3.5")
+    assert added.length_cm == Decimal("30")
+    assert added.description == "Libros"
     order.refresh_from_db()
     assert order.total > before
     assert "Drop-off added; the order was priced again." in messages_of(console.get(url(order)))
@@ -317,7 +326,8 @@ def test_a_drop_off_with_missing_fields_shows_their_errors_and_keeps_what_was_ty
     form = response.context["add_form"]
     assert set(form.errors) == {"recipient_name", "lat"}
     page = response.content.decode()
-    assert 'value="Calle Mercaderes 120"' in page and '<details class="edit" open>' in page
+    assert 'value="Calle Mercaderes 120"' in page
+    assert '<details class="edit" open>' in page
     assert order.destinations.count() == 2
 
 
@@ -341,7 +351,8 @@ def test_editing_a_drop_off_saves_it_and_prices_again(console, order):
     response = console.post(url(order, f"destinations/{first.pk}/"), drop_form(weight_kg="40"))
     assert response.status_code == 302
     first.refresh_from_db()
-    assert first.weight_kg == Decimal("40") and first.line == "Calle Mercaderes 120"
+    assert first.weight_kg == Decimal("40")
+    assert first.line == "Calle Mercaderes 120"
     assert "Drop-off 1 saved; the order was priced again." in messages_of(console.get(url(order)))
 
 
@@ -350,7 +361,8 @@ def test_editing_a_drop_off_with_a_bad_value_shows_the_error_on_that_drop_off(co
     response = console.post(url(order, f"destinations/{first.pk}/"), drop_form(weight_kg="0"))
     assert response.status_code == 400
     [shown] = [d for d in response.context["destinations"] if d.pk == first.pk]
-    assert shown.form_open and "weight_kg" in shown.form.errors
+    assert shown.form_open
+    assert "weight_kg" in shown.form.errors
     first.refresh_from_db()
     assert first.weight_kg == Decimal("2.0")
 

@@ -5,7 +5,7 @@ import pytest
 
 from identity.models import User
 from identity.tests.factories import UserFactory
-from orders.models import Customer, Invoice, Order, Rating
+from orders.models import Address, Customer, Invoice, Order, Rating
 from orders.tests.factories import CustomerFactory, customer_user, make_order
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,8 @@ def test_a_customer_sees_and_edits_only_its_own_record(alice, bob):
     response = client.patch(
         f"/api/v1/customers/{customer.pk}", {"phone": "+51 1 234"}, format="json"
     )
-    assert response.status_code == 200 and response.json()["phone"] == "+51 1 234"
+    assert response.status_code == 200
+    assert response.json()["phone"] == "+51 1 234"
 
 
 def test_addresses_have_one_primary(alice):
@@ -60,12 +61,65 @@ def test_addresses_have_one_primary(alice):
     assert client.get(base).json()[0]["is_primary"] is True
 
 
+def _admin_rows(*rows: dict, initial: int = 0) -> dict:
+    """The customer admin's address inline, posted: `rows` as the formset's forms."""
+    data = {"addresses-TOTAL_FORMS": str(len(rows)), "addresses-INITIAL_FORMS": str(initial)}
+    for index, row in enumerate(rows):
+        data.update({f"addresses-{index}-{name}": value for name, value in row.items()})
+    return data
+
+
+def test_a_customer_added_in_the_admin_has_its_first_address_primary_as_through_the_api(
+    admin_site,
+):
+    response = admin_site.post(
+        "/admin/orders/customer/add/",
+        {
+            "full_name": "Rosa Quispe",
+            "email": "",
+            "phone": "",
+            "tax_id": "",
+            "is_active": "on",
+            **_admin_rows(_address()),
+        },
+    )
+
+    assert response.status_code == 302, response.content
+    customer = Customer.objects.get(full_name="Rosa Quispe")
+    assert [(a.label, a.is_primary) for a in customer.addresses.all()] == [("Casa", True)]
+
+
+def test_a_primary_address_removed_in_the_admin_hands_over_as_through_the_api(admin_site):
+    customer = CustomerFactory()
+    first = Address.objects.create(customer=customer, is_primary=True, **_address())
+    second = Address.objects.create(customer=customer, **_address(label="Oficina"))
+    rows = [
+        {**_address(), "id": first.pk, "customer": customer.pk, "is_primary": "on", "DELETE": "on"},
+        {**_address(label="Oficina"), "id": second.pk, "customer": customer.pk},
+    ]
+    response = admin_site.post(
+        f"/admin/orders/customer/{customer.pk}/change/",
+        {
+            "full_name": customer.full_name,
+            "email": customer.email,
+            "phone": customer.phone,
+            "tax_id": customer.tax_id,
+            "is_active": "on",
+            **_admin_rows(*rows, initial=2),
+        },
+    )
+
+    assert response.status_code == 302, response.content
+    assert [(a.label, a.is_primary) for a in customer.addresses.all()] == [("Oficina", True)]
+
+
 def test_address_coordinates_are_validated(alice):
     client, _user, customer = alice
     response = client.post(
         f"/api/v1/customers/{customer.pk}/addresses", _address(lat=-95), format="json"
     )
-    assert response.status_code == 400 and "lat" in response.json()["error"]["details"]["fields"]
+    assert response.status_code == 400
+    assert "lat" in response.json()["error"]["details"]["fields"]
 
 
 def test_another_customers_addresses_are_404(alice, bob):
@@ -76,27 +130,25 @@ def test_another_customers_addresses_are_404(alice, bob):
     assert client.post(base, _address(), format="json").status_code == 404
 
 
-def test_deactivating_a_customer_deactivates_its_login(staff, alice):
+def test_deactivating_a_customer_deactivates_its_login(dispatcher_api, alice):
     client, user, customer = alice
-    assert staff.delete(f"/api/v1/customers/{customer.pk}").status_code == 204
+    assert dispatcher_api.delete(f"/api/v1/customers/{customer.pk}").status_code == 204
     assert User.objects.get(pk=user.pk).is_active is False
     assert client.get("/api/v1/auth/me").status_code == 401
 
 
-def test_deactivating_a_login_deactivates_its_customer(client_for, alice):
+def test_deactivating_a_login_deactivates_its_customer(alice, admin_api):
     _client, user, customer = alice
-    admin = client_for(UserFactory(role_name="admin"))
-    admin.delete(f"/api/v1/users/{user.pk}")
+    admin_api.delete(f"/api/v1/users/{user.pk}")
     assert Customer.objects.get(pk=customer.pk).is_active is False
-    admin.patch(f"/api/v1/users/{user.pk}", {"is_active": True}, format="json")
+    admin_api.patch(f"/api/v1/users/{user.pk}", {"is_active": True}, format="json")
     assert Customer.objects.get(pk=customer.pk).is_active is True
 
 
-def test_giving_the_customer_role_links_a_customer_record(client_for):
-    admin = client_for(UserFactory(role_name="admin"))
+def test_giving_the_customer_role_links_a_customer_record(admin_api):
     walk_in = CustomerFactory(email="walkin@example.pe")
     user = UserFactory(email="walkin@example.pe", role_name="dispatcher")
-    admin.patch(f"/api/v1/users/{user.pk}", {"role": "customer"}, format="json")
+    admin_api.patch(f"/api/v1/users/{user.pk}", {"role": "customer"}, format="json")
     walk_in.refresh_from_db()
     assert walk_in.user_id == user.pk  # re-linked by email, not duplicated
     assert Customer.objects.filter(email="walkin@example.pe").count() == 1
@@ -136,13 +188,15 @@ def test_a_customer_invoices_its_paid_order(alice):
     )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["number"].startswith("F001-") and body["amount"] == str(order.total)
+    assert body["number"].startswith("F001-")
+    assert body["amount"] == str(order.total)
     again = client.post(
         "/api/v1/invoices/",
         {"order_id": order.pk, "ruc": VALID_RUC, "business_name": "X"},
         format="json",
     )
-    assert again.status_code == 409 and again.json()["error"]["code"] == "invoice_exists"
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "invoice_exists"
 
 
 @pytest.mark.parametrize("ruc", ["2010007097", "20100070971", "30100070970", "2010007097A"])
@@ -165,7 +219,8 @@ def test_unpaid_orders_are_not_invoiced(alice):
         {"order_id": order.pk, "ruc": VALID_RUC, "business_name": "X"},
         format="json",
     )
-    assert response.status_code == 409 and response.json()["error"]["code"] == "order_not_paid"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "order_not_paid"
 
 
 def test_another_customers_invoices_are_404(alice, bob, client_for):
@@ -192,7 +247,8 @@ def test_ruc_lookup_endpoint(alice):
     client, *_ = alice
     assert client.get(f"/api/v1/invoices/ruc/{VALID_RUC}").json()["valid"] is True
     body = client.get("/api/v1/invoices/ruc/20100070971").json()
-    assert body["valid"] is False and body["reason"]
+    assert body["valid"] is False
+    assert body["reason"]
 
 
 # --- Ratings ----------------------------------------------------------------------------
@@ -202,14 +258,17 @@ def test_a_delivered_order_is_rated_once_by_its_customer(alice, client_for, bob)
     client, user, customer = alice
     order = make_order(customer=customer, by=user)
     early = client.post(f"/api/v1/orders/{order.pk}/rating", {"score": 5}, format="json")
-    assert early.status_code == 409 and early.json()["error"]["code"] == "order_not_delivered"
+    assert early.status_code == 409
+    assert early.json()["error"]["code"] == "order_not_delivered"
     Order.objects.filter(pk=order.pk).update(status="delivered")
     rated = client.post(
         f"/api/v1/orders/{order.pk}/rating", {"score": 4, "comment": "Bien"}, format="json"
     )
-    assert rated.status_code == 201 and rated.json()["score"] == 4
+    assert rated.status_code == 201
+    assert rated.json()["score"] == 4
     again = client.post(f"/api/v1/orders/{order.pk}/rating", {"score": 1}, format="json")
-    assert again.status_code == 409 and again.json()["error"]["code"] == "already_rated"
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "already_rated"
     bob_user, _ = bob
     assert (
         client_for(bob_user)
@@ -236,22 +295,25 @@ def test_scores_are_1_to_5(alice, score):
 # --- Tariff --------------------------------------------------------------------------------
 
 
-def test_admin_edits_the_tariff_and_prices_follow(client_for, alice):
-    admin = client_for(UserFactory(role_name="admin"))
-    response = admin.put(
+def test_admin_edits_the_tariff_and_prices_follow(alice, admin_api):
+    response = admin_api.put(
         "/api/v1/tariff",
         {"base_fare": "50.00", "peak_windows": [{"start": "07:00", "end": "09:00"}]},
         format="json",
     )
     assert response.status_code == 200, response.content
-    assert response.json()["base_fare"] == "50.00" and response.json()["updated_by"]
+    assert response.json()["base_fare"] == "50.00"
+    assert response.json()["updated_by"]
     _client, user, customer = alice
     assert make_order(customer=customer, by=user).legs_total >= 50
 
 
-def test_dispatchers_read_but_do_not_change_the_tariff(staff):
-    assert staff.get("/api/v1/tariff").status_code == 200
-    assert staff.put("/api/v1/tariff", {"base_fare": "1.00"}, format="json").status_code == 403
+def test_dispatchers_read_but_do_not_change_the_tariff(dispatcher_api):
+    assert dispatcher_api.get("/api/v1/tariff").status_code == 200
+    assert (
+        dispatcher_api.put("/api/v1/tariff", {"base_fare": "1.00"}, format="json").status_code
+        == 403
+    )
 
 
 @pytest.mark.parametrize(
@@ -262,6 +324,5 @@ def test_dispatchers_read_but_do_not_change_the_tariff(staff):
         {"volumetric_factor": 0},
     ],
 )
-def test_tariff_input_is_validated(client_for, body):
-    admin = client_for(UserFactory(role_name="admin"))
-    assert admin.put("/api/v1/tariff", body, format="json").status_code == 400
+def test_tariff_input_is_validated(body, admin_api):
+    assert admin_api.put("/api/v1/tariff", body, format="json").status_code == 400

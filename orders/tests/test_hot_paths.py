@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from identity.tests.factories import UserFactory
 from orders import selectors, services
 from orders.api import serializers as s
-from orders.models import Customer, Destination, Order, OrderStatus, ServiceLevel
+from orders.models import Customer, Destination, DestinationStatus, Order, OrderStatus, ServiceLevel
+from orders.services import orders as order_writes
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order, order_body
 
 pytestmark = pytest.mark.django_db
@@ -49,11 +49,6 @@ def _assert_same_json(order) -> None:
 
 
 @pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
 def varied_orders(dispatcher):
     """Orders as they come: several drop-offs with and without (or with some) dimensions,
     scheduled or not, cancelled, discounted to nothing, surcharged, delivered, unpaid."""
@@ -83,7 +78,7 @@ def varied_orders(dispatcher):
     delivered = make_order(customer=customer, by=dispatcher, drops=[drop(), drop()])
     # A drop-off done, the other not: the columns the run's services fill in.
     Destination.objects.filter(order=delivered, sequence=1).update(
-        status=Destination.Status.DELIVERED,
+        status=DestinationStatus.DELIVERED,
         delivered_at=datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC),
         received_by="Marta",
     )
@@ -122,10 +117,15 @@ def _positive(places, high):
     return st.decimals(min_value=0, max_value=high, places=places)
 
 
+# Hypothesis takes naive bounds and gives each moment the zone `timezones` draws.
 _moments = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+    timezones=st.just(UTC),
 ) | st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(LIMA)
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+    timezones=st.just(LIMA),
 )
 _sides = st.none() | _positive(1, 400) | st.just(Decimal("0.0"))
 
@@ -175,14 +175,14 @@ def _in_memory_order(draw):
             duration_min=draw(_positive(draw(st.integers(0, 6)), 99999)),
             chargeable_weight_kg=draw(_positive(3, 999999)),
             subtotal=draw(_money(places=2, high=99999999)),
-            status=draw(st.sampled_from(Destination.Status.values)),
+            status=draw(st.sampled_from(DestinationStatus.values)),
             delivered_at=draw(st.none() | _moments),
             received_by=draw(st.text()),
             failure_reason=draw(st.text()),
         )
         for sequence in range(1, draw(st.integers(0, 4)) + 1)
     ]
-    services._with_destinations(order, rows)
+    order_writes._with_destinations(order, rows)
     return order
 
 

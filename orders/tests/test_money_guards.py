@@ -11,20 +11,21 @@ from identity.tests.factories import RoleFactory, UserFactory
 from orders import services
 from orders.models import Customer, Order, Payment, Tariff
 from orders.payment_providers import sign_webhook
-from orders.tests.factories import CustomerFactory, customer_user, drop, make_order, order_body
+from orders.tests.factories import CustomerFactory, drop, make_order, order_body
 from rappi.testing.fake_http import FakeHttpServer
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alice(client_for):
-    user, customer = customer_user(email="alice@example.pe")
-    return client_for(user), user, make_order(customer=customer, by=user)
+def alice_order(alice):
+    """(client, user, order): alice signed in, and an order of hers."""
+    client, user, customer = alice
+    return client, user, make_order(customer=customer, by=user)
 
 
-def test_a_stale_simulated_checkout_cannot_release_a_repriced_order(alice):
-    client, _user, order = alice
+def test_a_stale_simulated_checkout_cannot_release_a_repriced_order(alice_order):
+    client, _user, order = alice_order
     stale = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
     client.patch(f"/api/v1/orders/{order.pk}", {"service_level": "urgent"}, format="json")
     response = client.post(
@@ -34,10 +35,10 @@ def test_a_stale_simulated_checkout_cannot_release_a_repriced_order(alice):
     assert Order.objects.get(pk=order.pk).status == "pending_payment"
 
 
-def test_a_price_adjustment_closes_the_open_checkout(alice, staff):
-    client, _user, order = alice
+def test_a_price_adjustment_closes_the_open_checkout(alice_order, dispatcher_api):
+    client, _user, order = alice_order
     stale = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
-    staff.post(
+    dispatcher_api.post(
         f"/api/v1/orders/{order.pk}/adjust-price",
         {"amount": "100", "reason": "Extra"},
         format="json",
@@ -55,13 +56,13 @@ def test_a_price_adjustment_closes_the_open_checkout(alice, staff):
         ("post", "/api/v1/orders/{id}/adjust-price", {"amount": "-1", "reason": "x"}),
     ],
 )
-def test_a_paid_order_cannot_change_price(alice, staff, method, path, body):
-    client, _user, order = alice
+def test_a_paid_order_cannot_change_price(alice_order, dispatcher_api, method, path, body):
+    client, _user, order = alice_order
     services.payment_record_manual(
         order=order, amount=order.total, reference="x", by=UserFactory(role_name="dispatcher")
     )
     total = Order.objects.get(pk=order.pk).total
-    caller = staff if "adjust" in path else client
+    caller = dispatcher_api if "adjust" in path else client
     payload = order_body()["destinations"][0] if body == "drop" else body
     response = getattr(caller, method)(path.format(id=order.pk), payload, format="json")
     assert response.status_code == 409
@@ -69,36 +70,39 @@ def test_a_paid_order_cannot_change_price(alice, staff, method, path, body):
     assert Order.objects.get(pk=order.pk).total == total
 
 
-def test_checkout_of_a_paid_order_is_409(alice):
-    client, _user, order = alice
+def test_checkout_of_a_paid_order_is_409(alice_order):
+    client, _user, order = alice_order
     services.payment_record_manual(
         order=order, amount=order.total, reference="x", by=UserFactory(role_name="dispatcher")
     )
     response = client.post(f"/api/v1/orders/{order.pk}/checkout")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "order_not_payable"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "order_not_payable"
 
 
-def test_checkout_honours_idempotency_key(alice):
-    client, _user, order = alice
+def test_checkout_honours_idempotency_key(alice_order):
+    client, _user, order = alice_order
     first = client.post(f"/api/v1/orders/{order.pk}/checkout", HTTP_IDEMPOTENCY_KEY="tap-1")
     second = client.post(f"/api/v1/orders/{order.pk}/checkout", HTTP_IDEMPOTENCY_KEY="tap-1")
-    assert second.json() == first.json() and second.headers["Idempotent-Replayed"] == "true"
+    assert second.json() == first.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
     assert Payment.objects.filter(order=order).count() == 1
 
 
-def test_simulation_is_refused_when_the_simulated_provider_is_not_configured(alice, settings):
-    client, _user, order = alice
+def test_simulation_is_refused_when_the_simulated_provider_is_not_configured(alice_order, settings):
+    client, _user, order = alice_order
     payment = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
     settings.PAYMENT_PROVIDER = "mercadopago"
     response = client.post(
         f"/api/v1/payments/{payment['id']}/simulate", {"outcome": "approved"}, format="json"
     )
-    assert response.status_code == 409 and response.json()["error"]["code"] == "wrong_provider"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "wrong_provider"
     assert Order.objects.get(pk=order.pk).status == "pending_payment"
 
 
-def test_a_webhook_for_a_stale_mercadopago_checkout_flags_a_refund(api, alice, settings):
-    client, _user, order = alice
+def test_a_webhook_for_a_stale_mercadopago_checkout_flags_a_refund(api, alice_order, settings):
+    client, _user, order = alice_order
     with FakeHttpServer() as fake:
         fake.add(
             "POST",
@@ -163,8 +167,8 @@ def test_registering_with_a_walk_in_customers_email_does_not_adopt_its_record(ap
     assert Customer.objects.filter(email__iexact="walkin@example.pe").count() == 2
 
 
-def test_oversized_boxes_are_400_not_500(alice):
-    client, *_ = alice
+def test_oversized_boxes_are_400_not_500(alice_order):
+    client, *_ = alice_order
     body = order_body()
     body["destinations"][0]["package"].update(
         length_cm="999999.9", width_cm="999999.9", height_cm="999999.9"
@@ -177,9 +181,8 @@ def test_oversized_boxes_are_400_not_500(alice):
 @pytest.mark.parametrize(
     "body", [{"volumetric_factor": 0}, {"multiplier_express": "-1"}, {"night_surcharge": "9"}]
 )
-def test_the_tariff_refuses_values_that_break_pricing(client_for, body):
-    admin = client_for(UserFactory(role_name="admin"))
-    assert admin.put("/api/v1/tariff", body, format="json").status_code == 400
+def test_the_tariff_refuses_values_that_break_pricing(body, admin_api):
+    assert admin_api.put("/api/v1/tariff", body, format="json").status_code == 400
 
 
 def test_the_tariff_admin_refuses_a_zero_volumetric_factor(client):
@@ -208,7 +211,8 @@ def test_the_tariff_admin_saves_through_the_service(client):
     response = client.post(f"/admin/orders/tariff/{tariff.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     saved = Tariff.objects.get()
-    assert saved.base_fare == Decimal("7.00") and saved.updated_by == admin
+    assert saved.base_fare == Decimal("7.00")
+    assert saved.updated_by == admin
 
 
 def test_two_primary_addresses_in_the_admin_are_a_form_error(client):
@@ -234,12 +238,13 @@ def test_two_primary_addresses_in_the_admin_are_a_form_error(client):
         **{f"addresses-1-{k}": v for k, v in {**row, "label": "B"}.items()},
     }
     response = client.post(f"/admin/orders/customer/{customer.pk}/change/", data)
-    assert response.status_code == 200 and b"one primary address" in response.content
+    assert response.status_code == 200
+    assert b"one primary address" in response.content
     assert customer.addresses.count() == 0
 
 
-def test_the_invoice_admin_refuses_an_invalid_ruc(client, alice):
-    _client, user, order = alice
+def test_the_invoice_admin_refuses_an_invalid_ruc(client, alice_order):
+    _client, user, order = alice_order
     services.payment_record_manual(
         order=order, amount=order.total, reference="x", by=UserFactory(role_name="dispatcher")
     )
@@ -266,18 +271,19 @@ def test_rating_needs_ratings_write(client_for):
     )
 
 
-def test_staff_replace_an_invoice_with_put(alice, staff):
-    client, user, order = alice
+def test_staff_replace_an_invoice_with_put(alice_order, dispatcher_api):
+    client, user, order = alice_order
     services.payment_record_manual(
         order=order, amount=order.total, reference="x", by=UserFactory(role_name="dispatcher")
     )
     invoice = services.invoice_create(order=order, ruc="20100070970", business_name="A", by=user)
-    response = staff.put(
+    response = dispatcher_api.put(
         f"/api/v1/invoices/{invoice.pk}",
         {"ruc": "20131312955", "business_name": "B SAC"},
         format="json",
     )
-    assert response.status_code == 200 and response.json()["ruc"] == "20131312955"
+    assert response.status_code == 200
+    assert response.json()["ruc"] == "20131312955"
     assert (
         client.put(
             f"/api/v1/invoices/{invoice.pk}", {"business_name": "Mine"}, format="json"

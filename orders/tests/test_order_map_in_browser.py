@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from identity.tests.factories import PASSWORD, UserFactory
 from orders.models import Address
 from orders.tests.factories import CustomerFactory, drop, make_order
-from orders.tests.test_console_order_map import on_its_way
+from orders.tests.helpers import on_its_way
 from rappi.testing.browser import (
     SIZES,
     assert_no_sideways_scroll,
@@ -23,7 +23,7 @@ from rappi.testing.browser import (
     screenshot,
     watch_csp,
 )
-from tracking.tests.test_pings import record_fix
+from tracking.tests.factories import record_fix
 
 pytestmark = pytest.mark.usefixtures("live_db")
 
@@ -94,11 +94,13 @@ def test_the_driver_moves_on_the_next_refresh_without_a_reload(browser, live_ser
         " return [b.x + b.width / 2 - (c.x + c.width / 2), b.y + b.height / 2 - (c.y + c.height / 2)]; }"
     )
     before = page.evaluate(where)
-    assert abs(before[0]) < 3 and abs(before[1]) < 3
+    assert abs(before[0]) < 3
+    assert abs(before[1]) < 3
     record_fix(run, -16.4010, -71.5300, seconds_ago=1)  # ~450 m north-east
     page.wait_for_function(f"() => ({where})()[0] > 20", timeout=15_000)
     after = page.evaluate(where)
-    assert after[0] > 20 and after[1] < -20
+    assert after[0] > 20
+    assert after[1] < -20
     assert page.evaluate("window.marked") is True
     assert page.evaluate("RappiMap.get('order-map').map.getZoom()") == 15
     assert violations == []

@@ -7,7 +7,6 @@ HTTP."""
 
 import importlib
 import logging
-import time
 from decimal import Decimal
 from functools import partial
 
@@ -16,83 +15,19 @@ from django.apps import apps
 from django.db import IntegrityError
 
 from identity.documents import Notification
-from identity.tests.factories import UserFactory
 from orders.models import Order, Payment
-from orders.payment_providers import sign_webhook
 from orders.tests.factories import customer_user, make_order
+from orders.tests.helpers import mp_holds, mp_webhook, open_checkout
 from rappi.testing.concurrency import race
-from rappi.testing.fake_http import FakeHttpServer
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "whsec-test"
-
 
 @pytest.fixture
-def mercadopago(settings):
-    """A fake MercadoPago: `fake.payments[id]` is what GET /v1/payments/{id} answers
-    (404 for an id it does not hold); `fake.down = True` makes it answer 502."""
-    with FakeHttpServer() as fake:
-        fake.payments, fake.down = {}, False
-
-        def read_payment(req):
-            if fake.down:
-                return 502, b"Bad Gateway"
-            found = fake.payments.get(req.match["id"])
-            return (200, found) if found else (404, {"message": "Payment not found"})
-
-        fake.add(
-            "POST",
-            "/checkout/preferences",
-            lambda req: (201, {"id": "pref-1", "init_point": "https://mp.example/checkout/pref-1"}),
-        )
-        fake.add("GET", r"/v1/payments/(?P<id>[^/]+)", read_payment)
-        settings.PAYMENT_PROVIDER = "mercadopago"
-        settings.MP_ACCESS_TOKEN = "TEST-token"
-        settings.MP_WEBHOOK_SECRET = SECRET
-        settings.MP_API_URL = fake.url
-        yield fake
-
-
-@pytest.fixture
-def alice(client_for):
-    user, customer = customer_user(email="alice@example.pe")
-    order = make_order(customer=customer, by=user)
-    return client_for(user), order
-
-
-def _checkout(client, order) -> Payment:
-    response = client.post(f"/api/v1/orders/{order.pk}/checkout")
-    assert response.status_code == 200, response.content
-    return Payment.objects.get(pk=response.json()["payment"]["id"])
-
-
-def _attempt(fake, mp_id: str, checkout: Payment, status="approved", amount=None, **extra):
-    """MercadoPago holds payment `mp_id`, made on `checkout`'s preference."""
-    fake.payments[mp_id] = {
-        "id": int(mp_id),
-        "status": status,
-        "external_reference": str(checkout.pk),
-        "transaction_amount": float(checkout.amount if amount is None else amount),
-        "currency_id": checkout.currency,
-        "date_approved": "2026-11-22T10:00:00.000-05:00" if status == "approved" else None,
-        **extra,
-    }
-
-
-def _webhook(api, mp_id: str, request_id="req-1"):
-    headers = {
-        "HTTP_X_REQUEST_ID": request_id,
-        "HTTP_X_SIGNATURE": sign_webhook(
-            secret=SECRET, data_id=mp_id, request_id=request_id, ts=int(time.time())
-        ),
-    }
-    return api.post(
-        f"/api/v1/payments/webhooks/mercadopago?data.id={mp_id}&type=payment",
-        {"type": "payment", "data": {"id": mp_id}},
-        format="json",
-        **headers,
-    )
+def alice_order(alice):
+    """(client, order): alice signed in, and an order of hers."""
+    client, user, customer = alice
+    return client, make_order(customer=customer, by=user)
 
 
 def _row(mp_id: str) -> Payment:
@@ -104,24 +39,25 @@ def _order_status(order) -> str:
 
 
 def test_a_declined_attempt_then_an_approved_retry_settles_the_order_once(
-    api, alice, mercadopago, django_capture_on_commit_callbacks
+    api, alice_order, mercadopago, django_capture_on_commit_callbacks
 ):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout, status="rejected")
-    assert _webhook(api, "111").status_code == 200
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout, status="rejected")
+    assert mp_webhook(api, "111").status_code == 200
 
     declined = _row("111")
     assert (declined.status, declined.needs_refund) == ("failed", False)
-    assert declined.checkout_id == checkout.pk and declined.order_id == order.pk
+    assert declined.checkout_id == checkout.pk
+    assert declined.order_id == order.pk
     checkout.refresh_from_db()
     assert checkout.status == "pending"  # still open: the buyer may try another card
     assert _order_status(order) == "pending_payment"
-    assert _checkout(client, order).pk == checkout.pk  # "pay" again reuses the preference
+    assert open_checkout(client, order).pk == checkout.pk  # "pay" again reuses the preference
 
-    _attempt(mercadopago, "222", checkout)
+    mp_holds(mercadopago, "222", checkout)
     with django_capture_on_commit_callbacks(execute=True):
-        assert _webhook(api, "222").status_code == 200
+        assert mp_webhook(api, "222").status_code == 200
     checkout.refresh_from_db()
     assert (checkout.status, checkout.provider_payment_id) == ("paid", "222")
     assert checkout.paid_at is not None
@@ -132,21 +68,22 @@ def test_a_declined_attempt_then_an_approved_retry_settles_the_order_once(
 
 
 def test_a_wrong_amount_approval_is_flagged_and_the_exact_one_still_settles(
-    api, alice, mercadopago
+    api, alice_order, mercadopago
 ):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout, amount=Decimal("1.00"))
-    assert _webhook(api, "111").status_code == 200
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout, amount=Decimal("1.00"))
+    assert mp_webhook(api, "111").status_code == 200
 
     wrong = _row("111")
     assert (wrong.status, wrong.needs_refund) == ("failed", True)
-    assert wrong.amount == Decimal("1.00") and wrong.checkout_id == checkout.pk
+    assert wrong.amount == Decimal("1.00")
+    assert wrong.checkout_id == checkout.pk
     assert Payment.objects.get(pk=checkout.pk).status == "pending"
     assert _order_status(order) == "pending_payment"
 
-    _attempt(mercadopago, "222", checkout)
-    assert _webhook(api, "222").status_code == 200
+    mp_holds(mercadopago, "222", checkout)
+    assert mp_webhook(api, "222").status_code == 200
     checkout.refresh_from_db()
     assert (checkout.status, checkout.provider_payment_id) == ("paid", "222")
     assert checkout.needs_refund is False
@@ -154,25 +91,25 @@ def test_a_wrong_amount_approval_is_flagged_and_the_exact_one_still_settles(
     assert _row("111").needs_refund is True  # the 1.00 still goes back
 
 
-def test_a_wrong_currency_approval_does_not_settle(api, alice, mercadopago):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout, currency_id="USD")
-    _webhook(api, "111")
+def test_a_wrong_currency_approval_does_not_settle(api, alice_order, mercadopago):
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout, currency_id="USD")
+    mp_webhook(api, "111")
     assert (_row("111").status, _row("111").needs_refund) == ("failed", True)
     assert _order_status(order) == "pending_payment"
 
 
 def test_a_second_approval_after_the_order_is_paid_is_flagged(
-    api, alice, mercadopago, django_capture_on_commit_callbacks
+    api, alice_order, mercadopago, django_capture_on_commit_callbacks
 ):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout)
-    _attempt(mercadopago, "222", checkout)
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout)
+    mp_holds(mercadopago, "222", checkout)
     with django_capture_on_commit_callbacks(execute=True):
-        _webhook(api, "111")
-        assert _webhook(api, "222").status_code == 200
+        mp_webhook(api, "111")
+        assert mp_webhook(api, "222").status_code == 200
 
     assert (_row("111").pk, _row("111").status) == (checkout.pk, "paid")
     second = _row("222")
@@ -185,47 +122,48 @@ def test_a_second_approval_after_the_order_is_paid_is_flagged(
     assert Notification.objects(kind="payment.confirmed").count() == 1
 
 
-def test_the_same_webhook_twice_keeps_one_row(api, alice, mercadopago):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout, status="rejected")
-    _attempt(mercadopago, "222", checkout)
+def test_the_same_webhook_twice_keeps_one_row(api, alice_order, mercadopago):
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout, status="rejected")
+    mp_holds(mercadopago, "222", checkout)
     for mp_id in ("111", "111", "222", "222", "111"):
-        assert _webhook(api, mp_id).status_code == 200
+        assert mp_webhook(api, mp_id).status_code == 200
     assert Payment.objects.filter(order=order).count() == 2
-    assert _row("111").status == "failed" and _row("222").pk == checkout.pk
+    assert _row("111").status == "failed"
+    assert _row("222").pk == checkout.pk
     assert Payment.objects.get(pk=checkout.pk).status == "paid"
 
 
-def test_an_approval_after_the_order_was_cancelled_is_flagged(api, alice, mercadopago):
-    client, order = alice
-    checkout = _checkout(client, order)
+def test_an_approval_after_the_order_was_cancelled_is_flagged(api, alice_order, mercadopago):
+    client, order = alice_order
+    checkout = open_checkout(client, order)
     client.post(f"/api/v1/orders/{order.pk}/cancel", {"reason": "Changed my mind"}, format="json")
-    _attempt(mercadopago, "111", checkout)
-    assert _webhook(api, "111").status_code == 200
+    mp_holds(mercadopago, "111", checkout)
+    assert mp_webhook(api, "111").status_code == 200
     late = _row("111")
     assert (late.status, late.needs_refund) == ("failed", True)
     assert _order_status(order) == "cancelled"
     assert not Payment.objects.filter(order=order, status="paid").exists()
 
 
-def test_an_approval_on_a_checkout_replaced_by_a_reprice_is_flagged(api, alice, mercadopago):
-    client, order = alice
-    stale = _checkout(client, order)
+def test_an_approval_on_a_checkout_replaced_by_a_reprice_is_flagged(api, alice_order, mercadopago):
+    client, order = alice_order
+    stale = open_checkout(client, order)
     client.patch(f"/api/v1/orders/{order.pk}", {"service_level": "urgent"}, format="json")
-    _attempt(mercadopago, "111", stale)
-    assert _webhook(api, "111").status_code == 200
+    mp_holds(mercadopago, "111", stale)
+    assert mp_webhook(api, "111").status_code == 200
     assert (_row("111").status, _row("111").needs_refund) == ("failed", True)
     assert _order_status(order) == "pending_payment"
 
 
 def test_a_payment_mercadopago_does_not_know_is_acknowledged_and_logged(
-    api, alice, mercadopago, caplog
+    api, alice_order, mercadopago, caplog
 ):
-    client, order = alice
-    checkout = _checkout(client, order)
+    client, order = alice_order
+    checkout = open_checkout(client, order)
     with caplog.at_level(logging.WARNING, logger="orders"):
-        response = _webhook(api, "404404")
+        response = mp_webhook(api, "404404")
     assert response.status_code == 200  # answering 503 would make MercadoPago retry forever
     assert any(
         "404404" in r.getMessage() or getattr(r, "mp_payment_id", "") == "404404"
@@ -237,112 +175,115 @@ def test_a_payment_mercadopago_does_not_know_is_acknowledged_and_logged(
 
 @pytest.mark.parametrize("reference", ["", "not-ours", "99999999999999999999999", "١٢"])
 def test_a_payment_that_is_not_ours_is_acknowledged_and_logged(
-    api, alice, mercadopago, caplog, reference
+    api, alice_order, mercadopago, caplog, reference
 ):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout, external_reference=reference)
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout, external_reference=reference)
     with caplog.at_level(logging.WARNING, logger="orders"):
-        assert _webhook(api, "111").status_code == 200
+        assert mp_webhook(api, "111").status_code == 200
     assert any(r.levelno >= logging.WARNING for r in caplog.records)
     assert Payment.objects.count() == 1
     assert Payment.objects.get(pk=checkout.pk).status == "pending"
 
 
-def test_a_payment_naming_a_row_that_is_no_mercadopago_checkout_is_ignored(api, alice, mercadopago):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout, status="rejected")
-    _webhook(api, "111")
+def test_a_payment_naming_a_row_that_is_no_mercadopago_checkout_is_ignored(
+    api, alice_order, mercadopago
+):
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout, status="rejected")
+    mp_webhook(api, "111")
     attempt_row = _row("111")
     manual = Payment.objects.create(
         order=order, amount=order.total, provider="manual", status="failed"
     )
     for mp_id, target in (("222", attempt_row), ("333", manual)):
-        _attempt(mercadopago, mp_id, target)
-        assert _webhook(api, mp_id).status_code == 200
+        mp_holds(mercadopago, mp_id, target)
+        assert mp_webhook(api, mp_id).status_code == 200
     assert not Payment.objects.filter(provider_payment_id__in=["222", "333"]).exists()
     assert _order_status(order) == "pending_payment"
 
 
-def test_a_provider_that_is_down_answers_503_so_it_retries(api, alice, mercadopago):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout)
+def test_a_provider_that_is_down_answers_503_so_it_retries(api, alice_order, mercadopago):
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout)
     mercadopago.down = True
-    response = _webhook(api, "111")
+    response = mp_webhook(api, "111")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "payment_provider_unavailable"
     assert Payment.objects.get(pk=checkout.pk).status == "pending"
 
 
-def test_a_pending_attempt_stores_nothing_until_it_is_decided(api, alice, mercadopago):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout, status="in_process")
-    assert _webhook(api, "111").status_code == 200
+def test_a_pending_attempt_stores_nothing_until_it_is_decided(api, alice_order, mercadopago):
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout, status="in_process")
+    assert mp_webhook(api, "111").status_code == 200
     assert Payment.objects.filter(order=order).count() == 1
-    _attempt(mercadopago, "111", checkout)
-    _webhook(api, "111")
+    mp_holds(mercadopago, "111", checkout)
+    mp_webhook(api, "111")
     assert Payment.objects.get(pk=checkout.pk).status == "paid"
 
 
-def test_a_refund_of_the_settling_payment_is_recorded(api, alice, mercadopago):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout)
-    _webhook(api, "111")
-    _attempt(mercadopago, "111", checkout, status="refunded")
-    assert _webhook(api, "111").status_code == 200
+def test_a_refund_of_the_settling_payment_is_recorded(api, alice_order, mercadopago):
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout)
+    mp_webhook(api, "111")
+    mp_holds(mercadopago, "111", checkout, status="refunded")
+    assert mp_webhook(api, "111").status_code == 200
     checkout.refresh_from_db()
     assert (checkout.status, checkout.provider_payment_id) == ("refunded", "111")
     assert Payment.objects.filter(order=order).count() == 1
 
 
-def test_refunding_flagged_money_clears_the_flag(api, alice, mercadopago):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout)
-    _attempt(mercadopago, "222", checkout)
-    _webhook(api, "111")
-    _webhook(api, "222")
-    _attempt(mercadopago, "222", checkout, status="refunded")
-    _webhook(api, "222")
+def test_refunding_flagged_money_clears_the_flag(api, alice_order, mercadopago):
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout)
+    mp_holds(mercadopago, "222", checkout)
+    mp_webhook(api, "111")
+    mp_webhook(api, "222")
+    mp_holds(mercadopago, "222", checkout, status="refunded")
+    mp_webhook(api, "222")
     returned = _row("222")
     assert (returned.status, returned.needs_refund) == ("refunded", False)
     assert Payment.objects.get(pk=checkout.pk).status == "paid"
 
 
 def test_the_payments_list_shows_every_provider_payment_in_the_callers_scope(
-    api, alice, mercadopago, client_for
+    api, alice_order, mercadopago, client_for, dispatcher_api
 ):
-    client, order = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout, status="rejected")
-    _attempt(mercadopago, "222", checkout)
-    _webhook(api, "111")
-    _webhook(api, "222")
+    client, order = alice_order
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout, status="rejected")
+    mp_holds(mercadopago, "222", checkout)
+    mp_webhook(api, "111")
+    mp_webhook(api, "222")
 
     listed = client.get("/api/v1/payments/").json()
     assert listed["count"] == 2
     by_provider_id = {row["provider_payment_id"]: row for row in listed["results"]}
-    assert by_provider_id["222"]["id"] == checkout.pk and by_provider_id["222"]["status"] == "paid"
+    assert by_provider_id["222"]["id"] == checkout.pk
+    assert by_provider_id["222"]["status"] == "paid"
     assert by_provider_id["222"]["checkout_id"] is None
     assert by_provider_id["111"]["status"] == "failed"
     assert by_provider_id["111"]["checkout_id"] == checkout.pk
     assert by_provider_id["111"]["needs_refund"] is False
     one = client.get(f"/api/v1/payments/{_row('111').pk}")
-    assert one.status_code == 200 and one.json()["order_id"] == order.pk
+    assert one.status_code == 200
+    assert one.json()["order_id"] == order.pk
 
     bob, _customer = customer_user(email="bob@example.pe")
     assert client_for(bob).get("/api/v1/payments/").json()["count"] == 0
     assert client_for(bob).get(f"/api/v1/payments/{_row('111').pk}").status_code == 404
-    staff = client_for(UserFactory(role_name="dispatcher"))
-    assert staff.get(f"/api/v1/payments/?order_id={order.pk}").json()["count"] == 2
+    assert dispatcher_api.get(f"/api/v1/payments/?order_id={order.pk}").json()["count"] == 2
 
 
-def test_one_row_per_provider_payment_is_enforced_by_the_database(alice):
-    _client, order = alice
+def test_one_row_per_provider_payment_is_enforced_by_the_database(alice_order):
+    _client, order = alice_order
     Payment.objects.create(
         order=order, amount=1, provider="mercadopago", provider_payment_id="1", status="failed"
     )
@@ -364,18 +305,20 @@ def test_concurrent_deliveries_of_one_webhook_store_one_row(mercadopago):
     identity_services.roles_seed()
     user, customer = customer_user(email="racer@example.pe")
     order = make_order(customer=customer, by=user)
-    checkout = _checkout(signed_in_client(user), order)
-    _attempt(mercadopago, "111", checkout, status="rejected")
+    checkout = open_checkout(signed_in_client(user), order)
+    mp_holds(mercadopago, "111", checkout, status="rejected")
     answers = race(
-        *(partial(_webhook, APIClient(), "111", request_id=f"req-{i}") for i in range(4))
+        *(partial(mp_webhook, APIClient(), "111", request_id=f"req-{i}") for i in range(4))
     )
     assert [answer.status_code for answer in answers] == [200] * 4
     assert Payment.objects.filter(provider_payment_id="111").count() == 1
     assert Payment.objects.get(pk=checkout.pk).status == "pending"
 
 
-def test_the_migration_reopens_checkouts_the_old_amount_check_left_blocked(api, alice, mercadopago):
-    _client, order = alice
+def test_the_migration_reopens_checkouts_the_old_amount_check_left_blocked(
+    api, alice_order, mercadopago
+):
+    _client, order = alice_order
     blocked = Payment.objects.create(
         order=order,
         amount=order.total,
@@ -400,7 +343,7 @@ def test_the_migration_reopens_checkouts_the_old_amount_check_left_blocked(api, 
     assert (refund.status, refund.needs_refund, refund.checkout_id) == ("failed", True, blocked.pk)
     assert Payment.objects.get(pk=open_one.pk).status == "pending"
     # The buyer's good payment on that checkout now settles the order.
-    _attempt(mercadopago, "222", blocked)
-    assert _webhook(api, "222").status_code == 200
+    mp_holds(mercadopago, "222", blocked)
+    assert mp_webhook(api, "222").status_code == 200
     assert _order_status(order) == "pending"
     assert Payment.objects.get(pk=blocked.pk).status == "paid"

@@ -94,7 +94,8 @@ def test_simulated_checkout_points_at_our_signed_checkout_page():
     checkout = _checkout(SimulatedProvider())
     assert checkout.external_id == "sim-17"
     prefix = "https://rappi.example/pay/simulated/"
-    assert checkout.checkout_url.startswith(prefix) and checkout.checkout_url.endswith("/")
+    assert checkout.checkout_url.startswith(prefix)
+    assert checkout.checkout_url.endswith("/")
     token = checkout.checkout_url.removeprefix(prefix).rstrip("/")
     assert simulated_checkout_payment_id(token) == 17
 
@@ -240,7 +241,8 @@ def test_fetch_payment_reads_the_payment_exactly(fake, mp):
         currency="PEN",
         paid_at=datetime(2026, 11, 22, 14, 0, tzinfo=UTC),
     )
-    assert isinstance(payment.amount, Decimal) and str(payment.amount) == "1234.56"
+    assert isinstance(payment.amount, Decimal)
+    assert str(payment.amount) == "1234.56"
     assert payment.paid_at.utcoffset().total_seconds() == 0
     [sent] = fake.requests
     assert (sent.method, sent.path) == ("GET", "/v1/payments/987654")

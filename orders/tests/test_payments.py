@@ -11,27 +11,26 @@ from identity.documents import Notification
 from orders.models import Order, Payment
 from orders.payment_providers import sign_webhook
 from orders.tests.factories import customer_user, make_order
+from orders.tests.helpers import MP_SECRET
 from rappi.testing.concurrency import race
-from rappi.testing.fake_http import FakeHttpServer
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "whsec-test"
-
 
 @pytest.fixture
-def alice(client_for):
-    user, customer = customer_user(email="alice@example.pe")
-    order = make_order(customer=customer, by=user)
-    return client_for(user), order
+def alice_order(alice):
+    """(client, order): alice signed in, and an order of hers."""
+    client, user, customer = alice
+    return client, make_order(customer=customer, by=user)
 
 
-def test_checkout_opens_one_simulated_payment_and_reuses_it(alice):
-    client, order = alice
+def test_checkout_opens_one_simulated_payment_and_reuses_it(alice_order):
+    client, order = alice_order
     first = client.post(f"/api/v1/orders/{order.pk}/checkout")
     assert first.status_code == 200, first.content
     body = first.json()
-    assert body["payment"]["status"] == "pending" and body["payment"]["provider"] == "simulated"
+    assert body["payment"]["status"] == "pending"
+    assert body["payment"]["provider"] == "simulated"
     assert body["payment"]["amount"] == str(order.total)
     assert "/pay/simulated/" in body["checkout_url"]  # the simulated provider's own page
     again = client.post(f"/api/v1/orders/{order.pk}/checkout").json()
@@ -40,16 +39,17 @@ def test_checkout_opens_one_simulated_payment_and_reuses_it(alice):
 
 
 def test_simulated_approval_releases_the_order_and_notifies(
-    alice, django_capture_on_commit_callbacks
+    alice_order, django_capture_on_commit_callbacks
 ):
-    client, order = alice
+    client, order = alice_order
     payment = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             f"/api/v1/payments/{payment['id']}/simulate", {"outcome": "approved"}, format="json"
         )
     assert response.status_code == 200
-    assert response.json()["status"] == "paid" and response.json()["paid_at"]
+    assert response.json()["status"] == "paid"
+    assert response.json()["paid_at"]
     assert Order.objects.get(pk=order.pk).status == "pending"
     assert (
         Notification.objects(
@@ -65,8 +65,8 @@ def test_simulated_approval_releases_the_order_and_notifies(
     assert Notification.objects(kind="payment.confirmed").count() == 1
 
 
-def test_simulated_rejection_keeps_the_order_unpaid_and_a_new_checkout_works(alice):
-    client, order = alice
+def test_simulated_rejection_keeps_the_order_unpaid_and_a_new_checkout_works(alice_order):
+    client, order = alice_order
     payment = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
     rejected = client.post(
         f"/api/v1/payments/{payment['id']}/simulate", {"outcome": "rejected"}, format="json"
@@ -74,22 +74,25 @@ def test_simulated_rejection_keeps_the_order_unpaid_and_a_new_checkout_works(ali
     assert rejected.json()["status"] == "failed"
     assert Order.objects.get(pk=order.pk).status == "pending_payment"
     retry = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
-    assert retry["id"] != payment["id"] and retry["status"] == "pending"
+    assert retry["id"] != payment["id"]
+    assert retry["status"] == "pending"
 
 
-def test_checkout_of_a_paid_or_cancelled_order_is_409(alice):
-    client, order = alice
+def test_checkout_of_a_paid_or_cancelled_order_is_409(alice_order):
+    client, order = alice_order
     Order.objects.filter(pk=order.pk).update(status="cancelled")
     response = client.post(f"/api/v1/orders/{order.pk}/checkout")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "order_not_payable"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "order_not_payable"
 
 
-def test_a_reprice_replaces_the_stale_checkout(alice):
-    client, order = alice
+def test_a_reprice_replaces_the_stale_checkout(alice_order):
+    client, order = alice_order
     first = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
     client.patch(f"/api/v1/orders/{order.pk}", {"service_level": "urgent"}, format="json")
     second = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
-    assert second["id"] != first["id"] and Decimal(second["amount"]) > Decimal(first["amount"])
+    assert second["id"] != first["id"]
+    assert Decimal(second["amount"]) > Decimal(first["amount"])
     assert Payment.objects.get(pk=first["id"]).status == "failed"
 
 
@@ -104,30 +107,12 @@ def test_concurrent_checkouts_create_one_pending_payment():
     clients = [signed_in_client(user) for _ in range(4)]
     answers = race(*(partial(c.post, f"/api/v1/orders/{order.pk}/checkout") for c in clients))
     ids = [answer.json()["payment"]["id"] for answer in answers]
-    assert len(set(ids)) == 1 and len(ids) == 4
+    assert len(set(ids)) == 1
+    assert len(ids) == 4
     assert Payment.objects.filter(order=order, status="pending").count() == 1
 
 
 # --- MercadoPago, faked over HTTP -----------------------------------------------------------
-
-
-@pytest.fixture
-def mercadopago(settings):
-    with FakeHttpServer() as fake:
-        fake.payments = {}
-        fake.add(
-            "POST",
-            "/checkout/preferences",
-            lambda req: (201, {"id": "pref-1", "init_point": "https://mp.example/checkout/pref-1"}),
-        )
-        fake.add(
-            "GET", r"/v1/payments/(?P<id>\w+)", lambda req: (200, fake.payments[req.match["id"]])
-        )
-        settings.PAYMENT_PROVIDER = "mercadopago"
-        settings.MP_ACCESS_TOKEN = "TEST-token"
-        settings.MP_WEBHOOK_SECRET = SECRET
-        settings.MP_API_URL = fake.url
-        yield fake
 
 
 def _mp_payment(payment: Payment, status="approved", amount=None):
@@ -141,7 +126,7 @@ def _mp_payment(payment: Payment, status="approved", amount=None):
     }
 
 
-def _webhook(api, data_id="987654", secret=SECRET, ts=None, request_id="req-1", signature=None):
+def _webhook(api, data_id="987654", secret=MP_SECRET, ts=None, request_id="req-1", signature=None):
     ts = int(time.time()) if ts is None else ts
     headers = {"HTTP_X_REQUEST_ID": request_id}
     if signature is not False:
@@ -156,8 +141,8 @@ def _webhook(api, data_id="987654", secret=SECRET, ts=None, request_id="req-1", 
     )
 
 
-def test_mercadopago_checkout_returns_the_preference_url(alice, mercadopago):
-    client, order = alice
+def test_mercadopago_checkout_returns_the_preference_url(alice_order, mercadopago):
+    client, order = alice_order
     body = client.post(f"/api/v1/orders/{order.pk}/checkout").json()
     assert body["checkout_url"] == "https://mp.example/checkout/pref-1"
     assert body["payment"]["provider"] == "mercadopago"
@@ -167,9 +152,9 @@ def test_mercadopago_checkout_returns_the_preference_url(alice, mercadopago):
 
 
 def test_a_signed_webhook_confirms_through_the_provider_exactly_once(
-    api, alice, mercadopago, django_capture_on_commit_callbacks
+    api, alice_order, mercadopago, django_capture_on_commit_callbacks
 ):
-    client, order = alice
+    client, order = alice_order
     payment = Payment.objects.get(
         pk=client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"]
     )
@@ -179,7 +164,8 @@ def test_a_signed_webhook_confirms_through_the_provider_exactly_once(
             response = _webhook(api, request_id=f"req-{attempt}")
             assert response.status_code == 200
     payment.refresh_from_db()
-    assert payment.status == "paid" and payment.provider_payment_id == "987654"
+    assert payment.status == "paid"
+    assert payment.provider_payment_id == "987654"
     assert Order.objects.get(pk=order.pk).status == "pending"
     assert Notification.objects(kind="payment.confirmed").count() == 1
     assert [r.path for r in mercadopago.requests].count("/v1/payments/987654") == 3
@@ -197,8 +183,10 @@ def test_a_signed_webhook_confirms_through_the_provider_exactly_once(
     ],
     ids=["missing", "wrong-secret", "bad-hmac", "malformed", "stale", "future"],
 )
-def test_a_badly_signed_webhook_is_refused_and_changes_nothing(api, alice, mercadopago, kwargs):
-    client, order = alice
+def test_a_badly_signed_webhook_is_refused_and_changes_nothing(
+    api, alice_order, mercadopago, kwargs
+):
+    client, order = alice_order
     payment = Payment.objects.get(
         pk=client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"]
     )
@@ -210,8 +198,8 @@ def test_a_badly_signed_webhook_is_refused_and_changes_nothing(api, alice, merca
     assert "/v1/payments/987654" not in [r.path for r in mercadopago.requests]
 
 
-def test_a_webhook_whose_amount_differs_does_not_confirm(api, alice, mercadopago):
-    client, order = alice
+def test_a_webhook_whose_amount_differs_does_not_confirm(api, alice_order, mercadopago):
+    client, order = alice_order
     payment = Payment.objects.get(
         pk=client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"]
     )
@@ -220,8 +208,8 @@ def test_a_webhook_whose_amount_differs_does_not_confirm(api, alice, mercadopago
     assert Payment.objects.get(pk=payment.pk).status == "pending"
 
 
-def test_a_rejected_attempt_is_recorded_and_leaves_the_checkout_open(api, alice, mercadopago):
-    client, order = alice
+def test_a_rejected_attempt_is_recorded_and_leaves_the_checkout_open(api, alice_order, mercadopago):
+    client, order = alice_order
     payment = Payment.objects.get(
         pk=client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]["id"]
     )
@@ -233,56 +221,64 @@ def test_a_rejected_attempt_is_recorded_and_leaves_the_checkout_open(api, alice,
     assert Order.objects.get(pk=order.pk).status == "pending_payment"
 
 
-def test_simulate_refuses_a_mercadopago_payment(alice, mercadopago):
-    client, order = alice
+def test_simulate_refuses_a_mercadopago_payment(alice_order, mercadopago):
+    client, order = alice_order
     payment = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
     response = client.post(
         f"/api/v1/payments/{payment['id']}/simulate", {"outcome": "approved"}, format="json"
     )
-    assert response.status_code == 409 and response.json()["error"]["code"] == "wrong_provider"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "wrong_provider"
 
 
 # --- Manual payments --------------------------------------------------------------------------
 
 
-def test_staff_records_a_manual_payment_for_the_exact_total(staff, alice):
-    _client, order = alice
-    response = staff.post(
+def test_staff_records_a_manual_payment_for_the_exact_total(dispatcher_api, alice_order):
+    _client, order = alice_order
+    response = dispatcher_api.post(
         f"/api/v1/orders/{order.pk}/payments",
         {"amount": str(order.total), "reference": "Caja 1"},
         format="json",
     )
     assert response.status_code == 201
-    assert response.json()["status"] == "paid" and response.json()["provider"] == "manual"
+    assert response.json()["status"] == "paid"
+    assert response.json()["provider"] == "manual"
     assert Order.objects.get(pk=order.pk).status == "pending"
 
 
-def test_a_manual_payment_must_equal_the_total(staff, alice):
-    _client, order = alice
-    response = staff.post(f"/api/v1/orders/{order.pk}/payments", {"amount": "1.00"}, format="json")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "amount_mismatch"
+def test_a_manual_payment_must_equal_the_total(dispatcher_api, alice_order):
+    _client, order = alice_order
+    response = dispatcher_api.post(
+        f"/api/v1/orders/{order.pk}/payments", {"amount": "1.00"}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "amount_mismatch"
 
 
-def test_one_paid_payment_per_order(staff, alice):
-    _client, order = alice
-    staff.post(f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json")
-    again = staff.post(
+def test_one_paid_payment_per_order(dispatcher_api, alice_order):
+    _client, order = alice_order
+    dispatcher_api.post(
         f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json"
     )
-    assert again.status_code == 409 and again.json()["error"]["code"] == "already_paid"
+    again = dispatcher_api.post(
+        f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json"
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "already_paid"
 
 
-def test_no_manual_payment_on_a_cancelled_order(staff, alice):
-    _client, order = alice
+def test_no_manual_payment_on_a_cancelled_order(dispatcher_api, alice_order):
+    _client, order = alice_order
     Order.objects.filter(pk=order.pk).update(status="cancelled")
-    response = staff.post(
+    response = dispatcher_api.post(
         f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json"
     )
     assert response.status_code == 409
 
 
-def test_customers_cannot_record_manual_payments(alice):
-    client, order = alice
+def test_customers_cannot_record_manual_payments(alice_order):
+    client, order = alice_order
     response = client.post(
         f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json"
     )
@@ -290,15 +286,17 @@ def test_customers_cannot_record_manual_payments(alice):
     assert Order.objects.get(pk=order.pk).status == "pending_payment"
 
 
-def test_a_manual_payment_closes_the_open_checkout(staff, alice):
-    client, order = alice
+def test_a_manual_payment_closes_the_open_checkout(dispatcher_api, alice_order):
+    client, order = alice_order
     open_payment = client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
-    staff.post(f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json")
+    dispatcher_api.post(
+        f"/api/v1/orders/{order.pk}/payments", {"amount": str(order.total)}, format="json"
+    )
     assert Payment.objects.get(pk=open_payment["id"]).status == "failed"
 
 
-def test_another_customers_payments_are_404(alice, client_for):
-    _client, order = alice
+def test_another_customers_payments_are_404(alice_order, client_for):
+    _client, order = alice_order
     payment = _client.post(f"/api/v1/orders/{order.pk}/checkout").json()["payment"]
     bob, _customer = customer_user(email="bob@example.pe")
     other = client_for(bob)

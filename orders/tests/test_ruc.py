@@ -1,7 +1,6 @@
 """RUC checksum and the registry lookup, with the registry faked at its HTTP boundary."""
 
 import logging
-import socket
 import threading
 
 import pytest
@@ -16,6 +15,7 @@ from orders.ruc import (
     ruc_validation_error,
 )
 from rappi.testing.fake_http import FakeHttpServer
+from rappi.testing.net import free_port
 
 RUC = "20100070970"
 UNVERIFIED = RucInfo(RUC, "", "", "", "", verified=False)
@@ -100,7 +100,8 @@ def test_a_ruc_with_an_unknown_prefix_is_rejected(ruc):
 
 def test_each_rejection_reason_has_its_own_message():
     messages = {ruc_validation_error(r) for r in ("2010007097", "30000000007", "20100070971")}
-    assert len(messages) == 3 and None not in messages
+    assert len(messages) == 3
+    assert None not in messages
 
 
 # --- Registry lookup --------------------------------------------------------------------
@@ -266,10 +267,7 @@ def test_fail_closed_refuses_when_the_registry_times_out(slow_registry, settings
 @pytest.fixture
 def closed_port_url():
     """A local port nothing listens on: connecting to it is refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def test_fail_open_accepts_the_checksum_when_the_connection_is_refused(settings, closed_port_url):

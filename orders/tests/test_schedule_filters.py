@@ -34,39 +34,43 @@ def orders():
     return made
 
 
-def ids(staff, query: str) -> set[int]:
-    response = staff.get(f"{URL}?{query}")
+def ids(dispatcher_api, query: str) -> set[int]:
+    response = dispatcher_api.get(f"{URL}?{query}")
     assert response.status_code == 200, response.content
     return {o["id"] for o in response.json()["results"]}
 
 
-def test_scheduled_after_includes_the_instant_itself(staff, orders):
-    assert ids(staff, "scheduled_after=2030-06-01T17:00:00Z") == {orders["at"], orders["after"]}
+def test_scheduled_after_includes_the_instant_itself(dispatcher_api, orders):
+    assert ids(dispatcher_api, "scheduled_after=2030-06-01T17:00:00Z") == {
+        orders["at"],
+        orders["after"],
+    }
 
 
-def test_scheduled_before_excludes_the_instant_itself(staff, orders):
-    assert ids(staff, "scheduled_before=2030-06-01T17:00:00Z") == {orders["before"]}
+def test_scheduled_before_excludes_the_instant_itself(dispatcher_api, orders):
+    assert ids(dispatcher_api, "scheduled_before=2030-06-01T17:00:00Z") == {orders["before"]}
 
 
-def test_both_make_a_window_and_offsets_are_read_as_instants(staff, orders):
+def test_both_make_a_window_and_offsets_are_read_as_instants(dispatcher_api, orders):
     window = f"scheduled_after={quote('2030-06-01T12:00:00-05:00')}" + (
         f"&scheduled_before={quote('2030-06-01T12:00:00.001-05:00')}"
     )
-    assert ids(staff, window) == {orders["at"]}
+    assert ids(dispatcher_api, window) == {orders["at"]}
     # An unscheduled order is scheduled at no time, so no window holds it.
-    assert orders["unscheduled"] not in ids(staff, "scheduled_after=2000-01-01T00:00:00Z")
-    assert orders["unscheduled"] not in ids(staff, "scheduled_before=2100-01-01T00:00:00Z")
+    assert orders["unscheduled"] not in ids(dispatcher_api, "scheduled_after=2000-01-01T00:00:00Z")
+    assert orders["unscheduled"] not in ids(dispatcher_api, "scheduled_before=2100-01-01T00:00:00Z")
 
 
 @pytest.mark.parametrize("name", ["scheduled_after", "scheduled_before"])
 @pytest.mark.parametrize(
     "value", ["tomorrow", "2030-13-01T00:00:00Z", "", "0001-01-01T00:00:00+05:00"]
 )
-def test_a_bad_instant_is_400_naming_the_parameter(staff, name, value):
-    response = staff.get(f"{URL}?{name}={quote(value)}")
+def test_a_bad_instant_is_400_naming_the_parameter(dispatcher_api, name, value):
+    response = dispatcher_api.get(f"{URL}?{name}={quote(value)}")
     assert response.status_code == 400, response.content
     body = response.json()["error"]
-    assert body["code"] == "invalid" and list(body["details"]["fields"]) == [name]
+    assert body["code"] == "invalid"
+    assert list(body["details"]["fields"]) == [name]
 
 
 def test_the_schedule_filters_are_documented():

@@ -3,7 +3,6 @@ transaction; `GET /api/v1/orders/{id}/events` lists them oldest first, scoped li
 order, without staff-only data for customers. The run's changes (assign, start, deliver,
 fail, finish, reopen) are tested in fleet/tests/test_timeline.py."""
 
-from contextlib import contextmanager
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -12,40 +11,16 @@ from django.db import transaction
 from django.utils import translation
 
 from fleet.tests.factories import driver_user
-from identity.tests.factories import UserFactory
 from orders import services, timeline
 from orders.models import Order, OrderEvent, OrderEventType
-from orders.tests import test_payment_attempts as attempts
 from orders.tests.factories import customer_user, drop, make_order, order_body
-from orders.tests.test_payment_attempts import _attempt, _checkout, _webhook
+from orders.tests.helpers import events_of, mp_holds, mp_webhook, open_checkout, records
 
 pytestmark = pytest.mark.django_db
-
-mercadopago = attempts.mercadopago  # the fake MercadoPago, as a fixture here too
-
-
-def events_of(order) -> list[OrderEvent]:
-    return list(OrderEvent.objects.filter(order_id=order.pk).order_by("at", "id"))
-
-
-@contextmanager
-def records(order, *types):
-    """The block writes exactly these events on `order` (in this order); the new events
-    are in the yielded list afterwards."""
-    before = {event.pk for event in events_of(order)}
-    new: list[OrderEvent] = []
-    yield new
-    new += [event for event in events_of(order) if event.pk not in before]
-    assert [event.type for event in new] == list(types)
 
 
 def status(order) -> str:
     return Order.objects.get(pk=order.pk).status
-
-
-@pytest.fixture
-def dispatcher():
-    return UserFactory(role_name="dispatcher")
 
 
 @pytest.fixture
@@ -130,9 +105,9 @@ def test_a_refused_edit_records_nothing(alice, dispatcher):
     assert response.status_code == 409
 
 
-def test_a_price_adjustment_records_amount_totals_reason_and_who(order, staff):
+def test_a_price_adjustment_records_amount_totals_reason_and_who(order, dispatcher_api):
     with records(order, "price_adjusted") as new:
-        response = staff.post(
+        response = dispatcher_api.post(
             f"/api/v1/orders/{order.pk}/adjust-price",
             {"amount": "-2.50", "reason": "Cliente frecuente"},
             format="json",
@@ -146,12 +121,13 @@ def test_a_price_adjustment_records_amount_totals_reason_and_who(order, staff):
         "to_total": response.json()["total"],
         "currency": "PEN",
     }
-    assert event.actor_role == "staff" and event.actor_id is not None
+    assert event.actor_role == "staff"
+    assert event.actor_id is not None
 
 
 def test_a_simulated_payment_records_paid_by_the_system(alice, order):
     client, _user, _customer = alice
-    payment = _checkout(client, order)
+    payment = open_checkout(client, order)
     with records(order, "paid") as new:
         response = client.post(
             f"/api/v1/payments/{payment.pk}/simulate", {"outcome": "approved"}, format="json"
@@ -170,13 +146,14 @@ def test_a_simulated_payment_records_paid_by_the_system(alice, order):
 
 def test_a_declined_simulated_payment_records_payment_declined(alice, order):
     client, _user, _customer = alice
-    payment = _checkout(client, order)
+    payment = open_checkout(client, order)
     with records(order, "payment_declined") as new:
         response = client.post(
             f"/api/v1/payments/{payment.pk}/simulate", {"outcome": "rejected"}, format="json"
         )
     assert response.status_code == 200, response.content
-    assert new[0].to_status == "" and new[0].data["payment_id"] == payment.pk
+    assert new[0].to_status == ""
+    assert new[0].data["payment_id"] == payment.pk
     with records(order):  # declining it again changes nothing, records nothing
         client.post(
             f"/api/v1/payments/{payment.pk}/simulate", {"outcome": "rejected"}, format="json"
@@ -187,23 +164,24 @@ def test_a_declined_card_then_an_approved_one_on_mercadopago_record_one_event_ea
     api, alice, order, mercadopago
 ):
     client, _user, _customer = alice
-    checkout = _checkout(client, order)
-    _attempt(mercadopago, "111", checkout, status="rejected")
+    checkout = open_checkout(client, order)
+    mp_holds(mercadopago, "111", checkout, status="rejected")
     with records(order, "payment_declined") as declined:
-        assert _webhook(api, "111").status_code == 200
+        assert mp_webhook(api, "111").status_code == 200
     assert declined[0].data["checkout_id"] == checkout.pk
-    _attempt(mercadopago, "222", checkout)
+    mp_holds(mercadopago, "222", checkout)
     with records(order, "paid") as paid:
-        assert _webhook(api, "222").status_code == 200
-        assert _webhook(api, "222", request_id="req-2").status_code == 200  # repeated
-    assert paid[0].data["provider"] == "mercadopago" and paid[0].actor_role == "system"
+        assert mp_webhook(api, "222").status_code == 200
+        assert mp_webhook(api, "222", request_id="req-2").status_code == 200  # repeated
+    assert paid[0].data["provider"] == "mercadopago"
+    assert paid[0].actor_role == "system"
 
 
 def test_a_manual_payment_of_an_order_pending_payment_records_paid_with_its_transition(
-    order, staff
+    order, dispatcher_api
 ):
     with records(order, "paid") as new:
-        response = staff.post(
+        response = dispatcher_api.post(
             f"/api/v1/orders/{order.pk}/payments",
             {"amount": str(order.total), "reference": "Caja 0042"},
             format="json",
@@ -269,10 +247,14 @@ class Boom(Exception):
 
 
 def test_a_change_rolled_back_takes_its_event_with_it(order, dispatcher):
-    with records(order), pytest.raises(Boom), transaction.atomic():
-        services.order_cancel(order=order, reason="x", by=dispatcher)
-        assert [e.type for e in events_of(order)] == ["created", "cancelled"]
-        raise Boom
+    def cancel_then_fail():
+        with transaction.atomic():
+            services.order_cancel(order=order, reason="x", by=dispatcher)
+            assert [e.type for e in events_of(order)] == ["created", "cancelled"]
+            raise Boom
+
+    with records(order), pytest.raises(Boom):
+        cancel_then_fail()
     assert status(order) == "pending_payment"
 
 
@@ -309,7 +291,8 @@ def test_the_customer_reads_its_orders_events_oldest_first(alice, order, dispatc
     response = client.get(f"/api/v1/orders/{order.pk}/events")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["count"] == 3 and body["next"] is None
+    assert body["count"] == 3
+    assert body["next"] is None
     assert [e["type"] for e in body["results"]] == ["created", "price_adjusted", "paid"]
     first = body["results"][0]
     assert set(first) == {
@@ -339,10 +322,13 @@ def test_customers_do_not_see_who_adjusted_a_price_nor_why_nor_staff_references(
     client, _user, _customer = alice
     _adjusted_and_paid(order, dispatcher)
     adjusted, paid = client.get(f"/api/v1/orders/{order.pk}/events").json()["results"][1:]
-    assert adjusted["actor_role"] == "staff" and adjusted["actor_id"] is None
-    assert "reason" not in adjusted["data"] and adjusted["data"]["amount"] == "-1.00"
+    assert adjusted["actor_role"] == "staff"
+    assert adjusted["actor_id"] is None
+    assert "reason" not in adjusted["data"]
+    assert adjusted["data"]["amount"] == "-1.00"
     assert "Cliente frecuente" not in adjusted["description"]
-    assert paid["actor_id"] is None and "reference" not in paid["data"]
+    assert paid["actor_id"] is None
+    assert "reference" not in paid["data"]
     assert "Caja 0042" not in paid["description"]
 
 
@@ -353,7 +339,8 @@ def test_staff_see_every_detail(alice, order, dispatcher, client_for):
     assert adjusted["actor_id"] == dispatcher.pk
     assert adjusted["data"]["reason"] == "Cliente frecuente"
     assert "Cliente frecuente" in adjusted["description"]
-    assert paid["data"]["reference"] == "Caja 0042" and "Caja 0042" in paid["description"]
+    assert paid["data"]["reference"] == "Caja 0042"
+    assert "Caja 0042" in paid["description"]
 
 
 def test_another_customers_order_is_not_found(order, client_for):
@@ -371,8 +358,8 @@ def test_a_driver_is_refused_as_for_the_order_itself(order, client_for):
     assert client.get(f"/api/v1/orders/{order.pk}/events").status_code == 403
 
 
-def test_no_such_order_is_not_found(staff):
-    assert staff.get("/api/v1/orders/999999/events").status_code == 404
+def test_no_such_order_is_not_found(dispatcher_api):
+    assert dispatcher_api.get("/api/v1/orders/999999/events").status_code == 404
 
 
 def test_signed_out_callers_are_refused(api, order):
@@ -383,7 +370,8 @@ def test_events_are_paged_like_other_lists(alice, order, dispatcher):
     client, _user, _customer = alice
     _adjusted_and_paid(order, dispatcher)
     body = client.get(f"/api/v1/orders/{order.pk}/events?page_size=2&page=2").json()
-    assert body["count"] == 3 and body["previous"] is not None
+    assert body["count"] == 3
+    assert body["previous"] is not None
     assert [e["type"] for e in body["results"]] == ["paid"]
     response = client.get(f"/api/v1/orders/{order.pk}/events?ordering=-at")
     assert response.status_code == 400  # oldest first, always
@@ -396,11 +384,11 @@ def _many_events(order, count):
 
 @pytest.mark.parametrize("count", [1, 50])
 def test_reading_events_costs_the_same_queries_for_1_or_50(
-    alice, order, staff, count, django_assert_max_num_queries
+    alice, order, dispatcher_api, count, django_assert_max_num_queries
 ):
     client, _user, _customer = alice
     _many_events(order, count - 1)  # with its `created`
-    for caller in (client, staff):
+    for caller in (client, dispatcher_api):
         with django_assert_max_num_queries(7):
             body = caller.get(f"/api/v1/orders/{order.pk}/events?page_size=200").json()
         assert body["count"] == count
@@ -472,6 +460,8 @@ def test_every_kind_of_event_reads_as_a_whole_sentence(order, kind, language):
     with translation.override(language):
         for for_staff in (True, False):
             sentence = timeline.describe(event, for_staff=for_staff)
-            assert sentence and "%(" not in sentence and "None" not in sentence
+            assert sentence
+            assert "%(" not in sentence
+            assert "None" not in sentence
             if not for_staff:
                 assert "SECRET" not in sentence

@@ -1,56 +1,9 @@
 """Every route under /api/v1/ refuses a request without a valid token, except the public
 ones docs/api.md names. Routes are found by walking the URL resolver, not listed by hand."""
 
-import re
-
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-PUBLIC_PATHS = {
-    "/api/v1/auth/register",
-    "/api/v1/auth/login",
-    "/api/v1/auth/refresh",
-    "/api/v1/payments/webhooks/mercadopago",
-}
-GROUP = re.compile(r"\(\?P<(?P<name>\w+)>(?P<regex>[^)]*)\)")
-CONVERTER = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
-
-
-def _sample_value(regex: str) -> str:
-    """An id the group accepts: a relational id, else a MongoDB one."""
-    return next((v for v in ("1", "0" * 24) if re.fullmatch(regex, v)), "1")
-
-
-def _sample(pattern: str) -> str:
-    pattern = GROUP.sub(lambda m: _sample_value(m["regex"]), pattern)
-    pattern = CONVERTER.sub("1", pattern)
-    return pattern.replace("^", "").replace("$", "").replace("/?", "").replace("\\.", ".")
-
-
-def _walk(patterns, prefix=""):
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            yield from _walk(entry.url_patterns, prefix + _sample(str(entry.pattern)))
-        elif isinstance(entry, URLPattern):
-            yield "/" + prefix + _sample(str(entry.pattern)), entry.callback
-
-
-def _methods(callback) -> list[str]:
-    if getattr(callback, "actions", None):  # a viewset route: method -> action
-        return sorted(callback.actions)
-    cls = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
-    return sorted(m for m in ("get", "post", "put", "patch", "delete") if hasattr(cls, m))
-
-
-def api_routes():
-    routes = []
-    for path, callback in _walk(get_resolver().url_patterns):
-        if not path.startswith("/api/v1/") or "(?" in path:
-            continue
-        assert resolve(path).func is callback, f"sample URL {path} resolves elsewhere"
-        routes.extend((path.rstrip("/"), method) for method in _methods(callback))
-    return routes
-
+from rappi.testing.routes import PUBLIC_PATHS, api_routes
 
 ROUTES = api_routes()
 

@@ -48,13 +48,15 @@ def test_stacked_and_horizontal_bars_and_a_line_on_its_own_axis():
         ],
         stacked=True,
     )
-    assert stacked["stacked"] is True and stacked["horizontal"] is False
+    assert stacked["stacked"] is True
+    assert stacked["horizontal"] is False
     assert [series["tone"] for series in stacked["series"]] == ["ok", "late"]
 
     drivers = charts.bar(
         ["Ana", "Luis"], [{"label": "Deliveries", "values": [12, 9]}], horizontal=True
     )
-    assert drivers["horizontal"] is True and drivers["stacked"] is False
+    assert drivers["horizontal"] is True
+    assert drivers["stacked"] is False
 
     sales = charts.bar(
         DAYS,
@@ -63,7 +65,8 @@ def test_stacked_and_horizontal_bars_and_a_line_on_its_own_axis():
         line_unit="S/",
     )
     assert sales["line"] == {"label": "Amount", "values": ["37.00", "92.50"]}
-    assert sales["line_unit"] == "S/" and sales["unit"] == ""
+    assert sales["line_unit"] == "S/"
+    assert sales["unit"] == ""
 
 
 def test_bars_coloured_one_by_one_by_meaning():
@@ -71,13 +74,14 @@ def test_bars_coloured_one_by_one_by_meaning():
         ["low", "high"], [{"label": "Incidents", "values": [4, 1]}], tones=["low", "high"]
     )
     assert spec["tones"] == ["low", "high"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="one tone per label"):
         charts.bar(["low", "high"], [{"label": "Incidents", "values": [4, 1]}], tones=["low"])
 
 
 def test_lines_and_doughnuts():
     spec = charts.line(DAYS, [{"label": "On time", "values": ["95.50", "100.00"]}], unit="%")
-    assert spec["type"] == "line" and spec["unit"] == "%"
+    assert spec["type"] == "line"
+    assert spec["unit"] == "%"
     assert spec["series"] == [{"label": "On time", "values": ["95.50", "100.00"]}]
     assert "stacked" not in spec
 
@@ -89,14 +93,14 @@ def test_lines_and_doughnuts():
         "unit": "",
     }
     assert charts.doughnut(["paid"], [7], tones=["ok"])["tones"] == ["ok"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="one value per label"):
         charts.doughnut(["paid", "failed"], [7])
 
 
 def test_a_series_needs_one_number_per_label():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'Orders' needs one value per label"):
         charts.bar(DAYS, [{"label": "Orders", "values": [1]}])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'Orders' needs one value per label"):
         charts.line(DAYS, [{"label": "Orders", "values": [1, 2, 3]}])
     with pytest.raises(TypeError):
         charts.bar(["a"], [{"label": "Orders", "values": [object()]}])
@@ -135,7 +139,8 @@ def test_the_chart_tag_puts_the_spec_in_an_attribute_never_in_a_script():
         DAYS, [{"label": 'Orders "paid" <b>', "values": [1, 2]}], unit="S/", horizontal=True
     )
     rendered = _render(spec)
-    assert "<script" not in rendered and "style=" not in rendered
+    assert "<script" not in rendered
+    assert "style=" not in rendered
     assert re.search(
         r'<figure class="chart chart--bar chart--horizontal" id="sales-chart">', rendered
     )
@@ -162,5 +167,6 @@ def test_the_chart_assets_are_the_vendored_chartjs_and_our_module_deferred():
 def test_a_chart_without_a_spec_says_so_too():
     with translation.override("en"):
         rendered = Template("{% load console %}{% chart 'none' 'Nothing' None %}").render(Context())
-    assert "<canvas" not in rendered and "Nothing to chart" in rendered
+    assert "<canvas" not in rendered
+    assert "Nothing to chart" in rendered
     assert 'id="none"' in rendered

@@ -44,7 +44,8 @@ def test_staff_sign_in_and_land_where_they_were_going():
         "/console/login/?next=/console/orders/",
         {"username": "OPS@rappi.pe", "password": PASSWORD, "next": "/console/orders/"},
     )
-    assert response.status_code == 302 and response["Location"] == "/console/orders/"
+    assert response.status_code == 302
+    assert response["Location"] == "/console/orders/"
     assert client.get("/console/orders/").status_code == 200
 
 
@@ -64,7 +65,8 @@ def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong():
     client = Client()
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     response = _sign_in(client, "ops@rappi.pe", "nope")
-    assert response.status_code == 200 and b"Wrong email or password." in response.content
+    assert response.status_code == 200
+    assert b"Wrong email or password." in response.content
     assert _sign_in(client, "nobody@rappi.pe", "nope").content.count(b"Wrong email") == 1
 
 
@@ -80,7 +82,8 @@ def test_the_console_spends_the_same_sign_in_budget_as_the_api(api):
     client = Client()
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     response = _sign_in(client, "ops@rappi.pe", REMOTE_ADDR="10.2.0.99")
-    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
     assert b"Too many sign-in attempts" in response.content
     assert "_auth_user_id" not in client.session  # even with the right password
 
@@ -115,11 +118,13 @@ def test_the_console_speaks_spanish_until_asked_otherwise_and_the_api_keeps_its_
     client = Client(HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
     client.force_login(UserFactory(role_name="dispatcher"))
     page = client.get("/console/").content.decode()
-    assert '<html lang="es">' in page and "Pedidos" in page
+    assert '<html lang="es">' in page
+    assert "Pedidos" in page
     switched = client.post("/i18n/setlang/", {"language": "en", "next": "/console/"})
     assert switched.status_code == 302
     page = client.get("/console/").content.decode()
-    assert '<html lang="en">' in page and ">Orders<" in page
+    assert '<html lang="en">' in page
+    assert ">Orders<" in page
     answer = api.post("/api/v1/auth/login", {"email": "x@y.pe", "password": "z"}, format="json")
     assert answer.json()["error"]["message"] == "Email or password is incorrect."
 

@@ -7,7 +7,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,8 @@ import psycopg
 import pytest
 import yaml
 from pymongo import MongoClient
+
+from rappi.testing.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -53,7 +54,8 @@ def test_the_image_requirements_carry_no_development_only_package():
     assert "mongoeco" in _requirement_names(ROOT / "requirements-local.txt")
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install -r requirements.txt" in dockerfile
-    assert "requirements-local" not in dockerfile and "requirements-dev" not in dockerfile
+    assert "requirements-local" not in dockerfile
+    assert "requirements-dev" not in dockerfile
 
 
 def test_the_app_starts_and_passes_its_deploy_checks_without_development_packages(tmp_path):
@@ -143,18 +145,13 @@ def test_the_entrypoint_migrates_indexes_and_seeds_then_runs_the_command(
         with psycopg.connect(scratch_postgres_url) as conn:
             users = conn.execute("SELECT count(*) FROM identity_user").fetchone()[0]
             applied = conn.execute("SELECT count(*) FROM django_migrations").fetchone()[0]
-        assert users >= 7 and applied > 0
+        assert users >= 7
+        assert applied > 0
         db = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)[mongo_db]
         assert "gps_pings" in db.list_collection_names()
         assert any("2dsphere" in str(ix["key"]) for ix in db.geofences.list_indexes())
     finally:
         MongoClient(mongo_uri, serverSelectionTimeoutMS=5000).drop_database(mongo_db)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _healthcheck(port: int) -> int:
@@ -169,7 +166,7 @@ def _healthcheck(port: int) -> int:
 def test_the_health_check_asks_the_port_gunicorn_listens_on(live_server):
     port = int(live_server.url.rsplit(":", 1)[1])
     assert _healthcheck(port) == 0
-    assert _healthcheck(_free_port()) == 1
+    assert _healthcheck(free_port()) == 1
     assert '["python", "docker/healthcheck.py"]' in (ROOT / "Dockerfile").read_text()
 
 
@@ -227,4 +224,5 @@ def test_the_compose_file_runs_the_app_on_its_databases():
         text=True,
         timeout=60,
     )
-    assert refused.returncode != 0 and "SECRET_KEY" in refused.stderr
+    assert refused.returncode != 0
+    assert "SECRET_KEY" in refused.stderr

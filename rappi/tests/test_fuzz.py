@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from identity.tests.factories import UserFactory, tokens_for
+from identity.tests.factories import tokens_for
 
 # As clients see it: through the JSON renderer (Decimal bounds become numbers).
 _document = json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(public=True)))
@@ -38,13 +38,13 @@ CHECKS = [
 
 
 @pytest.fixture
-def admin_headers(db):
+def admin_headers(db, admin):
     # Requests go through the WSGI handler, whose request signals would close the test's
     # database connection (and its transaction) after every call.
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     try:
-        yield {"Authorization": f"Bearer {tokens_for(UserFactory(role_name='admin'))['access']}"}
+        yield {"Authorization": f"Bearer {tokens_for(admin)['access']}"}
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)

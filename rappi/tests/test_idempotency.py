@@ -10,21 +10,16 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff(client_for):
-    return client_for(UserFactory(role_name="dispatcher"))
-
-
-@pytest.fixture
 def recipient():
     return UserFactory()
 
 
 @pytest.fixture
-def post(staff, recipient, django_capture_on_commit_callbacks):
+def post(dispatcher_api, recipient, django_capture_on_commit_callbacks):
     def _post(key=None, title="Hello", client=None):
         headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
         with django_capture_on_commit_callbacks(execute=True):
-            return (client or staff).post(
+            return (client or dispatcher_api).post(
                 "/api/v1/notifications/",
                 {"recipient_user_id": recipient.pk, "kind": "test", "title": title},
                 format="json",
@@ -58,10 +53,9 @@ def test_the_same_key_for_a_different_request_is_422(post):
     assert Notification.objects.count() == 1
 
 
-def test_keys_are_scoped_per_user(post, client_for):
-    other_staff = client_for(UserFactory(role_name="admin"))
+def test_keys_are_scoped_per_user(post, admin_api):
     post(key="shared")
-    response = post(key="shared", client=other_staff)
+    response = post(key="shared", client=admin_api)
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response.headers
     assert Notification.objects.count() == 2
@@ -94,8 +88,8 @@ def test_a_claim_abandoned_by_a_dead_request_is_taken_over(post):
     assert Notification.objects.count() == 1
 
 
-def test_a_failed_request_releases_its_key(post, staff):
-    bad = staff.post(
+def test_a_failed_request_releases_its_key(post, dispatcher_api):
+    bad = dispatcher_api.post(
         "/api/v1/notifications/", {"kind": "test"}, format="json", HTTP_IDEMPOTENCY_KEY="k-3"
     )
     assert bad.status_code == 400

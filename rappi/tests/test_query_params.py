@@ -10,12 +10,10 @@ from django.urls import resolve
 from django_filters import NumberFilter
 from drf_spectacular.generators import SchemaGenerator
 
-from identity.tests.factories import UserFactory
 from rappi.api.filters import INT64_MAX, IntegerFilter
-from rappi.tests.test_auth_required import ROUTES
-from rappi.tests.test_schema import _operation
+from rappi.testing.routes import api_routes, schema_operation
 from tracking import geofences
-from tracking.tests.test_pings import _run
+from tracking.tests.factories import run_in_progress
 
 pytestmark = pytest.mark.django_db
 
@@ -84,19 +82,9 @@ def _valid_sample(param: dict) -> str:
 
 
 @pytest.fixture
-def staff():
-    return UserFactory(role_name="admin")
-
-
-@pytest.fixture
-def admin(client_for, staff):
-    return client_for(staff)
-
-
-@pytest.fixture
-def concrete(staff):
+def concrete(admin):
     """A path template → a URL naming rows that exist, so a lookup never answers first."""
-    run = _run(staff)["run"]
+    run = run_in_progress(admin)["run"]
     zone = geofences.geofence_create(name="Zone", kind="delivery_zone", geometry=SQUARE)
 
     def fill(template: str) -> str:
@@ -132,17 +120,17 @@ def _field_errors(response) -> dict:
 
 @pytest.mark.parametrize(("path", "name"), _param_cases(_is_numeric))
 @pytest.mark.parametrize("value", [HUGE, str(INT64_MAX + 1), "1e400", "-1e400"])
-def test_a_huge_number_in_any_numeric_parameter_is_400(admin, concrete, path, name, value):
-    response = admin.get(concrete(path), _with_required(path, {name: value}))
+def test_a_huge_number_in_any_numeric_parameter_is_400(admin_api, concrete, path, name, value):
+    response = admin_api.get(concrete(path), _with_required(path, {name: value}))
     assert name in _field_errors(response)
 
 
-def test_a_huge_status_code_in_the_audit_filter_is_400(admin):
-    assert "status_code" in _field_errors(admin.get(f"/api/v1/audit/events?status_code={HUGE}"))
+def test_a_huge_status_code_in_the_audit_filter_is_400(admin_api):
+    assert "status_code" in _field_errors(admin_api.get(f"/api/v1/audit/events?status_code={HUGE}"))
 
 
-def test_the_largest_64_bit_id_is_a_valid_filter_that_finds_nothing(admin):
-    response = admin.get(f"/api/v1/orders/?customer_id={INT64_MAX}")
+def test_the_largest_64_bit_id_is_a_valid_filter_that_finds_nothing(admin_api):
+    response = admin_api.get(f"/api/v1/orders/?customer_id={INT64_MAX}")
     assert response.status_code == 200, response.content
     assert response.json()["count"] == 0
 
@@ -150,7 +138,7 @@ def test_the_largest_64_bit_id_is_a_valid_filter_that_finds_nothing(admin):
 def _filtersets():
     """Every FilterSet an API view uses, found through the URL resolver."""
     found = {}
-    for path, _method in ROUTES:
+    for path, _method in api_routes():
         cls = getattr(resolve(path).func, "cls", None)
         filterset = getattr(cls, "filterset_class", None)
         if filterset is not None:
@@ -204,16 +192,16 @@ def test_integer_filters_are_declared_as_bounded_integers_in_the_schema():
 
 @pytest.mark.parametrize("value", [HUGE, str(INT64_MAX + 1)])
 @pytest.mark.parametrize("name", ["page", "page_size"])
-def test_a_huge_page_or_page_size_is_400(admin, value, name):
-    assert name in _field_errors(admin.get(f"/api/v1/users/?{name}={value}"))
+def test_a_huge_page_or_page_size_is_400(admin_api, value, name):
+    assert name in _field_errors(admin_api.get(f"/api/v1/users/?{name}={value}"))
 
 
 # --- Item: empty values ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("path", "name"), _param_cases(_is_typed))
-def test_an_empty_typed_parameter_is_400(admin, concrete, path, name):
-    response = admin.get(concrete(path), _with_required(path, {name: ""}))
+def test_an_empty_typed_parameter_is_400(admin_api, concrete, path, name):
+    response = admin_api.get(concrete(path), _with_required(path, {name: ""}))
     assert name in _field_errors(response)
 
 
@@ -229,14 +217,14 @@ def test_an_empty_typed_parameter_is_400(admin, concrete, path, name):
         "/api/v1/notifications/?unread=",
     ],
 )
-def test_examples_of_empty_values_that_used_to_be_ignored(admin, url):
+def test_examples_of_empty_values_that_used_to_be_ignored(admin_api, url):
     name = url.rsplit("&", 1)[-1].split("?")[-1].rstrip("=")
-    assert name in _field_errors(admin.get(url))
+    assert name in _field_errors(admin_api.get(url))
 
 
 @pytest.mark.parametrize("path", ["/api/v1/users/", "/api/v1/orders/", "/api/v1/notifications/"])
-def test_an_empty_search_means_no_search(admin, path):
-    response = admin.get(path, {"search": ""})
+def test_an_empty_search_means_no_search(admin_api, path):
+    response = admin_api.get(path, {"search": ""})
     assert response.status_code == 200, response.content
 
 
@@ -245,7 +233,7 @@ def test_an_empty_search_means_no_search(admin, path):
 ALLOWED = re.compile(
     r"^Unknown parameter\. (?:Allowed: (?P<names>.+)\.|This endpoint takes none\.)$"
 )
-GET_PATHS = sorted({path for path, method in ROUTES if method == "get"})
+GET_PATHS = sorted({path for path, method in api_routes() if method == "get"})
 
 
 def _allowed_in(message: str) -> set[str]:
@@ -255,22 +243,22 @@ def _allowed_in(message: str) -> set[str]:
 
 
 @pytest.mark.parametrize("path", GET_PATHS)
-def test_an_unknown_parameter_on_any_get_route_is_400_naming_the_documented_ones(admin, path):
-    fields = _field_errors(admin.get(path, {"bogus": "1"}))
+def test_an_unknown_parameter_on_any_get_route_is_400_naming_the_documented_ones(admin_api, path):
+    fields = _field_errors(admin_api.get(path, {"bogus": "1"}))
     assert set(fields) == {"bogus"}
-    documented = {p["name"] for p in _query_params(_operation(SCHEMA, path, "get"))}
+    documented = {p["name"] for p in _query_params(schema_operation(SCHEMA, path, "get"))}
     assert _allowed_in(fields["bogus"][0]) == documented
 
 
 @pytest.mark.parametrize(("path", "name"), _param_cases(lambda schema: True))
-def test_every_documented_parameter_is_accepted(admin, concrete, path, name):
+def test_every_documented_parameter_is_accepted(admin_api, concrete, path, name):
     param = next(p for p in _query_params(SCHEMA["paths"][path]["get"]) if p["name"] == name)
-    response = admin.get(concrete(path), _with_required(path, {name: _valid_sample(param)}))
+    response = admin_api.get(concrete(path), _with_required(path, {name: _valid_sample(param)}))
     assert response.status_code in (200, 404), response.content
 
 
-def test_an_ignored_filter_no_longer_looks_like_no_orders(admin):
-    fields = _field_errors(admin.get("/api/v1/orders/?delivered_after=2026-12-01T00:00:00Z"))
+def test_an_ignored_filter_no_longer_looks_like_no_orders(admin_api):
+    fields = _field_errors(admin_api.get("/api/v1/orders/?delivered_after=2026-12-01T00:00:00Z"))
     assert fields == {
         "delivered_after": [
             "Unknown parameter. Allowed: created_after, created_before, customer, customer_id, "
@@ -280,13 +268,13 @@ def test_an_ignored_filter_no_longer_looks_like_no_orders(admin):
     }
 
 
-def test_an_endpoint_without_parameters_says_it_takes_none(admin):
-    fields = _field_errors(admin.get("/api/v1/auth/me?verbose=1"))
+def test_an_endpoint_without_parameters_says_it_takes_none(admin_api):
+    fields = _field_errors(admin_api.get("/api/v1/auth/me?verbose=1"))
     assert fields == {"verbose": ["Unknown parameter. This endpoint takes none."]}
 
 
-def test_a_command_refuses_unknown_parameters_too(admin):
-    response = admin.post("/api/v1/orders/quote?dry_run=1", {}, format="json")
+def test_a_command_refuses_unknown_parameters_too(admin_api):
+    response = admin_api.post("/api/v1/orders/quote?dry_run=1", {}, format="json")
     assert set(_field_errors(response)) == {"dry_run"}
 
 
@@ -295,8 +283,8 @@ def test_a_signed_out_request_is_401_before_its_parameters_are_looked_at(api):
     assert response.status_code == 401
 
 
-def test_a_method_the_route_lacks_is_405_whatever_its_parameters(admin):
-    response = admin.get("/api/v1/orders/quote?bogus=1")
+def test_a_method_the_route_lacks_is_405_whatever_its_parameters(admin_api):
+    response = admin_api.get("/api/v1/orders/quote?bogus=1")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
 
@@ -349,7 +337,7 @@ def test_public_sign_in_commands_refuse_undocumented_parameters(api):
     "url",
     ["/api/v1/users/?search=a%00b", "/api/v1/drivers/?search=%00", "/api/v1/orders/?district=x%00"],
 )
-def test_a_nul_character_in_a_query_parameter_is_400_not_500(admin, url):
-    response = admin.get(url)
+def test_a_nul_character_in_a_query_parameter_is_400_not_500(admin_api, url):
+    response = admin_api.get(url)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"

@@ -13,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from rappi.testing.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import readme_walkthroughs  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _listening(port: int) -> bool:
@@ -54,13 +50,14 @@ def test_every_sh_block_of_the_readme_is_marked():
 def test_a_line_with_an_expected_value_fails_when_the_value_differs(tmp_path):
     checked = readme_walkthroughs.script(["echo pending   # → delivered"], "http://x")
     result = subprocess.run(["bash", "-c", checked], capture_output=True, text=True)
-    assert result.returncode != 0 and "expected 'delivered'" in result.stderr
+    assert result.returncode != 0
+    assert "expected 'delivered'" in result.stderr
     checked = readme_walkthroughs.script(["echo delivered   # → delivered"], "http://x")
     assert subprocess.run(["bash", "-c", checked], capture_output=True).returncode == 0
 
 
 def test_the_readme_walkthroughs_run_against_make_run(tmp_path):
-    port, mongo_port = _free_port(), _free_port()
+    port, mongo_port = free_port(), free_port()
     env = {
         k: v
         for k, v in os.environ.items()
@@ -105,5 +102,6 @@ def test_the_readme_walkthroughs_run_against_make_run(tmp_path):
     deadline = time.monotonic() + 10
     while (_listening(port) or _listening(mongo_port)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _listening(port) and not _listening(mongo_port)
+    assert not _listening(port)
+    assert not _listening(mongo_port)
     assert not (tmp_path / "var" / "mongo.pid").exists()

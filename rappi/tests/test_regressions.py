@@ -11,16 +11,11 @@ from rappi.testing.concurrency import race
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin(client_for):
-    return client_for(UserFactory(role_name="admin"))
-
-
 @pytest.mark.parametrize(
     "path", ["/api/v1/roles/null,null", "/api/v1/users/abc", "/api/v1/users/1.5"]
 )
-def test_non_numeric_ids_are_404(admin, path):
-    response = admin.get(path)
+def test_non_numeric_ids_are_404(admin_api, path):
+    response = admin_api.get(path)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
@@ -44,8 +39,8 @@ def test_a_nul_byte_in_the_user_agent_does_not_break_login(api):
     assert response.status_code == 200
 
 
-def test_a_nul_byte_in_search_is_400(admin):
-    response = admin.get("/api/v1/users/?search=a%00b")
+def test_a_nul_byte_in_search_is_400(admin_api):
+    response = admin_api.get("/api/v1/users/?search=a%00b")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
 
@@ -59,34 +54,34 @@ def test_a_nul_byte_in_search_is_400(admin):
         "yesterday",
     ],
 )
-def test_odd_instants_in_date_filters_never_500(admin, value):
+def test_odd_instants_in_date_filters_never_500(admin_api, value):
     from urllib.parse import quote
 
-    response = admin.get(f"/api/v1/users/?created_after={quote(value)}")
+    response = admin_api.get(f"/api/v1/users/?created_after={quote(value)}")
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert "created_after" in response.json()["error"]["details"]["fields"]
 
 
-def test_a_valid_offset_is_compared_in_utc(admin):
+def test_a_valid_offset_is_compared_in_utc(admin_api):
     user = UserFactory()
     stamp = user.created_at.astimezone().isoformat()
     from urllib.parse import quote
 
-    found = admin.get(f"/api/v1/users/?created_after={quote(stamp)}&search={user.email}").json()
+    found = admin_api.get(f"/api/v1/users/?created_after={quote(stamp)}&search={user.email}").json()
     assert found["count"] == 1
 
 
 @pytest.mark.parametrize("value", ["maybe", "yes please", "2"])
-def test_a_bad_boolean_filter_is_400_not_ignored(admin, value):
-    response = admin.get(f"/api/v1/users/?is_active={value}")
+def test_a_bad_boolean_filter_is_400_not_ignored(admin_api, value):
+    response = admin_api.get(f"/api/v1/users/?is_active={value}")
     assert response.status_code == 400
     assert "is_active" in response.json()["error"]["details"]["fields"]
 
 
 @pytest.mark.parametrize("value", ["1_0", "\uff11"])  # underscore, full-width digit one
-def test_only_plain_digits_are_a_page(admin, value):
-    assert admin.get(f"/api/v1/users/?page={value}").status_code == 400
+def test_only_plain_digits_are_a_page(admin_api, value):
+    assert admin_api.get(f"/api/v1/users/?page={value}").status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -101,10 +96,10 @@ def test_only_plain_digits_are_a_page(admin, value):
         {"deep": [[[[[[[[[[[1]]]]]]]]]]]},
     ],
 )
-def test_notification_data_mongodb_would_refuse_is_400(admin, data):
+def test_notification_data_mongodb_would_refuse_is_400(admin_api, data):
     recipient = UserFactory()
     body = {"recipient_user_id": recipient.pk, "kind": "x", "title": "t", "data": data}
-    response = admin.post("/api/v1/notifications/", body, format="json")
+    response = admin_api.post("/api/v1/notifications/", body, format="json")
     assert response.status_code == 400
     assert "data" in response.json()["error"]["details"]["fields"]
 
@@ -196,9 +191,8 @@ def test_deeply_nested_json_to_an_authenticated_endpoint_is_400_not_500(client_f
     _assert_too_deep(response)
 
 
-def test_deeply_nested_json_with_an_idempotency_key_is_400_not_500(client_for):
-    client = client_for(UserFactory(role_name="admin"))
-    response = client.post(
+def test_deeply_nested_json_with_an_idempotency_key_is_400_not_500(admin_api):
+    response = admin_api.post(
         "/api/v1/notifications/",
         DEEP_ARRAYS,
         content_type="application/json",
@@ -224,7 +218,7 @@ def test_json_at_the_nesting_limit_parses_and_one_level_more_does_not(api):
 @pytest.mark.parametrize(
     "path", ["/api/v1/orders/{}", "/api/v1/customers/{}", "/api/v1/assignments/{}"]
 )
-def test_an_id_too_long_for_any_row_is_not_found(admin, path, digits):
-    response = admin.get(path.format(digits))
+def test_an_id_too_long_for_any_row_is_not_found(admin_api, path, digits):
+    response = admin_api.get(path.format(digits))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"

@@ -133,7 +133,8 @@ def test_every_report_is_a_drawn_chart_with_its_table(browser, live_server, lang
     assert_no_sideways_scroll(page)
     for section in ("report-sales", "report-drivers", "report-payments"):
         box = page.locator(f"#{section} canvas").bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= SIZES[size]["width"], section
+        assert box["x"] >= 0, section
+        assert box["x"] + box["width"] <= SIZES[size]["width"], section
     screenshot(page, f"console-reports-{language}-{size}")
     for section in ("sales", "drivers", "payments"):
         page.locator(f"#report-{section}").screenshot(
@@ -212,7 +213,8 @@ def test_the_customer_and_run_summaries_from_their_pages(browser, live_server, s
     expect(page.locator(".figures")).to_contain_text("S/ 234.50")
     charts = _charts_drawn(page)
     assert [c["id"] for c in charts] == ["customer-summary-chart"]
-    assert charts[0]["chart"] and charts[0]["painted"] > 500
+    assert charts[0]["chart"]
+    assert charts[0]["painted"] > 500
     assert_no_sideways_scroll(page)
     screenshot(page, f"console-report-customer-es-{size}")
     page.locator("td a[href^='/console/orders/']").first.click()
@@ -224,7 +226,8 @@ def test_the_customer_and_run_summaries_from_their_pages(browser, live_server, s
     expect(page.locator("h1")).to_contain_text(f"#{run_id}")
     charts = _charts_drawn(page)
     assert [c["id"] for c in charts] == ["run-summary-chart"]
-    assert charts[0]["chart"] and charts[0]["painted"] > 500
+    assert charts[0]["chart"]
+    assert charts[0]["painted"] > 500
     assert_no_sideways_scroll(page)
     screenshot(page, f"console-report-run-es-{size}")
     assert violations == []

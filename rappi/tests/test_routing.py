@@ -5,8 +5,8 @@ import itertools
 import logging
 import math
 import random
-import socket
 import threading
+from typing import Any
 
 import pytest
 
@@ -23,6 +23,7 @@ from rappi.routing import (
     optimise_order,
 )
 from rappi.testing.fake_http import FakeHttpServer
+from rappi.testing.net import free_port
 
 PLAZA_DE_ARMAS = Point(lat=-16.3988, lng=-71.5369)
 YANAHUARA = Point(lat=-16.3889, lng=-71.5436)
@@ -145,7 +146,7 @@ def test_a_route_needs_at_least_two_points(points):
 
 ROUTE_PATH = r"/route/v1/driving/[^/]+"
 TABLE_PATH = r"/table/v1/driving/[^/]+"
-ROUTE_ANSWER = {
+ROUTE_ANSWER: dict[str, Any] = {
     "code": "Ok",
     "routes": [
         {
@@ -387,10 +388,7 @@ def test_osrm_timeout_makes_routing_unavailable(slow_osrm, call):
 @pytest.fixture
 def closed_port_url():
     """A local port nothing listens on: connecting to it is refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
@@ -516,7 +514,8 @@ def test_optimised_order_keeps_the_input_when_the_heuristic_would_be_longer():
         [19, 15, 15, 7, 0],
     ]
     order = optimise_order([Point(0, i) for i in range(5)], router=MatrixRouter(dist))
-    assert sorted(order) == [0, 1, 2, 3, 4] and order[0] == 0
+    assert sorted(order) == [0, 1, 2, 3, 4]
+    assert order[0] == 0
     assert _length(order, dist) <= 28
 
 
@@ -588,7 +587,7 @@ def test_optimise_order_refuses_a_start_outside_the_points(start):
 
 
 @pytest.mark.parametrize(
-    "to, expected",
+    ("to", "expected"),
     [((1.0, 0.0), 0.0), ((0.0, 1.0), 90.0), ((-1.0, 0.0), 180.0), ((0.0, -1.0), 270.0)],
 )
 def test_the_bearing_is_degrees_clockwise_from_north(to, expected):

@@ -18,7 +18,7 @@ from schemathesis.core.failures import FailureGroup
 
 from identity.models import User
 from identity.tests.factories import UserFactory
-from rappi.tests.test_auth_required import PUBLIC_PATHS, ROUTES
+from rappi.testing.routes import PUBLIC_PATHS, api_routes, path_matches, schema_operation
 
 JSON = "application/json"
 ERROR_BODY = {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -45,22 +45,6 @@ def _operations(document):
                 yield path, method, item[method]
 
 
-def _operation(schema, path, method):
-    """The schema's operation for a sample path (`/api/v1/users/1` ~ `/api/v1/users/{id}`)."""
-    candidates = sorted(
-        (p for p in schema["paths"] if _matches(p, path)), key=lambda p: p.count("{")
-    )
-    found = [schema["paths"][p][method] for p in candidates if method in schema["paths"][p]]
-    return found[0] if found else None
-
-
-def _matches(template: str, path: str) -> bool:
-    left, right = template.rstrip("/").split("/"), path.rstrip("/").split("/")
-    return len(left) == len(right) and all(
-        a == b or a.startswith("{") for a, b in zip(left, right, strict=True)
-    )
-
-
 def test_the_schema_generates_without_a_warning(tmp_path):
     """drf-spectacular only warns when two serializers share a component name (one of
     them is then silently renamed, or shadowed): here a warning fails."""
@@ -78,10 +62,10 @@ def test_the_schema_is_valid_openapi(schema):
 
 
 def test_every_api_route_is_in_the_schema_with_its_errors(schema):
-    for path, method in ROUTES:
+    for path, method in api_routes():
         if path.endswith("/mercadopago"):
             continue
-        operation = _operation(schema, path, method)
+        operation = schema_operation(schema, path, method)
         assert operation is not None, f"{method.upper()} {path} is missing from the schema"
         codes = set(operation["responses"])
         assert "429" in codes
@@ -149,7 +133,8 @@ def test_paging_parameters_declare_their_bounds(document):
         if "page" not in query:
             continue
         lists += 1
-        assert query["page"]["type"] == "integer" and query["page"]["minimum"] == 1, path
+        assert query["page"]["type"] == "integer", path
+        assert query["page"]["minimum"] == 1, path
         assert query["page_size"]["minimum"] == 1, path
         assert query["page_size"]["maximum"] == settings.API_MAX_PAGE_SIZE, path
     assert lists >= 15
@@ -165,7 +150,8 @@ def test_the_file_download_declares_its_binary_types(document):
 def test_computed_decimals_are_declared_as_the_strings_they_are_sent_as(document):
     order = document["components"]["schemas"]["OrderOutput"]["properties"]
     for name in ("total_weight_kg", "total_chargeable_weight_kg", "total_volume_cm3"):
-        assert order[name]["type"] == "string" and order[name]["format"] == "decimal", name
+        assert order[name]["type"] == "string", name
+        assert order[name]["format"] == "decimal", name
 
 
 # --- What is sent matches what is declared, on the demo data ------------------------------
@@ -263,7 +249,7 @@ class _Reader:
             yield from self.urls(template[match.end() :], f"{prefix}{head}{value}")
 
     def _template_of(self, url: str) -> str:
-        return next(t for t in self.document["paths"] if _matches(t, url))
+        return next(t for t in self.document["paths"] if path_matches(t, url))
 
 
 @pytest.mark.django_db

@@ -46,5 +46,7 @@ def test_the_scripts_see_the_env_file_as_the_app_does(tmp_path):
     seen = json.loads(result.stdout)
     expected = {**dotenv_values(env_file), "ALREADY_SET": "from-the-environment"}
     assert seen == {name: expected[name] for name in NAMES}
-    assert seen["QUOTED"] == "two words" and seen["COMMENTED"] == "value"
-    assert seen["EXPORTED"] == "yes" and seen["SINGLE"] == "kept # not a comment"
+    assert seen["QUOTED"] == "two words"
+    assert seen["COMMENTED"] == "value"
+    assert seen["EXPORTED"] == "yes"
+    assert seen["SINGLE"] == "kept # not a comment"

@@ -17,7 +17,7 @@ CATALOGUES = sorted((ROOT / "locale").glob("*/LC_MESSAGES/django.po"))
 
 def _catalogue(mo: Path) -> dict:
     with mo.open("rb") as handle:
-        return dict(gettext.GNUTranslations(handle)._catalog)
+        return dict(gettext.GNUTranslations(handle)._catalog)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("po", CATALOGUES, ids=lambda po: po.parts[-3])

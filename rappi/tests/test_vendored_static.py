@@ -27,7 +27,7 @@ def test_the_script_pins_htmx_leaflet_geoman_and_chartjs():
     }
 
 
-@pytest.mark.parametrize("name, version, files", _pinned(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "version", "files"), _pinned(), ids=lambda v: str(v))
 def test_each_pinned_package_is_vendored_with_its_licence_and_version(name, version, files):
     folder = ROOT / "static" / "vendor" / name.rsplit("/", 1)[-1]
     assert (folder / "VERSION").read_text().strip() == f"{name}@{version}"

@@ -12,21 +12,11 @@ from django.conf import settings
 from identity.tests.factories import RoleFactory, UserFactory
 from rappi.testing.console import console_client
 from rappi.testing.mongo_commands import mongo_commands
-from tracking.tests.test_pings import LAT, LNG, _run, record_fix
+from tracking.tests.factories import LAT, LNG, record_fix, run_in_progress
 
 pytestmark = pytest.mark.django_db
 
 URL = "/console/fleet/"
-
-
-@pytest.fixture
-def staff():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def console(staff):
-    return console_client(staff)
 
 
 def scene(response) -> dict:
@@ -36,12 +26,14 @@ def scene(response) -> dict:
 
 
 def test_each_run_in_progress_is_a_marker_with_its_plate_and_the_silent_one_is_greyed(
-    console, staff
+    console, dispatcher
 ):
-    live = _run(staff, plate="ABC-123")
-    silent = _run(staff, plate="XYZ-789")
-    never = _run(staff, plate="NOF-100")
-    _run(staff, plate="WAI-200", start=False)  # assigned, not under way: not on the map
+    live = run_in_progress(dispatcher, plate="ABC-123")
+    silent = run_in_progress(dispatcher, plate="XYZ-789")
+    never = run_in_progress(dispatcher, plate="NOF-100")
+    run_in_progress(
+        dispatcher, plate="WAI-200", start=False
+    )  # assigned, not under way: not on the map
     record_fix(live["run"], LAT, LNG, seconds_ago=30, heading=45)
     record_fix(silent["run"], LAT + 0.01, LNG, seconds_ago=settings.GPS_STALE_AFTER_S + 180)
 
@@ -50,7 +42,8 @@ def test_each_run_in_progress_is_a_marker_with_its_plate_and_the_silent_one_is_g
     markers = {m["text"].split(" · ")[0]: m for m in scene(response)["markers"]}
     # A run that never sent a fix has nowhere to be drawn; the list still names it.
     assert set(markers) == {"ABC-123", "XYZ-789"}
-    assert markers["ABC-123"]["stale"] is False and markers["ABC-123"]["heading"] == 45
+    assert markers["ABC-123"]["stale"] is False
+    assert markers["ABC-123"]["heading"] == 45
     assert markers["ABC-123"]["url"] == f"/console/runs/{live['run'].pk}/"
     assert markers["XYZ-789"]["stale"] is True
     assert markers["XYZ-789"]["text"] == "XYZ-789 · 5 min ago"
@@ -61,25 +54,28 @@ def test_each_run_in_progress_is_a_marker_with_its_plate_and_the_silent_one_is_g
     assert "3 runs in progress" in page
 
 
-def test_each_planned_route_is_a_line_that_leads_to_its_run(console, staff):
-    run = _run(staff, plate="ABC-123")
+def test_each_planned_route_is_a_line_that_leads_to_its_run(console, dispatcher):
+    run = run_in_progress(dispatcher, plate="ABC-123")
     [line] = scene(console.get(URL))["lines"]
     assert line["kind"] == "route"
     assert line["url"] == f"/console/runs/{run['run'].pk}/"
     assert line["coordinates"] == run["run"].route.geometry["coordinates"]
 
 
-def test_the_refresh_reads_only_the_live_fragment(console, staff):
-    _run(staff, plate="ABC-123")
+def test_the_refresh_reads_only_the_live_fragment(console, dispatcher):
+    run_in_progress(dispatcher, plate="ABC-123")
     response = console.get(f"{URL}?lat={LAT}&lng={LNG}", headers={"HX-Request": "true"})
     page = response.content.decode()
-    assert "<html" not in page and 'id="fleet-live"' in page
+    assert "<html" not in page
+    assert 'id="fleet-live"' in page
     # The fragment polls the same address, point included, so the search survives it.
     assert f'hx-get="{URL}?lat={LAT}&amp;lng={LNG}"' in page
 
 
-def test_drivers_near_a_point_are_listed_nearest_first_within_the_radius(console, staff):
-    near, far, away = (_run(staff, plate=p) for p in ("NEA-001", "FAR-002", "AWA-003"))
+def test_drivers_near_a_point_are_listed_nearest_first_within_the_radius(console, dispatcher):
+    near, far, away = (
+        run_in_progress(dispatcher, plate=p) for p in ("NEA-001", "FAR-002", "AWA-003")
+    )
     record_fix(near["run"], LAT + 0.001, LNG, seconds_ago=20)  # ~111 m
     record_fix(far["run"], LAT + 0.008, LNG, seconds_ago=20)  # ~890 m
     record_fix(away["run"], LAT + 0.05, LNG, seconds_ago=20)  # ~5.6 km: outside 2 km
@@ -96,7 +92,7 @@ def test_drivers_near_a_point_are_listed_nearest_first_within_the_radius(console
 
 
 @pytest.mark.parametrize(
-    "query, field",
+    ("query", "field"),
     [
         ({"lat": "95", "lng": LNG}, "Latitude"),
         ({"lat": LAT, "lng": "abc"}, "Longitude"),
@@ -105,22 +101,23 @@ def test_drivers_near_a_point_are_listed_nearest_first_within_the_radius(console
         ({"lat": LAT, "lng": LNG, "window_min": "99999"}, "Fix no older than (min)"),
     ],
 )
-def test_a_bad_point_is_a_message_on_the_page_not_an_error(console, staff, query, field):
-    _run(staff, plate="ABC-123")
+def test_a_bad_point_is_a_message_on_the_page_not_an_error(console, dispatcher, query, field):
+    run_in_progress(dispatcher, plate="ABC-123")
     response = console.get(URL, query)
     assert response.status_code == 200
     page = response.content.decode()
-    assert 'role="alert"' in page and f"{field}:" in page
+    assert 'role="alert"' in page
+    assert f"{field}:" in page
     assert "near this point" not in page
     assert "circles" not in scene(response)
 
 
 @pytest.mark.parametrize("count", [1, 6])
 def test_the_page_costs_the_same_queries_whatever_the_fleet(
-    console, staff, count, django_assert_max_num_queries, mongo_test_database
+    console, dispatcher, count, django_assert_max_num_queries, mongo_test_database
 ):
     for n in range(count):
-        run = _run(staff, plate=f"FLT-{n:03}")
+        run = run_in_progress(dispatcher, plate=f"FLT-{n:03}")
         record_fix(run["run"], LAT + 0.001 * n, LNG, seconds_ago=20)
     console.get(URL)
     query = {"lat": LAT, "lng": LNG}
@@ -136,7 +133,7 @@ def test_staff_without_the_tracking_grant_get_the_403_page():
     assert client.get(URL).status_code == 403
 
 
-def test_a_point_with_nobody_near_still_draws_its_circle(console, staff):
+def test_a_point_with_nobody_near_still_draws_its_circle(console, dispatcher):
     response = console.get(URL, {"lat": LAT, "lng": LNG, "radius_m": 500})
     assert "No driver has sent a fix this close in that time." in response.content.decode()
     assert scene(response)["circles"] == [{"lat": LAT, "lng": LNG, "radius_m": 500.0}]

@@ -18,7 +18,7 @@ from identity.tests.factories import RoleFactory, UserFactory
 from rappi.testing.console import console_client
 from rappi.testing.mongo_commands import mongo_commands
 from tracking import geofences
-from tracking.documents import GeofenceEvent
+from tracking.tests.factories import GeofenceEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -34,11 +34,6 @@ SQUARE = [
 LINE = {"type": "LineString", "coordinates": [[-71.5369, -16.4088], [-71.5369, -16.3988]]}
 
 
-@pytest.fixture
-def console():
-    return console_client(UserFactory(role_name="dispatcher"))
-
-
 def zone(name="Cercado", kind="delivery_zone", **fields):
     return geofences.geofence_create(
         name=name, kind=kind, geometry={"type": "Polygon", "coordinates": [SQUARE]}, **fields
@@ -49,20 +44,14 @@ def corridor(run: int):
     return geofences.corridor_replace(assignment_id=run, route_id=run * 10, line=LINE)
 
 
-def event(geofence, *, driver_id: int, run: int, minute: int, type="enter", **fields):
-    moment = T0 + timedelta(minutes=minute)
-    GeofenceEvent(
-        geofence_id=geofence.pk,
-        geofence_kind=geofence.kind,
+def event(geofence, *, driver_id: int, run: int, minute: int, **fields):
+    GeofenceEventFactory(
+        geofence=geofence,
         driver_id=driver_id,
         assignment_id=run,
-        type=type,
-        at=moment,
-        confirmed_at=moment,
-        location={"type": "Point", "coordinates": [-71.537, -16.398]},
-        received_at=moment,
+        at=T0 + timedelta(minutes=minute),
         **fields,
-    ).save()
+    )
 
 
 def section(response, heading_id: str) -> str:
@@ -84,8 +73,9 @@ def event_rows(response) -> list[str]:
 
 def scene(response) -> dict:
     """What the page's map draws."""
-    raw = re.search(r'data-scene="([^"]*)"', response.content.decode())[1]
-    return json.loads(html.unescape(raw))
+    found = re.search(r'data-scene="([^"]*)"', response.content.decode())
+    assert found is not None, "no map on the page"
+    return json.loads(html.unescape(found[1]))
 
 
 def run_url(pk: int) -> str | None:
@@ -113,7 +103,8 @@ def test_a_dispatcher_sees_zones_by_kind_and_corridors_apart(console):
     assert "15 m" in zones
     corridors = section(response, "corridors")
     assert links(corridors) == ["Run #7 route corridor"]
-    assert "Routing-managed" in corridors and "#7" in corridors
+    assert "Routing-managed" in corridors
+    assert "#7" in corridors
     page = response.content.decode()
     assert 'class="map-placeholder"' not in page
     assert 'id="geofence-map" data-map' in page
@@ -148,17 +139,9 @@ def test_each_row_counts_its_events_of_the_last_24_hours(console):
     busy, quiet = zone("Busy"), zone("Quiet")
     now = timezone.now()
     for fence, hours in ((busy, 0.1), (busy, 1), (busy, 23), (busy, 25), (quiet, 25)):
-        GeofenceEvent(
-            geofence_id=fence.pk,
-            geofence_kind=fence.kind,
-            driver_id=1,
-            assignment_id=7,
-            type="enter",
-            at=now - timedelta(hours=hours),
-            confirmed_at=now,
-            location={"type": "Point", "coordinates": [-71.537, -16.398]},
-            received_at=now,
-        ).save()
+        GeofenceEventFactory(
+            geofence=fence, at=now - timedelta(hours=hours), confirmed_at=now, received_at=now
+        )
     zones = section(console.get(URL), "zones")
     assert f'<a href="{URL}{busy.pk}/#events"' in zones
     assert "3 events</a>" in zones
@@ -178,7 +161,8 @@ def test_customers_and_drivers_cannot_open_them(role):
     for path in (URL, f"{URL}{zone().pk}/"):
         client = console_client(user)
         response = client.get(path)
-        assert response.status_code == 302 and response["Location"] == "/console/login/"
+        assert response.status_code == 302
+        assert response["Location"] == "/console/login/"
         assert "_auth_user_id" not in client.session
 
 
@@ -258,7 +242,8 @@ def test_a_corridor_shows_its_run_and_that_routing_manages_it(console):
     assert "Managed by routing" in page
     assert "#7" in page
     assert 'class="map-placeholder"' not in page
-    assert "/edit/" not in page and "/deactivate/" not in page
+    assert "/edit/" not in page
+    assert "/deactivate/" not in page
 
 
 def test_a_geofences_page_shows_it_on_a_small_map(console):

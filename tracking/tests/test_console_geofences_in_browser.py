@@ -19,7 +19,7 @@ from rappi.testing.browser import (
     watch_csp,
 )
 from tracking import demo, geofences
-from tracking.documents import GeofenceEvent
+from tracking.tests.factories import GeofenceEventFactory
 
 pytestmark = pytest.mark.usefixtures("live_db")
 
@@ -40,18 +40,14 @@ def _zones():
     _user, driver = driver_user(full_name="Rosa Quispe Mamani")
     now = datetime.now(UTC)
     for minutes, kind, run in ((50, "enter", 41), (44, "exit", 41), (12, "enter", 42)):
-        moment = now - timedelta(minutes=minutes)
-        GeofenceEvent(
-            geofence_id=forbidden.pk,
-            geofence_kind=forbidden.kind,
+        GeofenceEventFactory(
+            geofence=forbidden,
             driver_id=driver.pk,
             assignment_id=run,
             type=kind,
-            at=moment,
-            confirmed_at=moment,
+            at=now - timedelta(minutes=minutes),
             location={"type": "Point", "coordinates": [-71.533, -16.403]},
-            received_at=moment,
-        ).save()
+        )
     return forbidden
 
 

@@ -13,7 +13,6 @@ from shapely.geometry import Point as ShapelyPoint
 from fleet import services
 from fleet.models import Route
 from fleet.tests.factories import VehicleFactory, driver_user
-from identity.tests.factories import UserFactory
 from orders.tests.factories import CustomerFactory, drop, make_order
 from tracking import geofences
 from tracking.documents import Geofence
@@ -26,15 +25,10 @@ METRES_PER_DEGREE_LNG = 6_371_008.8 * math.pi / 180 * math.cos(math.radians(16.4
 
 
 @pytest.fixture
-def staff_user():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def run(staff_user, django_capture_on_commit_callbacks):
+def run(dispatcher, django_capture_on_commit_callbacks):
     order = make_order(
         customer=CustomerFactory(),
-        by=staff_user,
+        by=dispatcher,
         drops=[drop(lat="-16.4210", lng="-71.5217"), drop(lat="-16.3891", lng="-71.5456")],
     )
     _, driver = driver_user()
@@ -43,7 +37,7 @@ def run(staff_user, django_capture_on_commit_callbacks):
             orders=[order],
             driver=driver,
             vehicle=VehicleFactory(capacity_kg=Decimal("500")),
-            by=staff_user,
+            by=dispatcher,
         )
 
 
@@ -58,17 +52,22 @@ def _east_of_line(metres: float) -> ShapelyPoint:
 def test_the_corridor_is_a_closed_valid_lng_lat_polygon_round_the_line():
     polygon = geofences.corridor_polygon(NORTH_LINE, tolerance_m=80)
     ring = polygon["coordinates"][0]
-    assert polygon["type"] == "Polygon" and ring[0] == ring[-1] and len(ring) >= 4
+    assert polygon["type"] == "Polygon"
+    assert ring[0] == ring[-1]
+    assert len(ring) >= 4
     assert all(-72 < lng < -71 and -17 < lat < -16 for lng, lat in ring)  # [lng, lat]
     area = shape(polygon)
-    assert area.is_valid and area.exterior.is_ccw
+    assert area.is_valid
+    assert area.exterior.is_ccw
     assert area.contains(LineString(NORTH_LINE["coordinates"]))
 
 
 def test_the_corridor_reaches_the_tolerance_in_metres_and_no_further():
     area = shape(geofences.corridor_polygon(NORTH_LINE, tolerance_m=80))
-    assert area.contains(_east_of_line(77)) and area.contains(_east_of_line(-77))
-    assert not area.contains(_east_of_line(83)) and not area.contains(_east_of_line(-83))
+    assert area.contains(_east_of_line(77))
+    assert area.contains(_east_of_line(-77))
+    assert not area.contains(_east_of_line(83))
+    assert not area.contains(_east_of_line(-83))
 
 
 def test_a_line_of_fewer_than_two_positions_has_no_corridor():
@@ -83,7 +82,9 @@ def test_a_line_of_fewer_than_two_positions_has_no_corridor():
 def test_a_run_gets_a_corridor_round_its_route_with_80_m_by_default(run):
     route = Route.objects.get(assignment=run)
     [corridor] = _corridors(run.pk)
-    assert corridor.active and corridor.route_id == route.pk and corridor.tolerance_m == 80
+    assert corridor.active
+    assert corridor.route_id == route.pk
+    assert corridor.tolerance_m == 80
     assert shape(corridor.geometry).contains(LineString(route.geometry["coordinates"]))
 
 
@@ -116,13 +117,14 @@ def test_re_planning_replaces_the_corridor_keeping_one_per_run(
 
 def test_a_plan_rolled_back_leaves_the_previous_corridor(run, django_capture_on_commit_callbacks):
     [before] = _corridors(run.pk)
-    with (
-        django_capture_on_commit_callbacks(execute=True) as callbacks,
-        pytest.raises(RuntimeError),
-        transaction.atomic(),
-    ):
-        services.route_plan(assignment=run)
-        raise RuntimeError("the request failed after planning")
+
+    def plan_then_fail():
+        with transaction.atomic():
+            services.route_plan(assignment=run)
+            raise RuntimeError("the request failed after planning")
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError):
+        plan_then_fail()
     assert callbacks == []
     [after] = _corridors(run.pk)
     assert after.route_id == before.route_id

@@ -2,7 +2,6 @@
 a border, entering is immediate, leaving is debounced (N fixes or T seconds), states are
 kept per driver and run, forbidden zones alert the dispatchers."""
 
-import math
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -14,15 +13,20 @@ from identity.documents import Notification
 from identity.tests.factories import UserFactory
 from tracking import events, geofences
 from tracking.documents import GeofenceEvent, GeofenceState
+from tracking.tests.factories import (
+    LNG,
+    METRES_PER_DEGREE_LAT,
+    METRES_PER_DEGREE_LNG,
+    NORTH_LINE,
+    ZoneFactory,
+)
+from tracking.tests.factories import MID_LAT as LAT
 
 pytestmark = pytest.mark.django_db
 
+# The run's route is NORTH_LINE, 1.1 km due north along one meridian: its 80 m corridor's
+# border runs 80 m east of it.
 RUN, DRIVER = 501, 77
-# A 1.1 km route due north along one meridian: its 80 m corridor's border runs 80 m east.
-LNG, LAT = -71.5369, -16.4038
-NORTH_LINE = {"type": "LineString", "coordinates": [[LNG, -16.4088], [LNG, -16.3988]]}
-METRES_PER_DEGREE_LAT = 6_371_008.8 * math.pi / 180
-METRES_PER_DEGREE_LNG = METRES_PER_DEGREE_LAT * math.cos(math.radians(-LAT))
 T0 = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
 
 
@@ -54,16 +58,6 @@ def stored(**query) -> list[GeofenceEvent]:
 @pytest.fixture
 def corridor():
     return geofences.corridor_replace(assignment_id=RUN, route_id=1, line=NORTH_LINE)
-
-
-def square(*, west_m: float, east_m: float, kind: str, name: str, **extra):
-    """A zone from `west_m` to `east_m` east of the route, 500 m north and south."""
-    west, east_ = (LNG + m / METRES_PER_DEGREE_LNG for m in (west_m, east_m))
-    south, north = (LAT + m / METRES_PER_DEGREE_LAT for m in (-500, 500))
-    ring = [[west, south], [east_, south], [east_, north], [west, north], [west, south]]
-    return geofences.geofence_create(
-        name=name, kind=kind, geometry={"type": "Polygon", "coordinates": [ring]}, **extra
-    )
 
 
 # --- Debounce ------------------------------------------------------------------------------------
@@ -105,8 +99,10 @@ def test_a_real_exit_is_one_exit_dated_at_the_first_fix_outside(corridor):
     # The third fix outside confirmed it; the first one outside is where it happened.
     assert exit_.confirmed_at == T0 + timedelta(seconds=25)
     lng, lat = exit_.location["coordinates"]
-    assert round((lng - LNG) * METRES_PER_DEGREE_LNG) == 150 and lat == pytest.approx(LAT)
-    assert exit_.geofence_id == corridor.pk and exit_.geofence_kind == "route_corridor"
+    assert round((lng - LNG) * METRES_PER_DEGREE_LNG) == 150
+    assert lat == pytest.approx(LAT)
+    assert exit_.geofence_id == corridor.pk
+    assert exit_.geofence_kind == "route_corridor"
     assert (exit_.driver_id, exit_.assignment_id, exit_.incident_id) == (DRIVER, RUN, None)
 
 
@@ -166,7 +162,7 @@ def test_fixes_are_taken_in_recorded_order_whatever_the_list_order(corridor):
 
 
 def test_delivery_zones_are_entered_and_left_along_with_the_corridor(corridor):
-    zone = square(west_m=40, east_m=2000, kind="delivery_zone", name="Cercado")
+    zone = ZoneFactory(west_m=40, east_m=2000, kind="delivery_zone", name="Cercado")
     # 0 m: corridor only; 60 m: both; 300 m onwards: the zone only.
     process(track([0, 60, 300, 400, 500, 600]))
     assert [(e.geofence_kind, e.type) for e in stored()] == [
@@ -175,11 +171,12 @@ def test_delivery_zones_are_entered_and_left_along_with_the_corridor(corridor):
         ("route_corridor", "exit"),
     ]
     [state] = GeofenceState.objects(geofence_id=zone.pk)
-    assert state.inside and state.assignment_id == RUN
+    assert state.inside
+    assert state.assignment_id == RUN
 
 
 def test_a_zone_the_driver_is_in_is_left_even_when_the_fixes_are_far_away(corridor):
-    square(west_m=-200, east_m=200, kind="delivery_zone", name="Cercado")
+    ZoneFactory(west_m=-200, east_m=200, kind="delivery_zone", name="Cercado")
     process(track([0]))
     # Back online 20 km away: the zone is nowhere near these fixes, but was held.
     far = [east(20_000 + i * 10, seconds=600 + i * 5) for i in range(3)]
@@ -193,7 +190,7 @@ def test_a_zone_the_driver_is_in_is_left_even_when_the_fixes_are_far_away(corrid
 
 
 def test_a_zones_tolerance_widens_the_band_where_fixes_change_nothing(corridor):
-    square(west_m=300, east_m=2000, kind="delivery_zone", name="Yanahuara", tolerance_m=30)
+    ZoneFactory(west_m=300, east_m=2000, kind="delivery_zone", name="Yanahuara", tolerance_m=30)
     process(track([320]))  # 20 m inside: within the band
     assert stored(geofence_kind="delivery_zone") == []
     process(track([340], start=5))  # 40 m inside: beyond band and accuracy
@@ -201,7 +198,7 @@ def test_a_zones_tolerance_widens_the_band_where_fixes_change_nothing(corridor):
 
 
 def test_inactive_zones_make_no_events(corridor):
-    zone = square(west_m=-200, east_m=200, kind="forbidden", name="Market")
+    zone = ZoneFactory(west_m=-200, east_m=200, kind="forbidden", name="Market")
     geofences.geofence_deactivate(geofence=zone)
     process(track([0]))
     assert [e.geofence_kind for e in stored()] == ["route_corridor"]
@@ -213,7 +210,7 @@ def test_another_runs_corridor_is_not_this_runs_business(corridor):
 
 
 def test_a_new_run_starts_with_fresh_states(corridor):
-    zone = square(west_m=-200, east_m=200, kind="delivery_zone", name="Cercado")
+    zone = ZoneFactory(west_m=-200, east_m=200, kind="delivery_zone", name="Cercado")
     process(track([0]))
     # The driver's next run starts inside the same zone: it is entered for that run too.
     process(track([5], start=3600), run=RUN + 1)
@@ -228,7 +225,7 @@ def test_entering_a_forbidden_zone_notifies_every_dispatcher(
 ):
     dispatchers = [UserFactory(role_name="dispatcher") for _ in range(2)]
     UserFactory(role_name="admin")
-    zone = square(west_m=-200, east_m=200, kind="forbidden", name="Mercado San Camilo")
+    zone = ZoneFactory(west_m=-200, east_m=200, kind="forbidden", name="Mercado San Camilo")
     with django_capture_on_commit_callbacks(execute=True):
         process(track([0, 10, 20]))
     [event] = stored(geofence_id=zone.pk)
@@ -241,7 +238,7 @@ def test_entering_a_forbidden_zone_notifies_every_dispatcher(
 
 def test_entering_a_delivery_zone_notifies_nobody(corridor, django_capture_on_commit_callbacks):
     UserFactory(role_name="dispatcher")
-    square(west_m=-200, east_m=200, kind="delivery_zone", name="Cercado")
+    ZoneFactory(west_m=-200, east_m=200, kind="delivery_zone", name="Cercado")
     with django_capture_on_commit_callbacks(execute=True):
         process(track([0]))
     assert Notification.objects.count() == 0
@@ -262,7 +259,7 @@ def test_a_batch_writes_its_events_in_one_insert(corridor, monkeypatch):
 
 
 def test_events_delete_for_purges_a_runs_events_and_states_only(corridor):
-    square(west_m=-2000, east_m=2000, kind="delivery_zone", name="Cercado")
+    ZoneFactory(west_m=-2000, east_m=2000, kind="delivery_zone", name="Cercado")
     process(track([0, 200, 200, 200, 0]))
     process(track([0]), run=RUN + 1, driver=DRIVER + 1)
     assert events.events_delete_for(assignment_id=RUN) == 4

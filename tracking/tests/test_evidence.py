@@ -13,51 +13,8 @@ from PIL import ExifTags, Image, ImageFile, WebPImagePlugin
 from rappi import mongo
 from tracking import evidence as ev
 from tracking.documents import Evidence
-
-PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-def image_bytes(image: Image.Image, fmt: str, **params) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **params)
-    return out.getvalue()
-
-
-def small_jpeg(color: str = "green") -> bytes:
-    return image_bytes(Image.new("RGB", (64, 48), color), "JPEG")
-
-
-def camera_jpeg(size: tuple[int, int] = (4000, 3000)) -> bytes:
-    """A landscape photo, left half red and right half blue, tagged orientation 6 (the
-    camera was turned: show it rotated 90° clockwise) and carrying GPS, XMP, an ICC
-    profile and a comment."""
-    width, height = size
-    image = Image.new("RGB", size, "blue")
-    image.paste("red", (0, 0, width // 2, height))
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = 6
-    exif[ExifTags.Base.Make] = "PhoneCo"
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps[ExifTags.GPS.GPSLatitudeRef] = "S"
-    gps[ExifTags.GPS.GPSLatitude] = (16.0, 24.0, 33.0)
-    gps[ExifTags.GPS.GPSLongitudeRef] = "W"
-    gps[ExifTags.GPS.GPSLongitude] = (71.0, 32.0, 11.0)
-    return image_bytes(
-        image,
-        "JPEG",
-        exif=exif,
-        xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>secret-xmp</x:xmpmeta>",
-        icc_profile=b"not-really-an-icc-profile",
-        comment=b"secret-comment",
-    )
-
-
-def gridfs_count() -> int:
-    return len(list(GridFSBucket(mongo.get_db(), bucket_name="evidence").find({})))
-
-
-def chunk_count() -> int:
-    return mongo.get_db()["evidence.chunks"].count_documents({})
+from tracking.tests.factories import PDF_BYTES, camera_jpeg, image_bytes, small_jpeg
+from tracking.tests.helpers import chunk_count, gridfs_count
 
 
 def read_back(file_id: ObjectId) -> bytes:
@@ -105,9 +62,11 @@ def test_photo_is_turned_upright_by_its_exif_orientation_and_shrunk_to_1600():
     assert image.size == (1200, 1600)
     # The left (red) half of the sensor is the top of the upright photo.
     red, _, blue = image.getpixel((600, 300))
-    assert red > 200 and blue < 60
+    assert red > 200
+    assert blue < 60
     red, _, blue = image.getpixel((600, 1300))
-    assert blue > 200 and red < 60
+    assert blue > 200
+    assert red < 60
 
 
 def test_stored_photo_has_no_exif_gps_xmp_icc_or_comment():
@@ -134,7 +93,8 @@ def test_png_with_transparency_becomes_a_jpeg_on_white():
     assert prepared.content_type == "image/jpeg"
     assert prepared.filename == "firma.jpg"
     image = Image.open(io.BytesIO(prepared.data))
-    assert image.format == "JPEG" and image.mode == "RGB"
+    assert image.format == "JPEG"
+    assert image.mode == "RGB"
     assert min(image.getpixel((150, 10))) > 240  # transparent → white, not black
     assert max(image.getpixel((150, 50))) < 20
 
@@ -469,8 +429,10 @@ def test_open_returns_the_file_its_record_and_a_stream_of_the_bytes():
 
     stored, owner, stream = ev.evidence_open(str(file_id))
 
-    assert stored.file_id == file_id and stored.filename == "guia.pdf"
-    assert owner.pk == record.pk and owner.incident_id == 3
+    assert stored.file_id == file_id
+    assert stored.filename == "guia.pdf"
+    assert owner.pk == record.pk
+    assert owner.incident_id == 3
     assert stream.read() == PDF_BYTES
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from identity.tests.factories import UserFactory
 from rappi.testing.browser import SIZES, open_console, screenshot
-from tracking.tests.test_pings import LAT, LNG, _run, record_fix
+from tracking.tests.factories import LAT, LNG, record_fix, run_in_progress
 
 pytestmark = pytest.mark.usefixtures("live_db")
 
@@ -20,8 +20,8 @@ PASSWORD = "Sup3r-Secreta-2026"
 
 def _fleet():
     staff = UserFactory(email="lucia@rappi.pe", password=PASSWORD, role_name="dispatcher")
-    moving = _run(staff, plate="ABC-123")
-    silent = _run(staff, plate="XYZ-789")
+    moving = run_in_progress(staff, plate="ABC-123")
+    silent = run_in_progress(staff, plate="XYZ-789")
     record_fix(moving["run"], LAT, LNG, seconds_ago=60, heading=90)
     record_fix(silent["run"], LAT + 0.01, LNG + 0.01, seconds_ago=15 * 60)
     return moving, silent
@@ -73,14 +73,18 @@ def test_a_new_fix_moves_its_marker_without_a_reload_and_keeps_the_view(browser,
     page.evaluate("window.marked = true")  # gone if the page reloads
     page.evaluate(f"RappiMap.get('fleet-map').map.setView([{LAT}, {LNG}], 14, {{animate: false}})")
     before = page.evaluate(offset)
-    assert abs(before[0]) < 3 and abs(before[1]) < 3  # the view is centred on it
+    # The view is centred on it.
+    assert abs(before[0]) < 3
+    assert abs(before[1]) < 3
 
     record_fix(moving["run"], LAT + 0.003, LNG + 0.003, seconds_ago=1)  # ~450 m north-east
     page.wait_for_function(
         f"() => {{ const o = ({offset})(); return o && o[0] > 20; }}", timeout=15_000
     )
     after = page.evaluate(offset)
-    assert after[0] > 20 and after[1] < -20  # east and north of where it was
+    # East and north of where it was.
+    assert after[0] > 20
+    assert after[1] < -20
     assert page.evaluate("window.marked") is True
     assert page.evaluate("RappiMap.get('fleet-map').map.getZoom()") == 14
     screenshot(page, "console-fleet-map-moved")

@@ -108,7 +108,8 @@ def test_a_polygon_drawn_with_geoman_and_saved_is_a_geofence(browser, live_serve
     stored = Geofence.objects.get(name="Plaza de Armas")
     assert (stored.kind, stored.active, stored.tolerance_m) == ("vehicle_restriction", True, 10.0)
     [ring] = stored.geometry["coordinates"]
-    assert len(ring) == 5 and ring[0] == ring[-1]
+    assert len(ring) == 5
+    assert ring[0] == ring[-1]
     for lat, lng in square:  # every corner where it was clicked, within a few metres
         assert min(abs(p[1] - lat) + abs(p[0] - lng) for p in ring) < 0.0001
     expect(page.locator("#geofence-map path.map-zone--vehicle_restriction")).to_have_count(1)
@@ -144,7 +145,8 @@ def test_a_bowtie_is_refused_and_shown_where_it_crosses(browser, live_server, la
         " m.y + m.height / 2 - c.y - p.y]; }",
         [LAT, LNG],
     )
-    assert abs(offset[0]) < 6 and abs(offset[1]) < 6, offset
+    assert abs(offset[0]) < 6, offset
+    assert abs(offset[1]) < 6, offset
     # The refused outline is back in the form and on the map to be mended.
     expect(page.locator("#id_name")).to_have_value("Lazo")
     expect(page.locator("#geofence-map path.map-zone--editing")).to_have_count(1)

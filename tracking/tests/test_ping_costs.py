@@ -4,7 +4,6 @@ stored fixes; three SQL queries (authentication, the rate limit's counter, and t
 which brings the geofences' generations along). And the one write of the head is a compare-and-set: two requests of
 one driver racing never weigh a fix twice, so never emit an enter or an exit twice."""
 
-import math
 import threading
 from datetime import timedelta
 from functools import partial
@@ -16,28 +15,23 @@ from rappi.testing.concurrency import race
 from rappi.testing.mongo_commands import mongo_commands
 from tracking import events, geofences, heads, pings
 from tracking.documents import GeofenceEvent, GpsPing
-from tracking.tests.test_pings import _run
+from tracking.tests.factories import (
+    LNG,
+    METRES_PER_DEGREE_LNG,
+    NORTH_LINE,
+    FixFactory,
+    ZoneFactory,
+    ingest_fixes,
+    run_in_progress,
+)
+from tracking.tests.factories import MID_LAT as LAT
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/tracking/pings"
-LNG, LAT = -71.5369, -16.4038
-NORTH_LINE = {"type": "LineString", "coordinates": [[LNG, -16.4088], [LNG, -16.3988]]}
-METRES_PER_DEGREE_LAT = 6_371_008.8 * math.pi / 180
-METRES_PER_DEGREE_LNG = METRES_PER_DEGREE_LAT * math.cos(math.radians(-LAT))
 # Authentication (one query), the rate limit's counter (one), and the run with its
 # geofence generations (one: the ingest's only query).
 SQL_PER_REQUEST = 3
-
-
-def square(*, west_m: float, east_m: float, kind: str = "delivery_zone", name: str = "Zone"):
-    """A zone from `west_m` to `east_m` east of the route, 500 m north and south."""
-    west, east = (LNG + m / METRES_PER_DEGREE_LNG for m in (west_m, east_m))
-    south, north = (LAT + m / METRES_PER_DEGREE_LAT for m in (-500, 500))
-    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
-    return geofences.geofence_create(
-        name=name, kind=kind, geometry={"type": "Polygon", "coordinates": [ring]}
-    )
 
 
 class Phone:
@@ -75,19 +69,12 @@ class Phone:
 
 
 @pytest.fixture
-def phone(client_for, staff_user):
-    run = _run(staff_user)
+def phone(client_for, dispatcher):
+    run = run_in_progress(dispatcher)
     geofences.corridor_replace(assignment_id=run["run"].pk, route_id=1, line=NORTH_LINE)
-    square(west_m=-200, east_m=200)  # the driver is inside it, as in its corridor
-    square(west_m=5000, east_m=6000, kind="forbidden", name="Far")
+    ZoneFactory(west_m=-200, east_m=200)  # the driver is inside it, as in its corridor
+    ZoneFactory(west_m=5000, east_m=6000, kind="forbidden", name="Far")
     return Phone(client_for(run["user"]), run["run"])
-
-
-@pytest.fixture
-def staff_user():
-    from identity.tests.factories import UserFactory
-
-    return UserFactory(role_name="dispatcher")
 
 
 def _no_query_over_fixes(sent) -> None:
@@ -118,7 +105,7 @@ def test_a_ping_costs_three_mongodb_commands_and_three_queries_whatever_its_size
 
 def test_a_geofence_written_elsewhere_is_read_again_once(phone, mongo_test_database):
     phone.send(1)
-    zone = square(west_m=-300, east_m=300, kind="forbidden", name="Market")
+    zone = ZoneFactory(west_m=-300, east_m=300, kind="forbidden", name="Market")
     with mongo_commands(mongo_test_database) as sent:
         phone.send(1)  # the zones' generation changed: they are read again, and entered
     assert [c.collection for c in sent].count("geofences") == 1
@@ -161,7 +148,7 @@ T0 = timezone.now() - timedelta(minutes=10)
 
 
 def _fix(index: int, metres_east: float) -> pings.Fix:
-    return pings.Fix(
+    return FixFactory(
         index=index,
         lat=LAT,
         lng=LNG + metres_east / METRES_PER_DEGREE_LNG,
@@ -172,18 +159,18 @@ def _fix(index: int, metres_east: float) -> pings.Fix:
 
 
 def _ingest(fixes, generations):
-    return pings.pings_ingest(
+    return ingest_fixes(
+        fixes,
         assignment_id=RACE_RUN,
         driver_id=RACE_DRIVER,
         vehicle_plate="RAC-001",
         started_at=T0 - timedelta(hours=1),
-        fixes=[pings.Fix(**{**vars(fix), "index": i}) for i, fix in enumerate(fixes)],
         generations=generations,
     )
 
 
 def test_two_overlapping_batches_racing_across_a_border_never_emit_an_event_twice(monkeypatch):
-    zone = square(west_m=-200, east_m=200)
+    zone = ZoneFactory(west_m=-200, east_m=200)
     generations = geofences.generations_for(assignment_id=RACE_RUN)
     # In, in, out x3 (an exit), in (an enter), out x3 (an exit): both phones' batches
     # overlap by three fixes, and both write the head at the same time.
@@ -217,7 +204,7 @@ def test_two_overlapping_batches_racing_across_a_border_never_emit_an_event_twic
     serial = events.weigh(
         assignment_id=RACE_RUN,
         driver_id=RACE_DRIVER + 1,
-        fixes=[fix.as_signal() for fix in track],
+        fixes=[fix.as_dict() for fix in track],
         head=None,
         generations=generations,
         now=timezone.now(),
@@ -243,7 +230,8 @@ def test_fixes_overtaken_a_moment_ago_are_late_without_a_query_over_the_fixes(
     ]
     # Sent again, they are duplicates (the unique indexes say so, then the stored fixes).
     again = phone.client.post(URL, body, format="json").json()
-    assert again["duplicates"] == 2 and again["accepted"] == 0
+    assert again["duplicates"] == 2
+    assert again["accepted"] == 0
 
 
 def test_fixes_overtaken_long_ago_are_still_checked_against_the_stored_ones(

@@ -2,7 +2,6 @@
 driver, or of one run, overtaking each other; weighing or publishing failing; geofences
 written without a new generation; and the per-process geofence cache's bounds."""
 
-import math
 from datetime import timedelta
 
 import pytest
@@ -16,33 +15,26 @@ from tracking import events, geofences, heads, pings
 from tracking.documents import DriverPosition, Geofence, GeofenceEvent, GpsPing
 from tracking.models import ZONES_SCOPE, GeofenceGeneration
 from tracking.signals import corridor_exited
+from tracking.tests.factories import (
+    LNG,
+    METRES_PER_DEGREE_LNG,
+    MID_LAT,
+    NORTH_LINE,
+    FixFactory,
+    ZoneFactory,
+    ingest_fixes,
+    ring,
+)
 
 pytestmark = pytest.mark.django_db
 
 RUN, DRIVER = 701, 71
-LNG, LAT = -71.5369, -16.4038
-NORTH_LINE = {"type": "LineString", "coordinates": [[LNG, -16.4088], [LNG, -16.3988]]}
-METRES_PER_DEGREE_LAT = 6_371_008.8 * math.pi / 180
-METRES_PER_DEGREE_LNG = METRES_PER_DEGREE_LAT * math.cos(math.radians(-LAT))
 T0 = timezone.now() - timedelta(minutes=20)
 
 
-def ring(west_m: float, east_m: float) -> list:
-    west, east = (LNG + m / METRES_PER_DEGREE_LNG for m in (west_m, east_m))
-    south, north = (LAT + m / METRES_PER_DEGREE_LAT for m in (-500, 500))
-    return [[west, south], [east, south], [east, north], [west, north], [west, south]]
-
-
-def square(*, west_m=-200, east_m=200, kind="delivery_zone", name="Zone"):
-    return geofences.geofence_create(
-        name=name, kind=kind, geometry={"type": "Polygon", "coordinates": [ring(west_m, east_m)]}
-    )
-
-
 def fix(seconds: float, metres_east: float = 0, **extra) -> pings.Fix:
-    return pings.Fix(
-        index=0,
-        lat=LAT,
+    return FixFactory(
+        lat=MID_LAT,
         lng=LNG + metres_east / METRES_PER_DEGREE_LNG,
         recorded_at=T0 + timedelta(seconds=seconds),
         accuracy_m=extra.pop("accuracy_m", 4),
@@ -51,12 +43,12 @@ def fix(seconds: float, metres_east: float = 0, **extra) -> pings.Fix:
 
 
 def ingest(fixes, *, run=RUN, driver=DRIVER) -> pings.IngestResult:
-    return pings.pings_ingest(
+    return ingest_fixes(
+        fixes,
         assignment_id=run,
         driver_id=driver,
         vehicle_plate="HED-001",
         started_at=T0 - timedelta(hours=1),
-        fixes=[pings.Fix(**{**vars(f), "index": i}) for i, f in enumerate(fixes)],
     )
 
 
@@ -83,7 +75,7 @@ def before_the_first_write(monkeypatch, meanwhile):
 
 
 def test_a_late_request_of_the_previous_run_leaves_the_new_runs_states_alone(monkeypatch):
-    zone = square()
+    zone = ZoneFactory()
     previous, current = RUN, RUN + 1
     ingest([fix(0)], run=previous)  # the previous run enters the zone
     # Its last batch is in flight when the next run starts, enters and writes the head.
@@ -101,7 +93,7 @@ def test_a_late_request_of_the_previous_run_leaves_the_new_runs_states_alone(mon
 
 
 def test_a_batch_of_the_previous_run_arriving_after_the_next_one_started_is_late():
-    zone = square()
+    zone = ZoneFactory()
     ingest([fix(0)], run=RUN)
     ingest([fix(60)], run=RUN + 1)
     result = ingest([fix(30)], run=RUN)
@@ -123,7 +115,7 @@ def test_a_fix_repeating_one_stored_by_a_request_that_died_is_a_duplicate():
     # A request stored this fix and died before writing the head: the head is at 0 s.
     stored = fix(30, 3000, accuracy_m=0, client_id="c-1")
     run = {"driver_id": DRIVER, "assignment_id": RUN, "vehicle_plate": "HED-001"}
-    assert pings._insert([stored], run=run, received_at=timezone.now()) == set()
+    assert pings.ingest._insert([stored], run=run, received_at=timezone.now()) == set()
     # Its retry, with one more fix: from the stored one, not from the head, it is no speed.
     result = ingest([stored, fix(35, 3010, accuracy_m=0)])
     assert result.rejected == [{"index": 0, "reason": "duplicate"}]
@@ -144,7 +136,7 @@ def test_a_head_always_contended_still_answers_with_the_fixes_stored(monkeypatch
 
 
 def test_a_failure_to_weigh_still_moves_the_position_and_keeps_the_states(monkeypatch):
-    zone = square()
+    zone = ZoneFactory()
     ingest([fix(0)])
 
     def unreachable(**kwargs):
@@ -164,12 +156,12 @@ def test_a_failure_to_weigh_still_moves_the_position_and_keeps_the_states(monkey
 
 
 def test_a_zone_stored_without_a_name_keeps_no_other_from_being_weighed():
-    zone = square()
+    zone = ZoneFactory()
     Geofence._get_collection().insert_one(
         {
             "kind": "forbidden",
             "active": True,
-            "geometry": {"type": "Polygon", "coordinates": [ring(-100, 100)]},
+            "geometry": {"type": "Polygon", "coordinates": [ring(west_m=-100, east_m=100)]},
         }
     )
     GeofenceGeneration.bump(ZONES_SCOPE)
@@ -193,7 +185,7 @@ def corridor_exits():
 def _alerting_track() -> list[pings.Fix]:
     """In the corridor and a forbidden zone, then out of both for good."""
     geofences.corridor_replace(assignment_id=RUN, route_id=1, line=NORTH_LINE)
-    square(kind="forbidden", name="Market")
+    ZoneFactory(kind="forbidden", name="Market")
     UserFactory(role_name="dispatcher")
     return [fix(0), fix(10, 300), fix(20, 300), fix(30, 300)]
 
@@ -242,7 +234,7 @@ def test_a_zone_written_without_a_new_generation_counts_within_a_minute(monkeypa
         Geofence(
             name="Raw",
             kind="forbidden",
-            geometry={"type": "Polygon", "coordinates": [ring(-200, 200)]},
+            geometry={"type": "Polygon", "coordinates": [ring(west_m=-200, east_m=200)]},
             created_at=timezone.now(),
             updated_at=timezone.now(),
         ).to_mongo()
@@ -312,11 +304,11 @@ def test_purging_a_runs_events_removes_its_geofence_generation():
 
 
 def test_a_head_written_by_process_fixes_expires_like_a_position():
-    square()
+    ZoneFactory()
     events.process_fixes(
         assignment_id=RUN,
         driver_id=DRIVER,
-        fixes=[{"lat": LAT, "lng": LNG, "recorded_at": T0, "accuracy_m": 4}],
+        fixes=[{"lat": MID_LAT, "lng": LNG, "recorded_at": T0, "accuracy_m": 4}],
     )
     head = DriverPosition._get_collection().find_one({"driver_id": DRIVER})
     assert "location" not in head

@@ -1,73 +1,32 @@
 """Ping ingest over the API: who may send, each rejection reason, duplicates within and
-across batches, recorded-time order, late fixes, the batch limit, idempotent retries, the
-signal geofencing hooks into, retention and purging with the run."""
+across batches, recorded-time order, late fixes, the batch limit, idempotent retries, what
+the geofence weighing is handed (and its failure never failing the request), retention and
+purging with the run."""
 
 import logging
 import random
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
 
 from fleet import services
-from fleet.models import Assignment
-from fleet.tests.factories import VehicleFactory, driver_user
 from identity.tests.factories import UserFactory
-from orders.tests.factories import customer_user, make_order
-from tracking import pings
+from orders.tests.factories import customer_user
+from tracking import events, pings
 from tracking.documents import GPS_TTL_INDEX, DriverPosition, GpsPing, ensure_gps_retention
-from tracking.signals import fixes_accepted
+from tracking.pings import ingest
+from tracking.tests.factories import LAT, LNG, FixFactory, ingest_fixes, run_in_progress
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/tracking/pings"
-# Plaza de Armas, Arequipa; 0.0001° of latitude is about 11 m.
-LAT, LNG = -16.3988, -71.5369
 
 
 @pytest.fixture
-def staff_user():
-    return UserFactory(role_name="dispatcher")
-
-
-def _run(staff_user, *, start=True, plate=None):
-    user, driver = driver_user()
-    _cust_user, customer = customer_user()
-    order = make_order(customer=customer, by=staff_user)
-    vehicle = VehicleFactory(capacity_kg=Decimal("500"), **({"plate": plate} if plate else {}))
-    run = services.assignment_create(orders=[order], driver=driver, vehicle=vehicle, by=staff_user)
-    if start:
-        services.assignment_start(assignment=run, by=staff_user)
-        # Started an hour ago, so fixes of the last hour belong to it.
-        Assignment.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(hours=1))
-    return {"run": Assignment.objects.get(pk=run.pk), "user": user, "driver": driver}
-
-
-def record_fix(run: Assignment, lat: float, lng: float, *, seconds_ago: float = 5, heading=None):
-    """One fix of `run`'s phone, `seconds_ago`, stored through the real ingest."""
-    result = pings.pings_ingest(
-        assignment_id=run.pk,
-        driver_id=run.driver_id,
-        vehicle_plate=run.vehicle.plate,
-        started_at=run.started_at,
-        fixes=[
-            pings.Fix(
-                index=0,
-                lat=lat,
-                lng=lng,
-                recorded_at=timezone.now() - timedelta(seconds=seconds_ago),
-                heading=heading,
-            )
-        ],
-    )
-    assert result.accepted == 1, result
-
-
-@pytest.fixture
-def run(staff_user):
-    return _run(staff_user, plate="ABC-123")
+def run(dispatcher):
+    return run_in_progress(dispatcher, plate="ABC-123")
 
 
 @pytest.fixture
@@ -102,16 +61,18 @@ def position(run) -> dict | None:
 
 
 @pytest.fixture
-def received():
-    """What `fixes_accepted` receivers are sent, one entry per request."""
+def received(monkeypatch):
+    """What the ingest hands the geofence weighing (`events.weigh`, which it calls once
+    the fixes are stored), one entry per request."""
     calls = []
+    real_weigh = events.weigh
 
-    def receiver(sender, **kwargs):
+    def weigh(**kwargs):
         calls.append(kwargs)
+        return real_weigh(**kwargs)
 
-    fixes_accepted.connect(receiver, weak=False)
-    yield calls
-    fixes_accepted.disconnect(receiver)
+    monkeypatch.setattr(events, "weigh", weigh)
+    return calls
 
 
 # --- Accepting -----------------------------------------------------------------------------------
@@ -129,14 +90,17 @@ def test_a_single_fix_is_stored_with_the_runs_driver_and_plate(phone, run, recei
     assert response.status_code == 202, response.content
     assert response.json() == {"accepted": 1, "duplicates": 0, "late": 0, "rejected": []}
     [doc] = stored(run)
-    assert doc["driver_id"] == run["driver"].pk and doc["vehicle_plate"] == "ABC-123"
+    assert doc["driver_id"] == run["driver"].pk
+    assert doc["vehicle_plate"] == "ABC-123"
     assert doc["location"] == {"type": "Point", "coordinates": [LNG, LAT]}
     assert (doc["speed_kmh"], doc["heading"], doc["accuracy_m"]) == (22.5, 90, 8)
-    assert doc["client_id"] == "f-1" and doc["received_at"] >= doc["recorded_at"]
+    assert doc["client_id"] == "f-1"
+    assert doc["received_at"] >= doc["recorded_at"]
     assert position(run)["recorded_at"] == doc["recorded_at"]
+    assert position(run)["vehicle_plate"] == "ABC-123"
     [call] = received
-    assert call["assignment_id"] == run["run"].pk and call["driver_id"] == run["driver"].pk
-    assert call["vehicle_plate"] == "ABC-123"
+    assert call["assignment_id"] == run["run"].pk
+    assert call["driver_id"] == run["driver"].pk
     assert call["fixes"] == [
         {
             "lat": LAT,
@@ -153,14 +117,16 @@ def test_the_run_may_be_named_in_each_fix_of_a_batch(phone, run):
     rid = run["run"].pk
     body = {"pings": [{**fix(20, 0), "assignment_id": rid}, {**fix(10, 1), "assignment_id": rid}]}
     response = phone.post(URL, body, format="json")
-    assert response.status_code == 202 and response.json()["accepted"] == 2
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 2
 
 
 def test_unknown_speed_and_heading_sent_as_minus_one_are_stored_as_unknown(phone, run):
     response = send(phone, run, [fix(10, speed_kmh=-1, heading=-1)])
     assert response.json()["accepted"] == 1
     [doc] = stored(run)
-    assert doc["speed_kmh"] is None and doc["heading"] is None
+    assert doc["speed_kmh"] is None
+    assert doc["heading"] is None
 
 
 # --- Rejecting -----------------------------------------------------------------------------------
@@ -298,12 +264,13 @@ def test_a_resent_batch_is_all_duplicates_and_stores_nothing_twice(phone, run, r
     batch = [fix(40, 0, client_id="x1"), fix(30, 1, client_id="x2"), fix(20, 2)]
     assert send(phone, run, batch).json()["accepted"] == 3
     again = send(phone, run, batch).json()
-    assert again["accepted"] == 0 and again["duplicates"] == 3
+    assert again["accepted"] == 0
+    assert again["duplicates"] == 3
     assert {r["reason"] for r in again["rejected"]} == {"duplicate"}
     # A known client id is a duplicate even with another time.
     assert send(phone, run, [fix(10, 3, client_id="x1")]).json()["duplicates"] == 1
     assert len(stored(run)) == 3
-    assert len(received) == 1  # the retries had nothing new to announce
+    assert len(received) == 1  # the retries had nothing new to weigh
 
 
 def test_a_duplicate_that_slips_past_the_check_is_caught_by_the_unique_index(
@@ -312,10 +279,11 @@ def test_a_duplicate_that_slips_past_the_check_is_caught_by_the_unique_index(
     """A retry racing its original: both pass the check, the index refuses the second."""
     batch = [fix(40, 0, client_id="r1"), fix(30, 1)]
     assert send(phone, run, batch).json()["accepted"] == 2
-    monkeypatch.setattr(pings, "_stored_keys", lambda driver_id, fixes: (set(), set()))
+    monkeypatch.setattr(ingest, "_stored_keys", lambda driver_id, fixes: (set(), set()))
     response = send(phone, run, [*batch, fix(20, 2)])
     assert response.status_code == 202
-    assert response.json()["accepted"] == 1 and response.json()["duplicates"] == 2
+    assert response.json()["accepted"] == 1
+    assert response.json()["duplicates"] == 2
     assert len(stored(run)) == 3
 
 
@@ -327,9 +295,10 @@ def test_a_shuffled_batch_is_processed_in_recorded_time_order(phone, run, receiv
     shuffled = ordered[:]
     random.Random(7).shuffle(shuffled)
     response = send(phone, run, shuffled)
-    assert response.json()["accepted"] == 10 and response.json()["late"] == 0
+    assert response.json()["accepted"] == 10
+    assert response.json()["late"] == 0
     lats = [f["lat"] for f in received[0]["fixes"]]
-    assert lats == sorted(lats)  # announced oldest first
+    assert lats == sorted(lats)  # weighed oldest first
     assert position(run)["location"]["coordinates"][1] == pytest.approx(LAT + 0.0009)
 
 
@@ -340,15 +309,16 @@ def test_a_late_fix_is_stored_but_does_not_move_the_last_position(phone, run, re
     assert response.json() == {"accepted": 2, "duplicates": 0, "late": 2, "rejected": []}
     assert len(stored(run)) == 3
     assert position(run)["recorded_at"] == before["recorded_at"]
-    assert len(received) == 1  # late fixes re-fire nothing
+    assert len(received) == 1  # late fixes are not weighed
     last = phone.get(f"/api/v1/tracking/assignments/{run['run'].pk}/last").json()
     assert last["lat"] == pytest.approx(LAT + 0.0005)
 
 
-def test_a_batch_straddling_the_latest_fix_announces_only_the_newer_part(phone, run, received):
+def test_a_batch_straddling_the_latest_fix_weighs_only_the_newer_part(phone, run, received):
     send(phone, run, [fix(30, 3)])
     response = send(phone, run, [fix(40, 2), fix(20, 4)])
-    assert response.json()["late"] == 1 and response.json()["accepted"] == 2
+    assert response.json()["late"] == 1
+    assert response.json()["accepted"] == 2
     assert [f["lat"] for f in received[-1]["fixes"]] == pytest.approx([LAT + 0.0004])
 
 
@@ -373,7 +343,8 @@ def test_500_fixes_are_taken_in_one_request(phone, run):
     ]
     response = send(phone, run, batch)
     assert response.status_code == 202
-    assert response.json()["accepted"] == 50 and response.json()["duplicates"] == 450
+    assert response.json()["accepted"] == 50
+    assert response.json()["duplicates"] == 450
     assert len(stored(run)) == 50
 
 
@@ -391,8 +362,8 @@ def test_a_malformed_fix_is_400_naming_the_field(phone, run, body, field):
     assert field in response.json()["error"]["details"]["fields"]
 
 
-def test_a_batch_must_name_exactly_one_run(phone, run, staff_user):
-    other = _run(staff_user)
+def test_a_batch_must_name_exactly_one_run(phone, run, dispatcher):
+    other = run_in_progress(dispatcher)
     mixed = {"pings": [{**fix(20), "assignment_id": run["run"].pk}, {**fix(10)}]}
     mixed["pings"][1]["assignment_id"] = other["run"].pk
     for body in (mixed, {"pings": [fix(10)]}, {"pings": []}):
@@ -404,30 +375,31 @@ def test_a_batch_must_name_exactly_one_run(phone, run, staff_user):
 # --- Who may send ----------------------------------------------------------------------------------
 
 
-def test_another_drivers_run_is_404(client_for, run, staff_user):
-    other = _run(staff_user)
+def test_another_drivers_run_is_404(client_for, run, dispatcher):
+    other = run_in_progress(dispatcher)
     response = send(client_for(other["user"]), run, [fix(10)])
-    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
     assert stored(run) == []
 
 
-def test_a_run_not_in_progress_is_409(client_for, staff_user):
-    waiting = _run(staff_user, start=False)
+def test_a_run_not_in_progress_is_409(client_for, dispatcher):
+    waiting = run_in_progress(dispatcher, start=False)
     response = send(client_for(waiting["user"]), waiting, [fix(10)])
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "assignment_not_in_progress"
 
 
-def test_staff_and_customers_cannot_send_fixes(client_for, run, staff_user):
+def test_staff_and_customers_cannot_send_fixes(client_for, run, dispatcher):
     customer, _ = customer_user()
-    for user in (staff_user, UserFactory(role_name="admin"), customer):
+    for user in (dispatcher, UserFactory(role_name="admin"), customer):
         response = send(client_for(user), run, [fix(10)])
         assert response.status_code == 403, user.role.name
         assert response.json()["error"]["code"] == "permission_denied"
     assert stored(run) == []
 
 
-# --- Retries, the signal, retention, purging ---------------------------------------------------------
+# --- Retries, a failing weighing, retention, purging ---------------------------------------------------------
 
 
 def test_an_idempotent_retry_replays_the_first_answer(phone, run):
@@ -442,19 +414,21 @@ def test_an_idempotent_retry_replays_the_first_answer(phone, run):
     assert len(stored(run)) == 2
 
 
-def test_a_failing_receiver_never_fails_the_request(phone, run, caplog):
-    def broken(sender, **kwargs):
+def test_a_failing_geofence_weighing_never_fails_the_request(phone, run, monkeypatch, caplog):
+    def broken(**kwargs):
         raise RuntimeError("geofence engine down")
 
-    fixes_accepted.connect(broken, weak=False)
-    try:
-        with caplog.at_level(logging.WARNING):
-            response = send(phone, run, [fix(10)])
-    finally:
-        fixes_accepted.disconnect(broken)
-    assert response.status_code == 202 and response.json()["accepted"] == 1
+    monkeypatch.setattr(events, "weigh", broken)
+    with caplog.at_level(logging.WARNING):
+        response = send(phone, run, [fix(10)])
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 1
+    # Nothing accepted is lost: the fix is stored and the driver's position moves.
+    [doc] = stored(run)
+    assert position(run)["recorded_at"] == doc["recorded_at"]
     assert any(
-        "failed for run" in r.getMessage() and "geofence engine down" in r.getMessage()
+        f"Could not weigh 1 fixes of run {run['run'].pk}" in r.getMessage()
+        and "geofence engine down" in str(r.exc_info[1])
         for r in caplog.records
     )
 
@@ -467,7 +441,8 @@ def test_retention_is_a_ttl_index_on_received_at_and_zero_keeps_fixes():
 
     with override_settings(GPS_RETENTION_DAYS=7):
         GpsPing.ensure_indexes()
-    assert ttl()["expireAfterSeconds"] == 7 * 86400 and dict(ttl()["key"]) == {"received_at": 1}
+    assert ttl()["expireAfterSeconds"] == 7 * 86400
+    assert dict(ttl()["key"]) == {"received_at": 1}
     ensure_gps_retention(collection, days=0)
     assert ttl() is None
     GpsPing.ensure_indexes()  # back to the configured retention for the other tests
@@ -475,18 +450,17 @@ def test_retention_is_a_ttl_index_on_received_at_and_zero_keeps_fixes():
 
 
 def test_deleting_a_run_purges_its_fixes_and_the_position_they_left(
-    staff_user, django_capture_on_commit_callbacks
+    dispatcher, django_capture_on_commit_callbacks
 ):
-    waiting = _run(staff_user, start=False)
-    kept = _run(staff_user)
+    waiting = run_in_progress(dispatcher, start=False)
+    kept = run_in_progress(dispatcher)
     now = timezone.now()
     for item in (waiting, kept):
-        result = pings.pings_ingest(
+        result = ingest_fixes(
+            [FixFactory(recorded_at=now)],
             assignment_id=item["run"].pk,
             driver_id=item["driver"].pk,
-            vehicle_plate="ABC-123",
             started_at=now - timedelta(hours=1),
-            fixes=[pings.Fix(index=0, lat=LAT, lng=LNG, recorded_at=now)],
         )
         assert result.accepted == 1
     with django_capture_on_commit_callbacks(execute=True):
@@ -496,25 +470,27 @@ def test_deleting_a_run_purges_its_fixes_and_the_position_they_left(
     assert GpsPing.objects(assignment_id=kept["run"].pk).count() == 1
 
 
-def test_a_retry_after_a_crash_past_the_insert_moves_the_position_and_announces(
+def test_a_retry_after_a_crash_past_the_insert_moves_the_position_and_weighs_its_fixes(
     phone, run, received, monkeypatch
 ):
-    from tracking import pings
-
     batch = [fix(40, 0, client_id="c1"), fix(30, 1, client_id="c2")]
-    real_move = pings._move_position
+    real_move = ingest._move_position
 
     def crash(*args, **kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(pings, "_move_position", crash)
+    monkeypatch.setattr(ingest, "_move_position", crash)
     assert send(phone, run, batch).status_code == 500
-    assert len(stored(run)) == 2 and position(run) is None and received == []
+    assert len(stored(run)) == 2
+    assert position(run) is None
+    assert received == []
 
-    monkeypatch.setattr(pings, "_move_position", real_move)
+    monkeypatch.setattr(ingest, "_move_position", real_move)
     again = send(phone, run, batch).json()
-    assert again["accepted"] == 0 and again["duplicates"] == 2
+    assert again["accepted"] == 0
+    assert again["duplicates"] == 2
     assert position(run)["location"]["coordinates"][1] == pytest.approx(LAT + 0.0001)
-    assert len(received) == 1 and len(received[0]["fixes"]) == 2
-    send(phone, run, batch)  # a plain retry now: nothing new to announce
+    assert len(received) == 1
+    assert len(received[0]["fixes"]) == 2
+    send(phone, run, batch)  # a plain retry now: nothing new to weigh
     assert len(received) == 1

@@ -5,12 +5,14 @@ fix kept, in one MongoDB query whatever the run's length."""
 import math
 import random
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
 from rappi.routing import EARTH_RADIUS_M
 from rappi.testing.mongo_commands import mongo_commands
 from tracking import pings
+from tracking.documents import GpsPing
 
 RUN = 41
 LAT, LNG = -16.3988, -71.5369
@@ -26,7 +28,7 @@ def store(points: list[tuple[float, float]], *, run: int = RUN) -> list[list[flo
     """Fixes of `run` one second apart at these (east, north) metres, stored out of order;
     their [lng, lat] positions in recorded order."""
     start = timezone.now() - timedelta(hours=1)
-    docs = [
+    docs: list[dict[str, Any]] = [
         {
             "driver_id": run,
             "assignment_id": run,
@@ -40,7 +42,7 @@ def store(points: list[tuple[float, float]], *, run: int = RUN) -> list[list[flo
     shuffled = docs[:]
     random.Random(7).shuffle(shuffled)
     for start_at in range(0, len(shuffled), 50):  # the test server takes small batches
-        pings._pings().insert_many(shuffled[start_at : start_at + 50])
+        GpsPing._get_collection().insert_many(shuffled[start_at : start_at + 50])
     return [doc["location"]["coordinates"] for doc in docs]
 
 
@@ -65,7 +67,8 @@ def test_a_long_run_is_cut_to_max_points_keeping_its_ends():
     assert len(pings.simplified_trail(wiggle, max_points=5000)) == 3000
     trail = pings.simplified_trail(wiggle, max_points=2000)
     assert 2 <= len(trail) <= 2000
-    assert trail[0] == wiggle[0] and trail[-1] == wiggle[-1]
+    assert trail[0] == wiggle[0]
+    assert trail[-1] == wiggle[-1]
 
 
 def test_a_phone_standing_still_is_one_place():
@@ -78,7 +81,8 @@ def test_an_out_and_back_keeps_its_far_end():
         [(0, n * 10) for n in range(11)] + [(0, n * 10) for n in range(9, -1, -1)]
     )
     trail = pings.simplified_trail(there_and_back)
-    assert len(trail) == 3 and close(trail[1], there_and_back[10])
+    assert len(trail) == 3
+    assert close(trail[1], there_and_back[10])
 
 
 # Read from the store: one query, the run's fixes only, in recorded order.
@@ -101,7 +105,8 @@ def test_a_corner_is_kept():
     fixes = store([(0, n * 10) for n in range(51)] + [(n * 10, 500) for n in range(1, 51)])
     trail = pings.trail_for(assignment_id=RUN)
     assert len(trail) == 3
-    assert trail[0] == fixes[0] and trail[-1] == fixes[-1]
+    assert trail[0] == fixes[0]
+    assert trail[-1] == fixes[-1]
     assert close(trail[1], fixes[50])  # the corner, 500 m north
 
 

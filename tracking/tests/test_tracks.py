@@ -14,12 +14,11 @@ from django.utils import timezone
 from fleet import services
 from fleet.models import Assignment
 from fleet.tests.factories import VehicleFactory, driver_user
-from identity.tests.factories import UserFactory
 from orders.models import Order
 from orders.tests.factories import customer_user, drop, make_order
 from tracking import pings
 from tracking.documents import DriverPosition
-from tracking.tests.test_pings import LAT, LNG, _run
+from tracking.tests.factories import LAT, LNG, FixFactory, record_fixes, run_in_progress
 
 pytestmark = pytest.mark.django_db
 
@@ -36,29 +35,20 @@ def hand_haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 @pytest.fixture
-def staff_user():
-    return UserFactory(role_name="dispatcher")
-
-
-@pytest.fixture
-def run(staff_user):
-    return _run(staff_user, plate="ABC-123")
+def run(dispatcher):
+    return run_in_progress(dispatcher, plate="ABC-123")
 
 
 def put(run, points, *, start=None):
     """Store fixes at (lat, lng, seconds after `start`) for the run, as its phone would."""
     start = start or timezone.now() - timedelta(minutes=30)
-    result = pings.pings_ingest(
-        assignment_id=run["run"].pk,
-        driver_id=run["driver"].pk,
-        vehicle_plate=run["run"].vehicle.plate,
-        started_at=run["run"].started_at,
-        fixes=[
-            pings.Fix(index=i, lat=lat, lng=lng, recorded_at=start + timedelta(seconds=s))
-            for i, (lat, lng, s) in enumerate(points)
+    record_fixes(
+        run["run"],
+        [
+            FixFactory(lat=lat, lng=lng, recorded_at=start + timedelta(seconds=s))
+            for lat, lng, s in points
         ],
     )
-    assert result.accepted == len(points), result
     return start
 
 
@@ -108,13 +98,16 @@ def test_last_fix_is_the_latest_by_device_time(client_for, run):
     put(run, [(LAT + 0.001, LNG, 60), (LAT, LNG, 0)])
     body = client_for(run["user"]).get(track_url(run, "last")).json()
     assert body["lat"] == pytest.approx(LAT + 0.001)
-    assert body["assignment_id"] == run["run"].pk and body["driver_id"] == run["driver"].pk
-    assert body["stale"] is True and body["age_s"] > 60 * 29
+    assert body["assignment_id"] == run["run"].pk
+    assert body["driver_id"] == run["driver"].pk
+    assert body["stale"] is True
+    assert body["age_s"] > 60 * 29
 
 
 def test_last_fix_of_a_run_without_fixes_is_404(client_for, run):
     response = client_for(run["user"]).get(track_url(run, "last"))
-    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_stats_distance_is_the_haversine_sum_in_recorded_order(client_for, run):
@@ -145,59 +138,64 @@ def test_stats_of_an_empty_track(client_for, run):
 
 
 @pytest.mark.parametrize("what", ["pings", "last", "stats"])
-def test_a_driver_cannot_read_another_drivers_track(client_for, run, staff_user, what):
+def test_a_driver_cannot_read_another_drivers_track(client_for, run, dispatcher, what):
     put(run, [(LAT, LNG, 0)])
-    other = _run(staff_user)
+    other = run_in_progress(dispatcher)
     response = client_for(other["user"]).get(track_url(run, what))
-    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize("what", ["pings", "last", "stats"])
-def test_a_customer_cannot_read_a_runs_track_but_staff_can(client_for, run, staff_user, what):
+def test_a_customer_cannot_read_a_runs_track_but_staff_can(client_for, run, dispatcher, what):
     put(run, [(LAT, LNG, 0)])
     customer, _ = customer_user()
     assert client_for(customer).get(track_url(run, what)).status_code == 404
-    assert client_for(staff_user).get(track_url(run, what)).status_code == 200
+    assert client_for(dispatcher).get(track_url(run, what)).status_code == 200
 
 
 # --- The live fleet -------------------------------------------------------------------------------
 
 
 def test_fleet_shows_each_run_in_progress_with_its_last_fix_and_staleness(
-    client_for, staff_user, run
+    client_for, dispatcher, run
 ):
     now = timezone.now()
     put(run, [(LAT, LNG, 0), (LAT + 0.001, LNG, 30)], start=now - timedelta(seconds=40))
-    silent = _run(staff_user)
+    silent = run_in_progress(dispatcher)
     put(silent, [(LAT, LNG + 0.01, 0)], start=now - timedelta(minutes=10))
-    waiting = _run(staff_user, start=False)
-    response = client_for(staff_user).get("/api/v1/tracking/fleet")
+    waiting = run_in_progress(dispatcher, start=False)
+    response = client_for(dispatcher).get("/api/v1/tracking/fleet")
     assert response.status_code == 200, response.content
     entries = {entry["assignment_id"]: entry for entry in response.json()}
     assert set(entries) == {run["run"].pk, silent["run"].pk}
     assert waiting["run"].pk not in entries
     live = entries[run["run"].pk]
-    assert live["lat"] == pytest.approx(LAT + 0.001) and live["stale"] is False
-    assert live["vehicle_plate"] == "ABC-123" and live["driver_id"] == run["driver"].pk
+    assert live["lat"] == pytest.approx(LAT + 0.001)
+    assert live["stale"] is False
+    assert live["vehicle_plate"] == "ABC-123"
+    assert live["driver_id"] == run["driver"].pk
     assert live["route_geometry"]["type"] == "LineString"
     assert 0 <= live["age_s"] < 60
     assert entries[silent["run"].pk]["stale"] is True
-    stale_only = client_for(staff_user).get("/api/v1/tracking/fleet", {"stale": "true"}).json()
+    stale_only = client_for(dispatcher).get("/api/v1/tracking/fleet", {"stale": "true"}).json()
     assert [e["assignment_id"] for e in stale_only] == [silent["run"].pk]
 
 
-def test_a_run_without_any_fix_is_stale_with_no_position(client_for, staff_user, run):
-    [entry] = client_for(staff_user).get("/api/v1/tracking/fleet").json()
-    assert entry["lat"] is None and entry["recorded_at"] is None and entry["stale"] is True
+def test_a_run_without_any_fix_is_stale_with_no_position(client_for, dispatcher, run):
+    [entry] = client_for(dispatcher).get("/api/v1/tracking/fleet").json()
+    assert entry["lat"] is None
+    assert entry["recorded_at"] is None
+    assert entry["stale"] is True
 
 
-def test_fleet_costs_the_same_queries_for_one_run_or_many(client_for, staff_user, run):
-    staff = client_for(staff_user)
+def test_fleet_costs_the_same_queries_for_one_run_or_many(client_for, dispatcher, run):
+    staff = client_for(dispatcher)
     put(run, [(LAT, LNG, 0)])
     with CaptureQueriesContext(connection) as one:
         assert len(staff.get("/api/v1/tracking/fleet").json()) == 1
     for _ in range(3):
-        put(_run(staff_user), [(LAT, LNG, 0)])
+        put(run_in_progress(dispatcher), [(LAT, LNG, 0)])
     with CaptureQueriesContext(connection) as many:
         assert len(staff.get("/api/v1/tracking/fleet").json()) == 4
     assert len(many) == len(one)
@@ -227,7 +225,7 @@ def place(driver, lat, lng, *, minutes_ago=1.0, assignment_id=1):
     )
 
 
-def test_nearby_drivers_nearest_first_in_metres(client_for, staff_user):
+def test_nearby_drivers_nearest_first_in_metres(client_for, dispatcher):
     north = driver_user()[1]  # about 500 m north
     east = driver_user()[1]  # about 1 km east
     far = driver_user()[1]  # about 3 km south: outside the radius
@@ -236,7 +234,7 @@ def test_nearby_drivers_nearest_first_in_metres(client_for, staff_user):
     place(north, LAT + 0.0045, LNG)
     place(far, LAT - 0.027, LNG)
     place(old, LAT + 0.0001, LNG, minutes_ago=30)
-    response = client_for(staff_user).get(
+    response = client_for(dispatcher).get(
         "/api/v1/tracking/drivers/nearby",
         {"lat": LAT, "lng": LNG, "radius_m": 2000, "window_min": 15},
     )
@@ -251,17 +249,17 @@ def test_nearby_drivers_nearest_first_in_metres(client_for, staff_user):
         hand_haversine_m((LAT, LNG), (LAT, LNG + 0.0094)), abs=0.1
     )
     assert found[1]["distance_m"] == pytest.approx(1002.714, abs=0.1)
-    wider = client_for(staff_user).get(
+    wider = client_for(dispatcher).get(
         "/api/v1/tracking/drivers/nearby", {"lat": LAT, "lng": LNG, "radius_m": 3100}
     )
     assert [d["driver_id"] for d in wider.json()] == [north.pk, east.pk, far.pk]
 
 
-def test_the_radius_is_great_circle_metres_not_the_box(client_for, staff_user):
+def test_the_radius_is_great_circle_metres_not_the_box(client_for, dispatcher):
     # A corner of the search box is farther than the radius: it must not count.
     corner = driver_user()[1]
     place(corner, LAT + 0.0085, LNG + 0.0085)  # about 1.3 km away diagonally
-    response = client_for(staff_user).get(
+    response = client_for(dispatcher).get(
         "/api/v1/tracking/drivers/nearby", {"lat": LAT, "lng": LNG, "radius_m": 1000}
     )
     assert response.json() == []
@@ -271,9 +269,10 @@ def test_the_radius_is_great_circle_metres_not_the_box(client_for, staff_user):
     "query",
     [{"lat": 91, "lng": 0}, {"lng": 0}, {"lat": 0, "lng": 0, "radius_m": 0}],
 )
-def test_nearby_refuses_bad_parameters(client_for, staff_user, query):
-    response = client_for(staff_user).get("/api/v1/tracking/drivers/nearby", query)
-    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid"
+def test_nearby_refuses_bad_parameters(client_for, dispatcher, query):
+    response = client_for(dispatcher).get("/api/v1/tracking/drivers/nearby", query)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
 
 
 def test_search_boxes_near_a_pole_or_the_antimeridian_look_without_one():
@@ -286,21 +285,21 @@ def test_search_boxes_near_a_pole_or_the_antimeridian_look_without_one():
 
 
 @pytest.fixture
-def shipment(staff_user, django_capture_on_commit_callbacks):
+def shipment(dispatcher, django_capture_on_commit_callbacks):
     """A run in progress carrying an order of customer A (two drops) and one of B."""
     user, driver = driver_user()
     cust_a_user, cust_a = customer_user()
     cust_b_user, cust_b = customer_user()
-    order_a = make_order(customer=cust_a, by=staff_user, drops=[drop(), drop(lat="-16.4100")])
-    order_b = make_order(customer=cust_b, by=staff_user, drops=[drop(lat="-16.3900")])
+    order_a = make_order(customer=cust_a, by=dispatcher, drops=[drop(), drop(lat="-16.4100")])
+    order_b = make_order(customer=cust_b, by=dispatcher, drops=[drop(lat="-16.3900")])
     with django_capture_on_commit_callbacks(execute=True):
         run = services.assignment_create(
             orders=[order_a, order_b],
             driver=driver,
             vehicle=VehicleFactory(capacity_kg=Decimal("500")),
-            by=staff_user,
+            by=dispatcher,
         )
-        services.assignment_start(assignment=run, by=staff_user)
+        services.assignment_start(assignment=run, by=dispatcher)
     Assignment.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(hours=1))
     return {
         "run": Assignment.objects.get(pk=run.pk),
@@ -325,7 +324,8 @@ def test_the_customer_follows_its_order(client_for, shipment):
     response = client_for(shipment["customers"][0]).get(order_url(order_a))
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["order_id"] == order_a.pk and body["order_status"] == "in_transit"
+    assert body["order_id"] == order_a.pk
+    assert body["order_status"] == "in_transit"
     assert body["assignment"]["id"] == shipment["run"].pk
     assert body["assignment"]["status"] == "in_progress"
     assert body["last_fix"]["lat"] == pytest.approx(LAT - 0.001)
@@ -337,30 +337,33 @@ def test_the_customer_follows_its_order(client_for, shipment):
     assert body["eta"] == max(s["eta"] for s in deliveries)
     assert body["proofs"] == []
     # The run also carries customer B's order: its route would pass B's door.
-    assert body["route"]["geometry"] is None and body["geofences"] == []
+    assert body["route"]["geometry"] is None
+    assert body["geofences"] == []
 
 
-def test_staff_and_the_runs_driver_see_the_route_and_its_corridor(client_for, shipment, staff_user):
+def test_staff_and_the_runs_driver_see_the_route_and_its_corridor(client_for, shipment, dispatcher):
     order_b = shipment["orders"][1]
-    for user in (staff_user, shipment["user"]):
+    for user in (dispatcher, shipment["user"]):
         body = client_for(user).get(order_url(order_b)).json()
         assert body["route"]["geometry"]["type"] == "LineString"
         [corridor] = body["geofences"]
-        assert corridor["kind"] == "route_corridor" and corridor["geometry"]["type"] == "Polygon"
+        assert corridor["kind"] == "route_corridor"
+        assert corridor["geometry"]["type"] == "Polygon"
 
 
 def test_a_customer_alone_on_its_run_sees_the_route(
-    client_for, staff_user, django_capture_on_commit_callbacks
+    client_for, dispatcher, django_capture_on_commit_callbacks
 ):
     _user, driver = driver_user()
     customer, record = customer_user()
-    order = make_order(customer=record, by=staff_user)
+    order = make_order(customer=record, by=dispatcher)
     with django_capture_on_commit_callbacks(execute=True):
         services.assignment_create(
-            orders=[order], driver=driver, vehicle=VehicleFactory(), by=staff_user
+            orders=[order], driver=driver, vehicle=VehicleFactory(), by=dispatcher
         )
     body = client_for(customer).get(order_url(order)).json()
-    assert body["assignment"]["status"] == "assigned" and body["last_fix"] is None
+    assert body["assignment"]["status"] == "assigned"
+    assert body["last_fix"] is None
     assert body["route"]["geometry"]["type"] == "LineString"
     assert [g["kind"] for g in body["geofences"]] == ["route_corridor"]
 
@@ -370,20 +373,24 @@ def test_the_drivers_position_is_hidden_once_the_order_is_delivered(client_for, 
     order_a = shipment["orders"][0]
     Order.objects.filter(pk=order_a.pk).update(status="delivered")
     body = client_for(shipment["customers"][0]).get(order_url(order_a)).json()
-    assert body["order_status"] == "delivered" and body["last_fix"] is None
+    assert body["order_status"] == "delivered"
+    assert body["last_fix"] is None
 
 
-def test_an_order_without_a_run_has_no_run_yet(client_for, staff_user):
+def test_an_order_without_a_run_has_no_run_yet(client_for, dispatcher):
     customer, record = customer_user()
-    order = make_order(customer=record, by=staff_user)
+    order = make_order(customer=record, by=dispatcher)
     body = client_for(customer).get(order_url(order)).json()
-    assert body["assignment"] is None and body["route"] is None and body["stops"] == []
+    assert body["assignment"] is None
+    assert body["route"] is None
+    assert body["stops"] == []
 
 
-def test_nobody_else_sees_an_orders_tracking(client_for, shipment, staff_user):
+def test_nobody_else_sees_an_orders_tracking(client_for, shipment, dispatcher):
     order_a = shipment["orders"][0]
     other_customer = shipment["customers"][1]
-    other_driver = _run(staff_user)["user"]
+    other_driver = run_in_progress(dispatcher)["user"]
     for user in (other_customer, other_driver):
         response = client_for(user).get(order_url(order_a))
-        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"

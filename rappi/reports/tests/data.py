@@ -246,7 +246,7 @@ def _bulk_runs(carried: list[Order], per_run: int, drivers: int) -> None:
             status=AssignmentStatus.FINISHED,
             created_at=min(row.created_at for row in group),
             started_at=min(row.created_at for row in group) + timedelta(hours=1),
-            finished_at=max(row.delivered_at for row in group),
+            finished_at=max(row.delivered_at for row in group if row.delivered_at),
         )
         for i, group in enumerate(groups)
     )

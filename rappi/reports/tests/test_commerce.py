@@ -13,11 +13,6 @@ registry.load_all()
 NOVEMBER = {"since": "2026-11-01", "until": "2026-11-30"}
 
 
-@pytest.fixture
-def staff_api(client_for):
-    return client_for(data.staff())
-
-
 def attempt(order, *, created: str, **kwargs) -> Payment:
     """A payment row created at Lima time `created` (the payments report counts by it)."""
     row = data.payment(order, **kwargs)
@@ -178,8 +173,8 @@ def shop():
 TOP = "/api/v1/reports/top-customers"
 
 
-def test_top_customers_by_paid_amount_then_orders_then_id(staff_api, shop):
-    body = staff_api.get(TOP, NOVEMBER).json()
+def test_top_customers_by_paid_amount_then_orders_then_id(dispatcher_api, shop):
+    body = dispatcher_api.get(TOP, NOVEMBER).json()
 
     assert body["limit"] == 10
     assert body["currency"] == "PEN"
@@ -231,9 +226,9 @@ def test_top_customers_by_paid_amount_then_orders_then_id(staff_api, shop):
     ]  # Pedro did nothing in November
 
 
-def test_top_customers_a_payment_counts_on_its_lima_day(staff_api, shop):
+def test_top_customers_a_payment_counts_on_its_lima_day(dispatcher_api, shop):
     # Ana's October order was paid at 00:10 on 1 November in Lima (05:10 UTC).
-    body = staff_api.get(TOP, {"since": "2026-10-01", "until": "2026-10-31"}).json()
+    body = dispatcher_api.get(TOP, {"since": "2026-10-01", "until": "2026-10-31"}).json()
 
     assert [(c["full_name"], c["orders"], c["paid_amount"]) for c in body["customers"]] == [
         ("Pedro Condori", 1, "25.00"),
@@ -241,15 +236,15 @@ def test_top_customers_a_payment_counts_on_its_lima_day(staff_api, shop):
     ]
 
 
-def test_top_customers_limit(staff_api, shop):
-    body = staff_api.get(TOP, {**NOVEMBER, "limit": "2"}).json()
+def test_top_customers_limit(dispatcher_api, shop):
+    body = dispatcher_api.get(TOP, {**NOVEMBER, "limit": "2"}).json()
 
     assert body["limit"] == 2
     assert [c["full_name"] for c in body["customers"]] == ["Ana Quispe", "Luis Mamani"]
 
 
-def test_top_customers_csv(staff_api, shop):
-    response = staff_api.get(TOP, {**NOVEMBER, "limit": "3", "format": "csv"})
+def test_top_customers_csv(dispatcher_api, shop):
+    response = dispatcher_api.get(TOP, {**NOVEMBER, "limit": "3", "format": "csv"})
 
     assert response.status_code == 200
     assert response["Content-Disposition"] == (
@@ -265,8 +260,8 @@ def test_top_customers_csv(staff_api, shop):
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "1.5", ""])
-def test_top_customers_a_bad_limit_is_400(staff_api, limit):
-    response = staff_api.get(TOP, {"limit": limit})
+def test_top_customers_a_bad_limit_is_400(dispatcher_api, limit):
+    response = dispatcher_api.get(TOP, {"limit": limit})
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
@@ -280,9 +275,9 @@ def summary_url(customer_id) -> str:
     return f"/api/v1/reports/customers/{customer_id}/summary"
 
 
-def test_customer_summary_over_its_whole_life(staff_api, shop):
+def test_customer_summary_over_its_whole_life(dispatcher_api, shop):
     ana = shop["ana"]
-    body = staff_api.get(summary_url(ana.pk)).json()
+    body = dispatcher_api.get(summary_url(ana.pk)).json()
 
     a3, a2, a1 = ana.orders.order_by("-created_at")
     assert body == {
@@ -330,10 +325,10 @@ def test_customer_summary_over_its_whole_life(staff_api, shop):
     }
 
 
-def test_customer_summary_of_a_customer_without_orders(staff_api):
+def test_customer_summary_of_a_customer_without_orders(dispatcher_api):
     nobody = data.customer(full_name="Nadia Flores", email="")
 
-    body = staff_api.get(summary_url(nobody.pk)).json()
+    body = dispatcher_api.get(summary_url(nobody.pk)).json()
 
     assert body["orders"]["total"] == 0
     assert {s["count"] for s in body["orders"]["by_status"]} == {0}
@@ -344,7 +339,7 @@ def test_customer_summary_of_a_customer_without_orders(staff_api):
     assert body["customer"]["email"] == ""
 
 
-def test_customer_summary_lists_the_latest_five_orders(staff_api):
+def test_customer_summary_lists_the_latest_five_orders(dispatcher_api):
     maria = data.customer(full_name="María Ticona")
     made = [
         data.order(maria, created=f"2026-11-0{day} 10:00", level="express", total="12.00")
@@ -353,7 +348,7 @@ def test_customer_summary_lists_the_latest_five_orders(staff_api):
     # Two orders created at the same instant: the later id first.
     twin = data.order(maria, created="2026-11-07 10:00")
 
-    body = staff_api.get(summary_url(maria.pk)).json()
+    body = dispatcher_api.get(summary_url(maria.pk)).json()
 
     assert body["orders"]["total"] == 8
     assert [o["id"] for o in body["last_orders"]] == [
@@ -365,9 +360,9 @@ def test_customer_summary_lists_the_latest_five_orders(staff_api):
     ]
 
 
-def test_customer_summary_csv(staff_api, shop):
+def test_customer_summary_csv(dispatcher_api, shop):
     luis = shop["luis"]
-    response = staff_api.get(summary_url(luis.pk), {"format": "csv"})
+    response = dispatcher_api.get(summary_url(luis.pk), {"format": "csv"})
 
     l3, l2, l1 = luis.orders.order_by("-created_at")
     assert response.status_code == 200
@@ -398,15 +393,15 @@ def test_customer_summary_csv(staff_api, shop):
 
 
 @pytest.mark.parametrize("customer_id", ["999999999", str(2**63 - 1), str(2**63), "9" * 30])
-def test_customer_summary_of_an_unknown_customer_is_404(staff_api, customer_id):
-    response = staff_api.get(summary_url(customer_id))
+def test_customer_summary_of_an_unknown_customer_is_404(dispatcher_api, customer_id):
+    response = dispatcher_api.get(summary_url(customer_id))
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_customer_summary_takes_no_period(staff_api, shop):
-    response = staff_api.get(summary_url(shop["ana"].pk), {"since": "2026-11-01"})
+def test_customer_summary_takes_no_period(dispatcher_api, shop):
+    response = dispatcher_api.get(summary_url(shop["ana"].pk), {"since": "2026-11-01"})
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
@@ -417,8 +412,8 @@ def test_customer_summary_takes_no_period(staff_api, shop):
 GEOGRAPHY = "/api/v1/reports/geography"
 
 
-def test_geography_by_origin_and_destination_district(staff_api, shop):
-    body = staff_api.get(GEOGRAPHY, NOVEMBER).json()
+def test_geography_by_origin_and_destination_district(dispatcher_api, shop):
+    body = dispatcher_api.get(GEOGRAPHY, NOVEMBER).json()
 
     # Ana's order of 31 October and Luis's of 1 December are outside; Luis's of 23:30 on
     # 30 November is inside.
@@ -444,8 +439,8 @@ def test_geography_by_origin_and_destination_district(staff_api, shop):
     }
 
 
-def test_geography_of_an_empty_period(staff_api, shop):
-    body = staff_api.get(GEOGRAPHY, {"since": "2026-09-01", "until": "2026-09-30"}).json()
+def test_geography_of_an_empty_period(dispatcher_api, shop):
+    body = dispatcher_api.get(GEOGRAPHY, {"since": "2026-09-01", "until": "2026-09-30"}).json()
 
     assert body["origins"] == []
     assert body["destinations"] == []
@@ -457,8 +452,8 @@ def test_geography_of_an_empty_period(staff_api, shop):
     }
 
 
-def test_geography_csv(staff_api, shop):
-    response = staff_api.get(GEOGRAPHY, {**NOVEMBER, "format": "csv"})
+def test_geography_csv(dispatcher_api, shop):
+    response = dispatcher_api.get(GEOGRAPHY, {**NOVEMBER, "format": "csv"})
 
     assert response.content.decode("utf-8-sig").split("\r\n") == [
         "section,district,orders,drop_offs,delivered,delivered_share",
@@ -480,8 +475,8 @@ def test_geography_csv(staff_api, shop):
 PAYMENTS = "/api/v1/reports/payments"
 
 
-def test_payments_by_provider_and_status(staff_api, shop):
-    body = staff_api.get(PAYMENTS, NOVEMBER).json()
+def test_payments_by_provider_and_status(dispatcher_api, shop):
+    body = dispatcher_api.get(PAYMENTS, NOVEMBER).json()
 
     # Rows created in November: Ana's checkout of 31 October (paid in November) is not,
     # Luis's pending checkout of 23:35 on 30 November is.
@@ -509,8 +504,8 @@ def test_payments_by_provider_and_status(staff_api, shop):
     assert body["totals"] == {"count": 7, "amount": "245.00"}
 
 
-def test_payments_csv(staff_api, shop):
-    response = staff_api.get(
+def test_payments_csv(dispatcher_api, shop):
+    response = dispatcher_api.get(
         PAYMENTS, {"since": "2026-10-01", "until": "2026-10-31", "format": "csv"}
     )
 
@@ -539,8 +534,8 @@ def test_payments_csv(staff_api, shop):
 
 
 @pytest.mark.parametrize("url", [PAYMENTS, GEOGRAPHY])
-def test_an_unknown_parameter_is_400(staff_api, url):
-    response = staff_api.get(url, {"limit": "5"})
+def test_an_unknown_parameter_is_400(dispatcher_api, url):
+    response = dispatcher_api.get(url, {"limit": "5"})
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"

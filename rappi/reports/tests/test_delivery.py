@@ -17,11 +17,6 @@ NOVEMBER_2_TO_3 = {"since": "2026-11-01", "until": "2026-11-03"}
 
 
 @pytest.fixture
-def staff_api(client_for):
-    return client_for(data.staff())
-
-
-@pytest.fixture
 def crew():
     """Rosa and Luis drive; Pedro drove once before leaving; Ana is new; Zoe left long ago."""
     rosa = data.driver(full_name="Rosa Mamani")
@@ -164,8 +159,8 @@ def november(crew):
 # --- delivery-times ------------------------------------------------------------------------
 
 
-def test_delivery_times_overall_and_per_level(staff_api, november):
-    body = staff_api.get("/api/v1/reports/delivery-times", NOVEMBER_2_TO_3).json()
+def test_delivery_times_overall_and_per_level(dispatcher_api, november):
+    body = dispatcher_api.get("/api/v1/reports/delivery-times", NOVEMBER_2_TO_3).json()
 
     assert body["service_level"] is None
     # 40, 90, 90, 120, 180, 270: each against its own level's target.
@@ -219,8 +214,8 @@ def test_delivery_times_overall_and_per_level(staff_api, november):
     ]
 
 
-def test_delivery_times_of_one_service_level(staff_api, november):
-    body = staff_api.get(
+def test_delivery_times_of_one_service_level(dispatcher_api, november):
+    body = dispatcher_api.get(
         "/api/v1/reports/delivery-times", {**NOVEMBER_2_TO_3, "service_level": "urgent"}
     ).json()
 
@@ -238,11 +233,11 @@ def test_delivery_times_of_one_service_level(staff_api, november):
     assert [row["service_level"] for row in body["by_service_level"]] == ["urgent"]
 
 
-def test_a_delivery_at_half_past_eleven_in_lima_is_that_lima_days(staff_api, november):
-    second = staff_api.get(
+def test_a_delivery_at_half_past_eleven_in_lima_is_that_lima_days(dispatcher_api, november):
+    second = dispatcher_api.get(
         "/api/v1/reports/delivery-times", {"since": "2026-11-02", "until": "2026-11-02"}
     ).json()
-    fourth = staff_api.get(
+    fourth = dispatcher_api.get(
         "/api/v1/reports/delivery-times", {"since": "2026-11-04", "until": "2026-11-04"}
     ).json()
 
@@ -254,10 +249,10 @@ def test_a_delivery_at_half_past_eleven_in_lima_is_that_lima_days(staff_api, nov
     assert fourth["overall"]["max_minutes"] == 30.0
 
 
-def test_a_changed_tariff_target_changes_the_answer(staff_api, november):
+def test_a_changed_tariff_target_changes_the_answer(dispatcher_api, november):
     order_services.tariff_update(by=data.staff("admin"), target_minutes_standard=300)
 
-    body = staff_api.get("/api/v1/reports/delivery-times", NOVEMBER_2_TO_3).json()
+    body = dispatcher_api.get("/api/v1/reports/delivery-times", NOVEMBER_2_TO_3).json()
 
     standard = body["by_service_level"][0]
     assert (standard["target_minutes"], standard["on_time"], standard["on_time_share"]) == (
@@ -268,8 +263,10 @@ def test_a_changed_tariff_target_changes_the_answer(staff_api, november):
     assert body["overall"]["on_time"] == 5
 
 
-def test_delivery_times_csv(staff_api, november):
-    response = staff_api.get("/api/v1/reports/delivery-times", {**NOVEMBER_2_TO_3, "format": "csv"})
+def test_delivery_times_csv(dispatcher_api, november):
+    response = dispatcher_api.get(
+        "/api/v1/reports/delivery-times", {**NOVEMBER_2_TO_3, "format": "csv"}
+    )
 
     assert response["Content-Disposition"] == (
         'attachment; filename="delivery-times-2026-11-01-2026-11-03.csv"'
@@ -285,8 +282,8 @@ def test_delivery_times_csv(staff_api, november):
     ]
 
 
-def test_delivery_times_of_an_empty_period(staff_api, november):
-    body = staff_api.get(
+def test_delivery_times_of_an_empty_period(dispatcher_api, november):
+    body = dispatcher_api.get(
         "/api/v1/reports/delivery-times", {"since": "2026-10-01", "until": "2026-10-02"}
     ).json()
 
@@ -303,8 +300,8 @@ def test_delivery_times_of_an_empty_period(staff_api, november):
 
 
 @pytest.mark.parametrize("value", ["fast", ""])
-def test_an_unknown_service_level_is_400(staff_api, value):
-    response = staff_api.get("/api/v1/reports/delivery-times", {"service_level": value})
+def test_an_unknown_service_level_is_400(dispatcher_api, value):
+    response = dispatcher_api.get("/api/v1/reports/delivery-times", {"service_level": value})
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
@@ -321,8 +318,8 @@ def _levels(part: dict) -> dict:
     }
 
 
-def test_sla_per_day_and_level_with_totals(staff_api, november):
-    body = staff_api.get("/api/v1/reports/sla", NOVEMBER_2_TO_3).json()
+def test_sla_per_day_and_level_with_totals(dispatcher_api, november):
+    body = dispatcher_api.get("/api/v1/reports/sla", NOVEMBER_2_TO_3).json()
 
     first, second, third = body["buckets"]
     assert (first["bucket"], first["on_time"], first["late"], first["on_time_share"]) == (
@@ -363,8 +360,10 @@ def test_sla_per_day_and_level_with_totals(staff_api, november):
     ]
 
 
-def test_sla_weekly_buckets_add_up_to_the_totals(staff_api, november):
-    body = staff_api.get("/api/v1/reports/sla", {**NOVEMBER_2_TO_3, "granularity": "week"}).json()
+def test_sla_weekly_buckets_add_up_to_the_totals(dispatcher_api, november):
+    body = dispatcher_api.get(
+        "/api/v1/reports/sla", {**NOVEMBER_2_TO_3, "granularity": "week"}
+    ).json()
 
     # Sunday the 1st is in the week of Monday 26 October.
     assert [(b["bucket"], b["on_time"], b["late"]) for b in body["buckets"]] == [
@@ -378,10 +377,10 @@ def test_sla_weekly_buckets_add_up_to_the_totals(staff_api, november):
     }
 
 
-def test_sla_follows_the_tariff(staff_api, november):
+def test_sla_follows_the_tariff(dispatcher_api, november):
     order_services.tariff_update(by=data.staff("admin"), target_minutes_urgent=90)
 
-    body = staff_api.get("/api/v1/reports/sla", NOVEMBER_2_TO_3).json()
+    body = dispatcher_api.get("/api/v1/reports/sla", NOVEMBER_2_TO_3).json()
 
     assert body["targets"][2] == {"service_level": "urgent", "target_minutes": 90}
     assert body["totals"]["by_service_level"][2] == {
@@ -393,8 +392,8 @@ def test_sla_follows_the_tariff(staff_api, november):
     assert (body["buckets"][2]["on_time"], body["buckets"][2]["late"]) == (2, 0)
 
 
-def test_sla_csv(staff_api, november):
-    response = staff_api.get(
+def test_sla_csv(dispatcher_api, november):
+    response = dispatcher_api.get(
         "/api/v1/reports/sla", {"since": "2026-11-02", "until": "2026-11-02", "format": "csv"}
     )
 
@@ -415,8 +414,8 @@ def test_sla_csv(staff_api, november):
 # --- drivers -------------------------------------------------------------------------------
 
 
-def test_drivers(staff_api, november):
-    body = staff_api.get("/api/v1/reports/drivers", NOVEMBER_2_TO_3).json()
+def test_drivers(dispatcher_api, november):
+    body = dispatcher_api.get("/api/v1/reports/drivers", NOVEMBER_2_TO_3).json()
 
     rows = {row["full_name"]: row for row in body["drivers"]}
     # By name; Zoe (inactive, nothing in the period) is left out, Pedro (inactive) is not.
@@ -495,8 +494,10 @@ def test_drivers(staff_api, november):
     }
 
 
-def test_drivers_of_the_first_of_november(staff_api, november):
-    body = staff_api.get("/api/v1/reports/drivers", {"since": "2026-11-01", "until": "2026-11-01"})
+def test_drivers_of_the_first_of_november(dispatcher_api, november):
+    body = dispatcher_api.get(
+        "/api/v1/reports/drivers", {"since": "2026-11-01", "until": "2026-11-01"}
+    )
 
     rosa = next(row for row in body.json()["drivers"] if row["full_name"] == "Rosa Mamani")
     # Only the last hour of the run begun on 31 October; its failed drop-off and the run
@@ -504,7 +505,7 @@ def test_drivers_of_the_first_of_november(staff_api, november):
     assert (rosa["runs_total"], rosa["failed_drops"], rosa["active_hours"]) == (0, 0, 1.0)
 
 
-def test_a_run_cancelled_on_the_road_counts_its_time_and_deliveries(staff_api, crew):
+def test_a_run_cancelled_on_the_road_counts_its_time_and_deliveries(dispatcher_api, crew):
     """A run in progress whose orders are all cancelled is cancelled too (the fleet's
     assignment_order_cancelled): its driver was on the road from its start to then, and a
     drop-off delivered before the cancellation was delivered by that run."""
@@ -528,7 +529,7 @@ def test_a_run_cancelled_on_the_road_counts_its_time_and_deliveries(staff_api, c
         finished="2026-11-02 11:30",
     )
 
-    body = staff_api.get("/api/v1/reports/drivers", NOVEMBER_2_TO_3).json()
+    body = dispatcher_api.get("/api/v1/reports/drivers", NOVEMBER_2_TO_3).json()
 
     ana = next(row for row in body["drivers"] if row["full_name"] == "Ana Torres")
     assert ana["runs_total"] == 1
@@ -536,8 +537,8 @@ def test_a_run_cancelled_on_the_road_counts_its_time_and_deliveries(staff_api, c
     assert (ana["active_hours"], ana["deliveries_per_hour"]) == (1.5, 0.67)
 
 
-def test_drivers_csv(staff_api, november):
-    response = staff_api.get("/api/v1/reports/drivers", {**NOVEMBER_2_TO_3, "format": "csv"})
+def test_drivers_csv(dispatcher_api, november):
+    response = dispatcher_api.get("/api/v1/reports/drivers", {**NOVEMBER_2_TO_3, "format": "csv"})
 
     lines = response.content.decode("utf-8-sig").split("\r\n")
     assert lines[0] == (
@@ -553,8 +554,8 @@ def test_drivers_csv(staff_api, november):
 # --- incidents -----------------------------------------------------------------------------
 
 
-def test_incidents(staff_api, november):
-    body = staff_api.get("/api/v1/reports/incidents", NOVEMBER_2_TO_3).json()
+def test_incidents(dispatcher_api, november):
+    body = dispatcher_api.get("/api/v1/reports/incidents", NOVEMBER_2_TO_3).json()
 
     assert body["totals"] == {"count": 4}
     assert body["by_severity"] == [
@@ -584,8 +585,8 @@ def test_incidents(staff_api, november):
     ]
 
 
-def test_incidents_monthly(staff_api, november):
-    body = staff_api.get(
+def test_incidents_monthly(dispatcher_api, november):
+    body = dispatcher_api.get(
         "/api/v1/reports/incidents",
         {"since": "2026-10-01", "until": "2026-11-30", "granularity": "month"},
     ).json()
@@ -597,8 +598,8 @@ def test_incidents_monthly(staff_api, november):
     ]
 
 
-def test_incidents_csv(staff_api, november):
-    response = staff_api.get(
+def test_incidents_csv(dispatcher_api, november):
+    response = dispatcher_api.get(
         "/api/v1/reports/incidents", {"since": "2026-11-03", "until": "2026-11-03", "format": "csv"}
     )
 

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 NOVEMBER = {"since": "2026-11-01", "until": "2026-11-30"}
 
 
-@pytest.fixture
-def staff_api(client_for):
-    return client_for(data.staff())
-
-
 # --- evidence ------------------------------------------------------------------------------------
 
 
@@ -50,9 +45,9 @@ def evidence():
     return a, b, c
 
 
-def test_evidence_by_kind_and_top_incidents(staff_api, evidence):
+def test_evidence_by_kind_and_top_incidents(dispatcher_api, evidence):
     a, b, c = evidence
-    body = staff_api.get("/api/v1/reports/evidence", NOVEMBER).json()
+    body = dispatcher_api.get("/api/v1/reports/evidence", NOVEMBER).json()
 
     assert body == {
         "period": {
@@ -74,9 +69,9 @@ def test_evidence_by_kind_and_top_incidents(staff_api, evidence):
     }
 
 
-def test_evidence_as_csv(staff_api, evidence):
+def test_evidence_as_csv(dispatcher_api, evidence):
     a, b, c = evidence
-    response = staff_api.get("/api/v1/reports/evidence", {**NOVEMBER, "format": "csv"})
+    response = dispatcher_api.get("/api/v1/reports/evidence", {**NOVEMBER, "format": "csv"})
 
     assert response["Content-Disposition"] == (
         'attachment; filename="evidence-2026-11-01-2026-11-30.csv"'
@@ -94,8 +89,10 @@ def test_evidence_as_csv(staff_api, evidence):
     ]
 
 
-def test_a_day_without_evidence_is_zeros(staff_api, evidence):
-    body = staff_api.get("/api/v1/reports/evidence", {"since": "2026-11-20", "until": "2026-11-29"})
+def test_a_day_without_evidence_is_zeros(dispatcher_api, evidence):
+    body = dispatcher_api.get(
+        "/api/v1/reports/evidence", {"since": "2026-11-20", "until": "2026-11-29"}
+    )
 
     assert body.json()["totals"] == {"documents": 0, "files": 0, "bytes": 0}
     assert [row["documents"] for row in body.json()["by_kind"]] == [0, 0, 0]
@@ -133,8 +130,8 @@ def test_evidence_costs_one_aggregation_for_10_and_1000_documents(
 
 
 @pytest.mark.parametrize("query", [{"since": "2026-13-01"}, {"limit": 5}, {"format": "pdf"}])
-def test_a_bad_evidence_query_is_400(staff_api, query):
-    response = staff_api.get("/api/v1/reports/evidence", query)
+def test_a_bad_evidence_query_is_400(dispatcher_api, query):
+    response = dispatcher_api.get("/api/v1/reports/evidence", query)
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
@@ -202,7 +199,7 @@ def test_no_notifications_is_zeros():
     assert report["by_kind"] == []
 
 
-def test_notifications_through_the_api_and_as_csv(staff_api):
+def test_notifications_through_the_api_and_as_csv(dispatcher_api):
     now = timezone.now()
     data.notifications(kind="order_assigned", created=now - timedelta(hours=2), count=3)
     data.notifications(
@@ -210,8 +207,8 @@ def test_notifications_through_the_api_and_as_csv(staff_api):
     )
     data.notifications(kind="order_delivered", created=now - timedelta(hours=30))
 
-    body = staff_api.get("/api/v1/reports/notifications", {"hours": 6}).json()
-    response = staff_api.get("/api/v1/reports/notifications", {"format": "csv", "hours": 6})
+    body = dispatcher_api.get("/api/v1/reports/notifications", {"hours": 6}).json()
+    response = dispatcher_api.get("/api/v1/reports/notifications", {"format": "csv", "hours": 6})
 
     assert body["hours"] == 6
     assert body["totals"] == {"sent": 4, "read": 1, "unread": 3}
@@ -222,12 +219,12 @@ def test_notifications_through_the_api_and_as_csv(staff_api):
         "total,,4,1,3",
         "",
     ]
-    assert staff_api.get("/api/v1/reports/notifications").json()["totals"]["sent"] == 4
+    assert dispatcher_api.get("/api/v1/reports/notifications").json()["totals"]["sent"] == 4
 
 
 @pytest.mark.parametrize("hours", [0, 721, "a day", ""])
-def test_a_bad_number_of_hours_is_400(staff_api, hours):
-    response = staff_api.get("/api/v1/reports/notifications", {"hours": hours})
+def test_a_bad_number_of_hours_is_400(dispatcher_api, hours):
+    response = dispatcher_api.get("/api/v1/reports/notifications", {"hours": hours})
 
     assert response.status_code == 400
     assert "hours" in response.json()["error"]["details"]["fields"]

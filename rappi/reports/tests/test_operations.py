@@ -20,11 +20,6 @@ SQUARE = {
 }
 
 
-@pytest.fixture
-def staff_api(client_for):
-    return client_for(data.staff())
-
-
 def busy(*drivers):
     Driver.objects.filter(pk__in=[d.pk for d in drivers]).update(availability="busy")
 
@@ -161,9 +156,9 @@ def test_the_overview_csv(operation):
     ]
 
 
-def test_the_overview_through_the_api(staff_api, operation):
-    body = staff_api.get("/api/v1/reports/overview").json()
-    response = staff_api.get("/api/v1/reports/overview", {"format": "csv"})
+def test_the_overview_through_the_api(dispatcher_api, operation):
+    body = dispatcher_api.get("/api/v1/reports/overview").json()
+    response = dispatcher_api.get("/api/v1/reports/overview", {"format": "csv"})
 
     # Only what does not depend on the clock: the runs and drivers as they stand.
     assert body["runs"] == {"in_progress": 3, "assigned": 1}
@@ -231,9 +226,9 @@ def test_without_any_fix_every_run_in_progress_is_without_one(operation):
     assert figures["runs_in_progress_without_fix"] == 3
 
 
-def test_the_operations_through_the_api(staff_api, operation):
-    response = staff_api.get("/api/v1/reports/operations", {"window_min": 15})
-    csv = staff_api.get("/api/v1/reports/operations", {"window_min": 15, "format": "csv"})
+def test_the_operations_through_the_api(dispatcher_api, operation):
+    response = dispatcher_api.get("/api/v1/reports/operations", {"window_min": 15})
+    csv = dispatcher_api.get("/api/v1/reports/operations", {"window_min": 15, "format": "csv"})
 
     body = response.json()
     assert response.status_code == 200
@@ -251,8 +246,8 @@ def test_the_operations_through_the_api(staff_api, operation):
 @pytest.mark.parametrize(
     "query", [{"window_min": 0}, {"window_min": 1441}, {"window_min": "five"}, {"hours": 2}]
 )
-def test_a_bad_window_is_400(staff_api, query):
-    response = staff_api.get("/api/v1/reports/operations", query)
+def test_a_bad_window_is_400(dispatcher_api, query):
+    response = dispatcher_api.get("/api/v1/reports/operations", query)
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
@@ -335,9 +330,9 @@ def finished_run():
     return run
 
 
-def test_a_run_summary(staff_api, finished_run):
+def test_a_run_summary(dispatcher_api, finished_run):
     run = finished_run
-    body = staff_api.get(f"/api/v1/reports/assignments/{run.pk}/summary").json()
+    body = dispatcher_api.get(f"/api/v1/reports/assignments/{run.pk}/summary").json()
 
     assert body == {
         "id": run.pk,
@@ -374,9 +369,11 @@ def test_a_run_summary(staff_api, finished_run):
     }
 
 
-def test_a_run_summary_as_csv(staff_api, finished_run):
+def test_a_run_summary_as_csv(dispatcher_api, finished_run):
     run = finished_run
-    response = staff_api.get(f"/api/v1/reports/assignments/{run.pk}/summary", {"format": "csv"})
+    response = dispatcher_api.get(
+        f"/api/v1/reports/assignments/{run.pk}/summary", {"format": "csv"}
+    )
 
     assert response["Content-Disposition"] == (
         f'attachment; filename="assignments-summary-{run.pk}-'
@@ -405,9 +402,9 @@ def test_a_run_summary_as_csv(staff_api, finished_run):
     assert lines[-2:] == ["proofs,count,3", ""]
 
 
-def test_a_run_not_started_has_an_empty_track(staff_api, operation):
+def test_a_run_not_started_has_an_empty_track(dispatcher_api, operation):
     run3 = operation["runs"][2]
-    body = staff_api.get(f"/api/v1/reports/assignments/{run3.pk}/summary").json()
+    body = dispatcher_api.get(f"/api/v1/reports/assignments/{run3.pk}/summary").json()
 
     assert body["started_at"] is None
     assert body["gps"] == {
@@ -422,8 +419,8 @@ def test_a_run_not_started_has_an_empty_track(staff_api, operation):
 
 
 @pytest.mark.parametrize("run_id", ["0", "999999", str(2**63 - 1), str(2**63), str(2**64)])
-def test_an_unknown_run_is_404(staff_api, run_id):
-    response = staff_api.get(f"/api/v1/reports/assignments/{run_id}/summary")
+def test_an_unknown_run_is_404(dispatcher_api, run_id):
+    response = dispatcher_api.get(f"/api/v1/reports/assignments/{run_id}/summary")
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"

@@ -10,11 +10,6 @@ URL = "/api/v1/reports/sales"
 
 
 @pytest.fixture
-def staff_api(client_for):
-    return client_for(data.staff())
-
-
-@pytest.fixture
 def november():
     """Three orders in November 2026 (Lima), paid and unpaid, one delivered, one invoice."""
     ana = data.customer(full_name="Ana Quispe")
@@ -36,8 +31,8 @@ def november():
     return first, second, third
 
 
-def test_daily_buckets_and_totals(staff_api, november):
-    body = staff_api.get(URL, {"since": "2026-11-01", "until": "2026-11-10"}).json()
+def test_daily_buckets_and_totals(dispatcher_api, november):
+    body = dispatcher_api.get(URL, {"since": "2026-11-01", "until": "2026-11-10"}).json()
 
     assert body["period"] == {
         "since": "2026-11-01T05:00:00Z",
@@ -69,19 +64,19 @@ def test_daily_buckets_and_totals(staff_api, november):
     }
 
 
-def test_a_payment_at_half_past_eleven_in_lima_stays_on_its_lima_day(staff_api, november):
-    body = staff_api.get(URL, {"since": "2026-11-03", "until": "2026-11-03"}).json()
+def test_a_payment_at_half_past_eleven_in_lima_stays_on_its_lima_day(dispatcher_api, november):
+    body = dispatcher_api.get(URL, {"since": "2026-11-03", "until": "2026-11-03"}).json()
 
     assert [b["bucket"] for b in body["buckets"]] == ["2026-11-03"]
     assert body["totals"]["payments_paid"] == 0
     assert body["totals"]["invoices"] == 1
 
 
-def test_weekly_and_monthly_buckets(staff_api, november):
-    weekly = staff_api.get(
+def test_weekly_and_monthly_buckets(dispatcher_api, november):
+    weekly = dispatcher_api.get(
         URL, {"since": "2026-11-01", "until": "2026-11-30", "granularity": "week"}
     ).json()
-    monthly = staff_api.get(
+    monthly = dispatcher_api.get(
         URL, {"since": "2026-10-15", "until": "2026-11-30", "granularity": "month"}
     ).json()
 
@@ -102,8 +97,10 @@ def test_weekly_and_monthly_buckets(staff_api, november):
     ]
 
 
-def test_csv_carries_the_same_numbers(staff_api, november):
-    response = staff_api.get(URL, {"since": "2026-11-01", "until": "2026-11-03", "format": "csv"})
+def test_csv_carries_the_same_numbers(dispatcher_api, november):
+    response = dispatcher_api.get(
+        URL, {"since": "2026-11-01", "until": "2026-11-03", "format": "csv"}
+    )
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -136,8 +133,8 @@ def test_csv_carries_the_same_numbers(staff_api, november):
         ({"since": "\uff12\uff10\uff12\uff16-11-01"}, "since"),  # full-width digits
     ],
 )
-def test_a_nonsense_period_is_400_naming_the_field(staff_api, query, field):
-    response = staff_api.get(URL, query)
+def test_a_nonsense_period_is_400_naming_the_field(dispatcher_api, query, field):
+    response = dispatcher_api.get(URL, query)
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
@@ -162,15 +159,17 @@ def test_a_nonsense_period_is_400_naming_the_field(staff_api, query, field):
         ),
     ],
 )
-def test_a_time_with_any_offset_is_the_same_instant(staff_api, november, query, since, until, paid):
-    body = staff_api.get(URL, query).json()
+def test_a_time_with_any_offset_is_the_same_instant(
+    dispatcher_api, november, query, since, until, paid
+):
+    body = dispatcher_api.get(URL, query).json()
 
     assert (body["period"]["since"], body["period"]["until"]) == (since, until)
     assert body["totals"]["payments_paid"] == paid
 
 
-def test_default_period_is_the_last_30_lima_days(staff_api):
-    body = staff_api.get(URL).json()
+def test_default_period_is_the_last_30_lima_days(dispatcher_api):
+    body = dispatcher_api.get(URL).json()
 
     assert len(body["buckets"]) == 30
 
