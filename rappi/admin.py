@@ -2,8 +2,9 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 
-from rappi.errors import DomainError
+from rappi.errors import DomainError, refusal
 
 
 def call_service(modeladmin, request, label, fn) -> bool:
@@ -11,8 +12,11 @@ def call_service(modeladmin, request, label, fn) -> bool:
     (domain or validation error) becomes an error message instead of a crash."""
     try:
         fn()
-    except DomainError as exc:
-        modeladmin.message_user(request, f"{label}: {exc.message}", messages.ERROR)
+    except (DomainError, OperationalError) as exc:
+        refused = refusal(exc)  # a deadlock lost is refused too, not a crash
+        if refused is None:
+            raise
+        modeladmin.message_user(request, f"{label}: {refused.message}", messages.ERROR)
         return False
     except ValidationError as exc:
         modeladmin.message_user(request, f"{label}: {'; '.join(exc.messages)}", messages.ERROR)

@@ -49,6 +49,14 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) in LOCK_CONFLICT_SQLSTATES
 
 
+def refusal(exc: BaseException) -> DomainError | None:
+    """What a page tells the user when a service raised `exc`: a domain error as it is, a
+    transaction another one aborted as `ConcurrentUpdateError`; None for a real failure."""
+    if isinstance(exc, DomainError):
+        return exc
+    return ConcurrentUpdateError() if is_lock_conflict(exc) else None
+
+
 class IllegalTransitionError(ConflictError):
     code = "illegal_transition"
     default_message = _("This state change is not allowed.")

@@ -17,6 +17,7 @@ from identity.tests.factories import UserFactory
 from orders.models import Order
 from orders.tests.factories import CustomerFactory, drop, make_order
 from rappi import mongo
+from rappi.testing.concurrency import deadlocked
 from rappi.testing.console import messages_of
 
 pytestmark = pytest.mark.django_db
@@ -151,6 +152,24 @@ def test_a_driver_on_a_run_made_available_in_the_admin_is_refused_with_the_reaso
     assert response.status_code == 200
     assert f"{driver}: The driver is on run #{run.pk} until it ends." in messages_of(response)
     assert Driver.objects.get(pk=driver.pk).availability == "busy"
+
+
+def test_an_edit_that_loses_a_deadlock_is_refused_with_a_message_not_a_crash(
+    admin_site, monkeypatch
+):
+    _user, driver = driver_user()
+    monkeypatch.setattr(services, "driver_update", deadlocked)
+
+    response = admin_site.post(
+        f"/admin/fleet/driver/{driver.pk}/change/",
+        {"licence_number": "B-1", "phone": "", "availability": "available", "is_active": "on"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    [message] = [m for m in messages_of(response) if m.startswith(f"{driver}:")]
+    assert "Someone else changed the same records at the same moment" in message
+    assert Driver.objects.get(pk=driver.pk).licence_number != "B-1"
 
 
 def test_a_run_needs_orders_a_driver_and_a_vehicle(admin_site):

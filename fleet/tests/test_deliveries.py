@@ -18,7 +18,7 @@ from identity.documents import Notification
 from identity.tests.factories import UserFactory, signed_in_client
 from orders.models import Destination, Order, Rating
 from orders.tests.factories import customer_user, drop, make_order
-from rappi.testing.concurrency import race
+from rappi.testing.concurrency import deadlocked, race
 from tracking.documents import Evidence
 from tracking.tests.factories import PDF_BYTES, camera_jpeg, small_jpeg
 from tracking.tests.helpers import gridfs_count
@@ -834,20 +834,10 @@ def test_staff_cancelling_an_order_while_the_run_finishes_never_deadlocks(monkey
 
 def test_a_transaction_aborted_by_a_deadlock_is_a_409_not_an_outage(client_for, monkeypatch):
     """A deadlock PostgreSQL breaks is a lost race, not an unreachable database."""
-    from django.db import OperationalError
-    from psycopg import errors as pg_errors
-
     from orders import services as order_services
 
     staff_user = _seeded_dispatcher()
     order = make_order(customer=customer_user()[1], by=staff_user)
-
-    def deadlocked(**kwargs):
-        try:
-            raise pg_errors.DeadlockDetected("deadlock detected")
-        except pg_errors.DeadlockDetected as cause:
-            raise OperationalError("deadlock detected") from cause
-
     monkeypatch.setattr(order_services, "order_cancel", deadlocked)
     response = client_for(staff_user).post(
         f"/api/v1/orders/{order.pk}/cancel", {"reason": "x"}, format="json"

@@ -16,6 +16,7 @@ from identity.tests.factories import RoleFactory, UserFactory
 from orders import services
 from orders.models import Destination, OrderEvent, OrderStatus, Payment, PaymentStatus
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
+from rappi.testing.concurrency import deadlocked
 from rappi.testing.console import console_client, messages_of
 from tracking.documents import Evidence
 from tracking.tests.factories import small_jpeg
@@ -223,6 +224,18 @@ def test_cancel_without_a_reason_shows_the_field_error(console, order):
     assert response.status_code == 400
     assert response.context["cancel_form"].errors == {"reason": ["This field is required."]}
     assert "This field is required." in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING
+
+
+def test_a_cancel_that_loses_a_deadlock_is_refused_with_a_message_not_a_crash(
+    console, order, monkeypatch
+):
+    monkeypatch.setattr(services, "order_cancel", deadlocked)
+    response = console.post(url(order, "cancel/"), {"reason": "Cliente desistió"})
+    assert response.status_code == 302
+    [message] = messages_of(console.get(url(order)))
+    assert message.startswith("Someone else changed the same records at the same moment")
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING
 

@@ -1,11 +1,13 @@
 """Running a service from a console form: success is a message and a redirect (so a
 reload never repeats the command); a refusal (a domain error, a validation error) is the
-error's own message on the page, never a 500."""
+error's own message on the page, never a 500; so is a lost race, a transaction PostgreSQL
+aborted to break a deadlock."""
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 
-from rappi.errors import DomainError
+from rappi.errors import DomainError, refusal
 
 
 def perform(request, command, *, success: str = "") -> bool:
@@ -13,8 +15,11 @@ def perform(request, command, *, success: str = "") -> bool:
     was refused (and why is shown)."""
     try:
         command()
-    except DomainError as exc:
-        messages.error(request, exc.message)
+    except (DomainError, OperationalError) as exc:
+        refused = refusal(exc)
+        if refused is None:
+            raise
+        messages.error(request, refused.message)
         return False
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))

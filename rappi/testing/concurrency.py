@@ -10,7 +10,8 @@ results in order and re-raises the first exception one raised."""
 
 import threading
 
-from django.db import connection
+from django.db import OperationalError, connection
+from psycopg import errors as pg_errors
 
 
 def race(*calls, timeout: float = 60) -> list:
@@ -42,3 +43,13 @@ def race(*calls, timeout: float = 60) -> list:
     if errors:
         raise errors[0]
     return results
+
+
+def deadlocked(*args, **kwargs):
+    """A stand-in for a service whose transaction PostgreSQL broke to end a deadlock: it
+    raises what Django raises then (an OperationalError caused by psycopg's
+    DeadlockDetected), for the pages and views that must answer it as a lost race."""
+    try:
+        raise pg_errors.DeadlockDetected("deadlock detected")
+    except pg_errors.DeadlockDetected as cause:
+        raise OperationalError("deadlock detected") from cause
