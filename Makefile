@@ -13,9 +13,10 @@ mongo-stop:
 mongo-start:
 	bash scripts/localmongo.sh start
 
-# The whole suite on parallel workers (pytest-xdist), the 15 slowest tests listed. Other
-# pytest arguments replace these: make test ARGS="orders/tests/test_pricing.py -x -q"
-ARGS ?= -n 4 --durations=15
+# The whole suite on parallel workers (pytest-xdist; an idle worker takes tests queued for a
+# busy one, so a few long browser tests do not leave one worker finishing alone), the 15
+# slowest tests listed. Other pytest arguments replace these: make test ARGS="orders/tests/test_pricing.py -x -q"
+ARGS ?= -n 4 --dist worksteal --durations=15
 test:
 	bash scripts/test.sh $(ARGS)
 
