@@ -4,6 +4,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Avg, Count, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from fleet import restriction, rules
 from fleet.models import (
@@ -20,6 +21,7 @@ from identity.models import User
 from identity.scoping import scoped
 from orders.models import Destination, Order, Rating
 from orders.selectors import order_list_for
+from rappi.errors import NotFoundError
 from rappi.routing import Point, haversine_m
 from rappi.selectors import get_or_404
 from tracking import evidence, pings
@@ -41,6 +43,14 @@ def driver_list_for(*, user: User) -> QuerySet[Driver]:
 
 def driver_get_for(*, user: User, pk) -> Driver:
     return get_or_404(driver_list_for(user=user), pk)
+
+
+def driver_own_profile(*, user: User) -> Driver:
+    """The caller's own driver record; 404 for a login that has none."""
+    driver = Driver.objects.select_related("user").filter(user=user).first()
+    if driver is None:
+        raise NotFoundError(_("You have no driver profile."))
+    return driver
 
 
 def driver_ratings(*, driver: Driver, latest: int = 10) -> dict:

@@ -159,10 +159,7 @@ class DriverViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     @extend_schema(responses={200: s.DriverOutput, 404: error_response("No driver profile")})
     @action(detail=False, methods=["get"], pagination_class=None)
     def me(self, request):
-        driver = Driver.objects.select_related("user").filter(user=request.user).first()
-        if driver is None:
-            raise NotFoundError(_("You have no driver profile."))
-        return Response(s.DriverOutput(driver).data)
+        return Response(s.DriverOutput(selectors.driver_own_profile(user=request.user)).data)
 
     @extend_schema(responses=s.DriverRatingsOutput)
     @action(detail=True, methods=["get"], pagination_class=None)

@@ -37,11 +37,15 @@ def walk(patterns, prefix=""):
             yield "/" + prefix + _sample(str(entry.pattern)), entry.callback
 
 
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
 def _methods(callback) -> list[str]:
     if getattr(callback, "actions", None):  # a viewset route: method -> action
-        return sorted(callback.actions)
+        # Not `head`: DRF adds it to this shared dict once the route has served a GET.
+        return sorted(m for m in callback.actions if m in METHODS)
     cls = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
-    return sorted(m for m in ("get", "post", "put", "patch", "delete") if hasattr(cls, m))
+    return sorted(m for m in METHODS if hasattr(cls, m))
 
 
 @functools.cache

@@ -18,13 +18,18 @@ from schemathesis.core.failures import FailureGroup
 
 from identity.models import User
 from identity.tests.factories import UserFactory
-from rappi.testing.routes import PUBLIC_PATHS, api_routes, path_matches, schema_operation
+from rappi.testing.routes import (
+    METHODS,
+    PUBLIC_PATHS,
+    api_routes,
+    path_matches,
+    schema_operation,
+)
 
 JSON = "application/json"
 ERROR_BODY = {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}
 RELATIONAL_ID = {"type": "integer", "minimum": 1}
 DOCUMENT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
-METHODS = ("get", "post", "put", "patch", "delete")
 
 
 @pytest.fixture(scope="module")
