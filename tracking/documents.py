@@ -1,6 +1,7 @@
 """MongoDB documents owned by tracking. Runs, destinations, incidents and orders are
 PostgreSQL rows known here only by their integer ids."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from mongoengine import (
 from rappi.mongo import ensure_ttl_index
 
 EVIDENCE_KINDS = ("photo", "signature", "document")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class StoredFile(EmbeddedDocument):
@@ -179,10 +181,28 @@ class ExpiresWithFixes(Document):
         ensure_gps_retention(cls._get_collection(), days=settings.GPS_RETENTION_DAYS)
 
 
+def fix_key(driver_id: int, recorded_at: datetime) -> str:
+    """A fix's `_id`: its driver and device instant (to the millisecond BSON keeps), so the
+    collection's own `_id` index refuses a repeat of the instant."""
+    millis = (recorded_at - EPOCH) // timedelta(milliseconds=1)
+    return f"{driver_id}:{millis}"
+
+
+def driver_client_key(driver_id: int, client_id: str) -> str:
+    """The key the `driver_client` unique index keeps: a driver's own id for a fix."""
+    return f"{driver_id}:{client_id}"
+
+
 class GpsPing(ExpiresWithFixes):
     """One accepted GPS fix of a run. Written in batches by `tracking.pings` as plain
-    documents; driver and plate are the run's, never the phone's say."""
+    documents; driver and plate are the run's, never the phone's say.
 
+    Repeats are refused by single-key unique indexes: `_id` is the driver and device
+    instant (`fix_key`), `driver_client` the driver and the phone's `client_id`
+    (`driver_client_key`). They used to be compound unique indexes on `(driver_id,
+    recorded_at)` and `(driver_id, client_id)`; `ensure_indexes` drops those."""
+
+    id = StringField(primary_key=True)  # fix_key(driver_id, recorded_at)
     driver_id = IntField(required=True)
     assignment_id = IntField(required=True)
     vehicle_plate = StringField(required=True, max_length=7)
@@ -192,25 +212,34 @@ class GpsPing(ExpiresWithFixes):
     speed_kmh = FloatField(null=True, default=None)
     heading = FloatField(null=True, default=None)
     accuracy_m = FloatField(null=True, default=None)
-    # The phone's own id for the fix, when it sends one; absent otherwise.
+    # The phone's own id for the fix, when it sends one; absent otherwise (and then so is
+    # `driver_client`, which the sparse unique index skips).
     client_id = StringField(null=True, default=None, max_length=64)
+    driver_client = StringField(null=True, default=None)
+
+    # The compound unique indexes `_id` and `driver_client` replaced (see above).
+    RETIRED_INDEXES = ("driver_time", "driver_client_id")
 
     meta = {
         "collection": "gps_pings",
         "indexes": [
             {"fields": ["(location"], "name": "location"},
             {"fields": ["assignment_id", "recorded_at"], "name": "run_time"},
-            # Dedup: one fix per driver and device instant, and per client id.
-            {"fields": ["driver_id", "recorded_at"], "name": "driver_time", "unique": True},
-            {
-                "fields": ["driver_id", "client_id"],
-                "name": "driver_client_id",
-                "unique": True,
-                "partialFilterExpression": {"client_id": {"$type": "string"}},
-            },
+            # A driver's fixes by instant (the repeat checks of a batch that is not simply
+            # newer than the run's latest fix); uniqueness is the `_id`'s.
+            {"fields": ["driver_id", "recorded_at"], "name": "driver_recorded"},
+            {"fields": ["driver_client"], "name": "driver_client", "unique": True, "sparse": True},
         ],
         "auto_create_index": False,
     }
+
+    @classmethod
+    def ensure_indexes(cls):
+        collection = cls._get_collection()
+        existing = {index["name"] for index in collection.list_indexes()}
+        for name in existing.intersection(cls.RETIRED_INDEXES):
+            collection.drop_index(name)
+        super().ensure_indexes()
 
     def __str__(self) -> str:
         return f"fix of driver {self.driver_id} on run {self.assignment_id} at {self.recorded_at}"

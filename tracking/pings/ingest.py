@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -48,6 +47,7 @@ from pymongo.errors import BulkWriteError
 
 from rappi.routing import Point, haversine_m
 from tracking import heads
+from tracking.documents import driver_client_key, fix_key
 from tracking.errors import BatchTooLargeError
 from tracking.pings.store import driver_positions, gps_pings, in_chunks
 
@@ -244,6 +244,16 @@ def _fix_document(fix: Fix, *, run: dict, received_at: datetime) -> dict:
     return doc
 
 
+def _stored_document(fix: Fix, *, run: dict, received_at: datetime) -> dict:
+    """The fix as `gps_pings` keeps it: with the keys its unique indexes refuse repeats by."""
+    driver_id = run["driver_id"]
+    doc = {"_id": fix_key(driver_id, fix.recorded_at)}
+    doc.update(_fix_document(fix, run=run, received_at=received_at))
+    if fix.client_id:
+        doc["driver_client"] = driver_client_key(driver_id, fix.client_id)
+    return doc
+
+
 def _insert_documents(docs: list[dict]) -> set[int]:
     """Store the documents in one unordered insert; the positions of those a unique index
     refused (already stored)."""
@@ -264,7 +274,7 @@ def _insert_documents(docs: list[dict]) -> set[int]:
 def _insert(fixes: list[Fix], *, run: dict, received_at: datetime) -> set[int]:
     """Store the fixes in one unordered insert; the indexes of those a unique index
     refused (already stored by a concurrent retry)."""
-    docs = [_fix_document(fix, run=run, received_at=received_at) for fix in fixes]
+    docs = [_stored_document(fix, run=run, received_at=received_at) for fix in fixes]
     return {fixes[position].index for position in _insert_documents(docs)}
 
 
@@ -334,7 +344,7 @@ def _accept_new(
     run: dict,
     received_at: datetime,
     following: Fix | None = None,
-) -> tuple[list[Fix], dict[int, str]] | dict[int, ObjectId]:
+) -> tuple[list[Fix], dict[int, str]] | dict[int, str]:
     """The common case: every fix newer than the run's latest (`previous`, from the head),
     so none can repeat a stored one unless a unique index says so. Checked in memory and
     stored in one insert: (accepted, rejected by index). When the insert found some stored
@@ -350,7 +360,7 @@ def _accept_new(
         and accepted
         and implied_speed_kmh(accepted[-1], following) > settings.GPS_MAX_SPEED_KMH
     )
-    docs = [_fix_document(fix, run=run, received_at=received_at) for fix in accepted]
+    docs = [_stored_document(fix, run=run, received_at=received_at) for fix in accepted]
     refused = _insert_documents(docs)
     # A fix too far from the head's may repeat, or follow, one a request stored and died
     # before writing the head: only the stored fixes tell (`_accept_checked`).

@@ -15,7 +15,13 @@ from fleet import services
 from identity.tests.factories import UserFactory
 from orders.tests.factories import customer_user
 from tracking import events, pings
-from tracking.documents import GPS_TTL_INDEX, DriverPosition, GpsPing, ensure_gps_retention
+from tracking.documents import (
+    GPS_TTL_INDEX,
+    DriverPosition,
+    GpsPing,
+    ensure_gps_retention,
+    fix_key,
+)
 from tracking.pings import ingest
 from tracking.tests.factories import LAT, LNG, FixFactory, ingest_fixes, run_in_progress
 
@@ -285,6 +291,70 @@ def test_a_duplicate_that_slips_past_the_check_is_caught_by_the_unique_index(
     assert response.json()["accepted"] == 1
     assert response.json()["duplicates"] == 2
     assert len(stored(run)) == 3
+
+
+def test_a_client_id_that_slips_past_the_check_is_caught_by_its_unique_index(
+    phone, run, dispatcher, client_for, monkeypatch
+):
+    """The same client id at another instant: only the `driver_client` index can tell.
+    Another driver's phone may use the same id."""
+    assert send(phone, run, [fix(40, 0, client_id="c1")]).json()["accepted"] == 1
+    monkeypatch.setattr(ingest, "_stored_keys", lambda driver_id, fixes: (set(), set()))
+    response = send(phone, run, [fix(30, 1, client_id="c1"), fix(20, 2, client_id="c2")])
+    assert response.json()["accepted"] == 1
+    assert response.json()["rejected"] == [{"index": 0, "reason": "duplicate"}]
+    other = run_in_progress(dispatcher, plate="XYZ-987")
+    assert send(client_for(other["user"]), other, [fix(10, 0, client_id="c1")]).json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "late": 0,
+        "rejected": [],
+    }
+    driver = run["driver"].pk
+    assert [
+        (doc["_id"], doc.get("driver_client"))
+        for doc in GpsPing._get_collection().find({"driver_id": driver}).sort("recorded_at", 1)
+    ] == [
+        (fix_key(driver, doc["recorded_at"]), f"{driver}:{client}")
+        for doc, client in zip(stored(run), ["c1", "c2"], strict=True)
+    ]
+
+
+def test_ensure_indexes_replaces_the_compound_unique_indexes_of_older_deployments():
+    """Deployments before the `_id` and `driver_client` keys had compound unique indexes;
+    fixes they stored (ObjectId ids, no `driver_client`) still load."""
+    collection = GpsPing._get_collection()
+    collection.drop_index("driver_client")
+    collection.drop_index("driver_recorded")
+    collection.create_index([("driver_id", 1), ("recorded_at", 1)], name="driver_time", unique=True)
+    collection.create_index(
+        [("driver_id", 1), ("client_id", 1)],
+        name="driver_client_id",
+        unique=True,
+        partialFilterExpression={"client_id": {"$type": "string"}},
+    )
+    old = FixFactory.build()
+    collection.insert_one(
+        {
+            "driver_id": 5,
+            "assignment_id": 9,
+            "vehicle_plate": "ABC-123",
+            "location": {"type": "Point", "coordinates": [old.lng, old.lat]},
+            "recorded_at": old.recorded_at,
+            "received_at": old.recorded_at,
+            "client_id": "before",
+        }
+    )
+    GpsPing.ensure_indexes()
+    indexes = {index["name"]: index for index in collection.list_indexes()}
+    assert "driver_time" not in indexes
+    assert "driver_client_id" not in indexes
+    assert indexes["driver_client"].get("unique")
+    assert indexes["driver_client"].get("sparse")
+    assert dict(indexes["driver_recorded"]["key"]) == {"driver_id": 1, "recorded_at": 1}
+    [loaded] = GpsPing.objects(driver_id=5)
+    assert loaded.client_id == "before"
+    assert loaded.driver_client is None
 
 
 # --- Order and lateness --------------------------------------------------------------------------
