@@ -18,6 +18,7 @@ from orders.models import (
     Payment,
     PaymentStatus,
 )
+from rappi.precompiled import Precompiled
 from rappi.selectors import get_or_404
 
 
@@ -119,8 +120,16 @@ def drop_off_rows_by_order(*, order_ids: list[int]) -> dict[int, list]:
     return by_order
 
 
+_order_for = Precompiled(
+    Order,
+    lambda *, user, pk: order_list_for(user=user).filter(pk=pk)[:1],
+    ids=("pk",),
+    users=("user",),
+)
+
+
 def order_get_for(*, user: User, pk) -> Order:
-    return get_or_404(order_list_for(user=user), pk)
+    return _order_for.get_or_404(user=user, pk=pk)  # compiled once: the detail's hot read
 
 
 def order_event_list_for(*, user: User, order: Order) -> QuerySet[OrderEvent]:

@@ -8,13 +8,18 @@ from rappi.errors import NotFoundError
 MAX_ID = 2**63 - 1
 
 
-def get_or_404(queryset: QuerySet, pk):
-    """The row with this id among those the (already scoped) queryset allows, else 404.
-    An id of digits no column can hold (the URL lets any run of digits through) is
-    absent too, rather than an error of the integer conversion or of the database."""
+def checked_id(pk):
+    """`pk` as given, unless it is digits no column can hold (the URL lets any run of
+    digits through): absent then (404), rather than an error of the integer conversion
+    or of the database."""
     if isinstance(pk, str) and pk.isdigit() and (len(pk) > 19 or int(pk) > MAX_ID):
         raise NotFoundError()
-    found = queryset.filter(pk=pk).first()
+    return pk
+
+
+def get_or_404(queryset: QuerySet, pk):
+    """The row with this id among those the (already scoped) queryset allows, else 404."""
+    found = queryset.filter(pk=checked_id(pk)).first()
     if found is None:
         raise NotFoundError()
     return found

@@ -16,6 +16,7 @@ from identity.scoping import scoped
 from orders.models import Order, OrderStatus
 from orders.selectors import order_get_for
 from rappi.errors import NotFoundError
+from rappi.precompiled import Precompiled
 from rappi.selectors import get_or_404
 from tracking import geofences, pings
 from tracking.errors import NotADriverError, RunNotInProgressError
@@ -42,18 +43,28 @@ def ping_run_for(*, user: User, assignment_id: int) -> Assignment:
     the generations of the geofences its fixes are weighed against (`geofence_generations`:
     zones, the run's corridor) so the ingest may use the ones it keeps in memory."""
     require_driver(user)
-    generation = GeofenceGeneration.objects.values("generation")
-    run = get_or_404(
-        _runs_for(user).annotate(
-            zones_generation=Subquery(generation.filter(scope=ZONES_SCOPE)),
-            corridor_generation=Subquery(generation.filter(scope=OuterRef("pk"))),
-        ),
-        assignment_id,
-    )
-    run.geofence_generations = (run.zones_generation, run.corridor_generation)
+    run = _ping_run.get_or_404(user=user, assignment_id=assignment_id)
+    # Annotations of the query: attributes the model does not declare.
+    run.geofence_generations = (run.zones_generation, run.corridor_generation)  # type: ignore[attr-defined]
     if run.status != AssignmentStatus.IN_PROGRESS:
         raise RunNotInProgressError(assignment_id=run.pk, status=run.status)
     return run
+
+
+def _ping_run_query(*, user: User, assignment_id: int):
+    generation = GeofenceGeneration.objects.values("generation")
+    return (
+        _runs_for(user)
+        .annotate(
+            zones_generation=Subquery(generation.filter(scope=ZONES_SCOPE)),
+            corridor_generation=Subquery(generation.filter(scope=OuterRef("pk"))),
+        )
+        .filter(pk=assignment_id)[:1]
+    )
+
+
+# Compiled once: a third of a ping's CPU was building and compiling this query.
+_ping_run = Precompiled(Assignment, _ping_run_query, ids=("assignment_id",), users=("user",))
 
 
 def track_run_for(*, user: User, assignment_id: int) -> Assignment:
