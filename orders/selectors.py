@@ -18,7 +18,7 @@ from orders.models import (
     Payment,
     PaymentStatus,
 )
-from rappi.precompiled import Precompiled
+from rappi.precompiled import Precompiled, attach_prefetched
 from rappi.selectors import get_or_404
 
 
@@ -120,16 +120,25 @@ def drop_off_rows_by_order(*, order_ids: list[int]) -> dict[int, list]:
     return by_order
 
 
+# An order's detail, its hottest read, compiled once (`rappi.precompiled`): the order as
+# `order_list_for` scopes it, then its drop-offs, left on it as the list's prefetch is.
 _order_for = Precompiled(
     Order,
-    lambda *, user, pk: order_list_for(user=user).filter(pk=pk)[:1],
+    lambda *, user, pk: _orders_for(user=user).filter(pk=pk)[:1],
     ids=("pk",),
     users=("user",),
+)
+_drop_offs_of = Precompiled(
+    Destination,
+    lambda *, order: Destination.objects.filter(order=order).order_by("sequence"),
+    ids=("order",),
 )
 
 
 def order_get_for(*, user: User, pk) -> Order:
-    return _order_for.get_or_404(user=user, pk=pk)  # compiled once: the detail's hot read
+    order = _order_for.get_or_404(user=user, pk=pk)
+    attach_prefetched(order, "destinations", _drop_offs_of(order=order.pk))
+    return order
 
 
 def order_event_list_for(*, user: User, order: Order) -> QuerySet[OrderEvent]:

@@ -195,3 +195,18 @@ class Precompiled[M: Model]:
             has_extra_select=compiler.has_extra_select,
             prefetch=tuple(queryset._prefetch_related_lookups),  # type: ignore[attr-defined]
         )
+
+
+def attach_prefetched(instance: Model, relation: str, rows: list) -> None:
+    """Leave `rows` on `instance` as `prefetch_related(relation)` would (a reverse
+    foreign key): `instance.<relation>.all()` answers them without a query, and each row
+    knows `instance` as its parent. For a read whose related rows come from a
+    `Precompiled` read of their own."""
+    manager = getattr(instance, relation)
+    queryset = manager.get_queryset()
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache[manager.field.remote_field.cache_name] = queryset
+    for row in rows:
+        manager.field.set_cached_value(row, instance)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from identity.tests.factories import UserFactory
 from orders.models import Destination, Order
 from orders.selectors import order_get_for, order_list_for
-from orders.tests.factories import customer_user, make_order
+from orders.tests.factories import customer_user, drop, make_order
 from rappi.errors import NotFoundError
 from rappi.precompiled import Precompiled
 from rappi.selectors import get_or_404
@@ -42,8 +42,9 @@ def test_each_caller_gets_its_own_rows_from_the_compiled_sql(two_customers, disp
         order_get_for(user=first_user, pk=second_order.pk)
 
 
-def test_the_instances_are_the_orms_own(two_customers, django_assert_num_queries):
-    (user, order), _other = two_customers
+def test_the_instances_are_the_orms_own(dispatcher, django_assert_num_queries):
+    user, record = customer_user()
+    order = make_order(customer=record, by=dispatcher, drops=[drop(), drop(weight="3.5")])
     expected = get_or_404(order_list_for(user=user), order.pk)
     with django_assert_num_queries(2):  # the order with its customer, then its drop-offs
         found = order_get_for(user=user, pk=order.pk)
@@ -54,6 +55,7 @@ def test_the_instances_are_the_orms_own(two_customers, django_assert_num_queries
     with django_assert_num_queries(0):  # select_related and the prefetch came with it
         drop_offs = [(d.pk, d.sequence, d.line) for d in found.destinations.all()]
         assert found.customer.full_name == expected.customer.full_name
+        assert all(d.order is found for d in found.destinations.all())
     assert drop_offs == [(d.pk, d.sequence, d.line) for d in expected.destinations.all()]
 
 
