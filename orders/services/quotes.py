@@ -13,6 +13,7 @@ from audit.services import audit_record
 from identity.models import User
 from orders import pricing
 from orders.models import Destination, Order, PaymentStatus, Tariff
+from rappi.precompiled import Precompiled
 from rappi.routing import Point, get_router
 from rappi.services import model_update
 
@@ -22,7 +23,14 @@ logger = logging.getLogger(__name__)
 SCHEDULE_TOLERANCE = timedelta(minutes=5)
 
 
+# Read by every order created and every quote: compiled once (`rappi.precompiled`).
+_tariff = Precompiled(Tariff, lambda *, pk: Tariff.objects.filter(pk=pk)[:1], ids=("pk",))
+
+
 def tariff_get() -> Tariff:
+    found = _tariff(pk=Tariff.SINGLETON_ID)
+    if found:
+        return found[0]
     tariff, _created = Tariff.objects.get_or_create(pk=Tariff.SINGLETON_ID)
     return tariff
 
