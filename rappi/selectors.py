@@ -9,10 +9,12 @@ MAX_ID = 2**63 - 1
 
 
 def checked_id(pk):
-    """`pk` as given, unless it is digits no column can hold (the URL lets any run of
+    """`pk` as given, unless it is a number no column can hold (the URL lets any run of
     digits through): absent then (404), rather than an error of the integer conversion
     or of the database."""
     if isinstance(pk, str) and pk.isdigit() and (len(pk) > 19 or int(pk) > MAX_ID):
+        raise NotFoundError()
+    if isinstance(pk, int) and not -MAX_ID <= pk <= MAX_ID:
         raise NotFoundError()
     return pk
 

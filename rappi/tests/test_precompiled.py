@@ -71,7 +71,9 @@ def test_an_inactive_or_unscoped_caller_finds_nothing(two_customers):
         order_get_for(user=driver, pk=order.pk)
 
 
-@pytest.mark.parametrize("pk", ["99999999999999999999", str(2**63), "-1", "abc", "0"])
+@pytest.mark.parametrize(
+    "pk", ["99999999999999999999", str(2**63), 2**63, -(2**64), "-1", "abc", "0"]
+)
 def test_ids_no_row_can_have_are_absent(two_customers, dispatcher, pk):
     with pytest.raises(NotFoundError):
         order_get_for(user=dispatcher, pk=pk)
