@@ -40,9 +40,14 @@ def _orders_for(*, user: User) -> QuerySet[Order]:
     )
 
 
+def _drop_offs_in_order() -> QuerySet[Destination]:
+    """An order's drop-offs as every read shows them: in their run order."""
+    return Destination.objects.order_by("sequence")
+
+
 def order_list_for(*, user: User) -> QuerySet[Order]:
     return _orders_for(user=user).prefetch_related(
-        Prefetch("destinations", queryset=Destination.objects.order_by("sequence"))
+        Prefetch("destinations", queryset=_drop_offs_in_order())
     )
 
 
@@ -130,7 +135,7 @@ _order_for = Precompiled(
 )
 _drop_offs_of = Precompiled(
     Destination,
-    lambda *, order: Destination.objects.filter(order=order).order_by("sequence"),
+    lambda *, order: _drop_offs_in_order().filter(order=order),
     ids=("order",),
 )
 
