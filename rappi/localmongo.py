@@ -16,8 +16,25 @@ from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
 
+# mongoeco compares a singly inserted document's `_id` with every stored one, besides the
+# exact lookup in its `_id` map; for a non-numeric `_id` that lookup already finds any
+# repeat, and the scan exists for numbers (1 == 1.0), which mongoeco still scans for. So
+# each insert cost a pass over the collection (the audit log, the stored GPS fixes), and
+# the server slowed down as they grew: MongoDB answers the same from its `_id` index.
+class _MemoryEngine(MemoryEngine):
+    def _ensure_unique_indexes(self, *args, **kwargs):
+        return super()._ensure_unique_indexes(*args, **{**kwargs, "scan_payload_id": False})
+
+
+class _SQLiteEngine(SQLiteEngine):
+    def _validate_document_against_unique_indexes(self, *args, **kwargs):
+        return super()._validate_document_against_unique_indexes(
+            *args, **{**kwargs, "scan_payload_id": False}
+        )
+
+
 def _engine(path: str | None):
-    return SQLiteEngine(path) if path else MemoryEngine()
+    return _SQLiteEngine(path) if path else _MemoryEngine()
 
 
 class LocalMongoServer:
