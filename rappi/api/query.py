@@ -80,7 +80,7 @@ def _backend_param_names(backend_class, view) -> set[str]:
     backend = backend_class()
     if isinstance(backend, DjangoFilterBackend):
         filterset_class = backend.get_filterset_class(view, _filterset_queryset(view))
-        return filterset_param_names(filterset_class) if filterset_class else set()
+        return set(filterset_param_names(filterset_class)) if filterset_class else set()
     if hasattr(backend, "query_param_names"):
         return set(backend.query_param_names(view))
     return {param["name"] for param in backend.get_schema_operation_parameters(view)}

@@ -168,7 +168,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PAGINATION_CLASS": "rappi.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "rappi.api.filters.FilterBackend",
         "rappi.api.filters.SearchFilter",
         "rappi.api.filters.OrderingFilter",
     ],

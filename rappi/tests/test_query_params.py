@@ -6,11 +6,13 @@ resolver and their parameters from the OpenAPI schema, never from a hand-kept li
 import re
 
 import pytest
+from django.http import QueryDict
 from django.urls import resolve
 from django_filters import NumberFilter
 from drf_spectacular.generators import SchemaGenerator
 
-from rappi.api.filters import INT64_MAX, IntegerFilter
+from orders.filters import OrderFilter
+from rappi.api.filters import INT64_MAX, IntegerFilter, filterset_param_names
 from rappi.testing.routes import api_routes, schema_operation
 from tracking import geofences
 from tracking.tests.factories import run_in_progress
@@ -341,3 +343,53 @@ def test_a_nul_character_in_a_query_parameter_is_400_not_500(admin_api, url):
     response = admin_api.get(url)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
+
+
+class _ReadKeys(QueryDict):
+    """A query string of one unrelated parameter (an empty one would be replaced) that
+    notes which parameters are looked up in it."""
+
+    def __init__(self):
+        self.read = set()
+        super().__init__("unrelated=1", mutable=True)
+        self.read.clear()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def getlist(self, key, default=None):
+        self.read.add(key)
+        return super().getlist(key, default)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+@pytest.mark.parametrize(("name", "filterset"), _filtersets())
+def test_the_parameters_a_filterset_reads_are_the_ones_that_bring_it_in(name, filterset):
+    # A request naming none of `filterset_param_names` skips the FilterSet
+    # (`FilterBackend`): each parameter its form reads must be among them.
+    data = _ReadKeys()
+    assert filterset(data=data, queryset=filterset._meta.model.objects.none()).is_valid()
+    assert data.read == filterset_param_names(filterset)
+
+
+def test_a_plain_list_builds_no_filterset_and_a_filtered_one_does(admin_api, monkeypatch):
+    built = []
+    real_init = OrderFilter.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(kwargs.get("data"))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(OrderFilter, "__init__", counted)
+    plain = admin_api.get("/api/v1/orders/", {"page_size": 5, "ordering": "-created_at"})
+    assert plain.status_code == 200, plain.content
+    assert built == []
+
+    filtered = admin_api.get("/api/v1/orders/", {"status": "delivered", "page_size": 5})
+    assert filtered.status_code == 200, filtered.content
+    assert len(built) == 1
+    assert filtered.json()["count"] == 0
