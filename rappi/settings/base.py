@@ -164,7 +164,7 @@ REST_FRAMEWORK: dict[str, Any] = {
         "rappi.api.permissions.DeclaredQueryParameters",
     ],
     "DEFAULT_PARSER_CLASSES": ["rappi.api.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["rappi.api.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rappi.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": [
