@@ -2,9 +2,9 @@
 the strict filter fields every FilterSet uses: a typed parameter that is present must
 parse (an empty value included), and integers fit in 64 bits."""
 
-import functools
 import operator
 import re
+import weakref
 from datetime import UTC
 from functools import reduce
 
@@ -247,15 +247,21 @@ class TextSearchFilter(django_filters.CharFilter):
         return qs.distinct() if terms and any("__" in f for f in self.search_fields) else qs
 
 
-@functools.cache
+# Per FilterSet class, weakly: a view's `filterset_fields` makes a new class per request.
+_PARAM_NAMES: weakref.WeakKeyDictionary[type, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
 def filterset_param_names(filterset_class) -> frozenset[str]:
     """The query parameters a FilterSet reads: a range filter reads one per suffix. (Its
     filters are declared on the class, so this is worked out once per class.)"""
-    names: set[str] = set()
-    for name, declared in filterset_class.base_filters.items():
-        suffixes = getattr(getattr(declared.field_class, "widget", None), "suffixes", None)
-        names |= {f"{name}_{suffix}" if suffix else name for suffix in suffixes or [""]}
-    return frozenset(names)
+    names = _PARAM_NAMES.get(filterset_class)
+    if names is None:
+        found: set[str] = set()
+        for name, declared in filterset_class.base_filters.items():
+            suffixes = getattr(getattr(declared.field_class, "widget", None), "suffixes", None)
+            found |= {f"{name}_{suffix}" if suffix else name for suffix in suffixes or [""]}
+        names = _PARAM_NAMES[filterset_class] = frozenset(found)
+    return names
 
 
 class FilterBackend(DjangoFilterBackend):

@@ -3,6 +3,7 @@ within 64 bits, a typed parameter that is present has a value, and a parameter t
 endpoint does not document is a 400 naming the ones it does. Endpoints come from the URL
 resolver and their parameters from the OpenAPI schema, never from a hand-kept list."""
 
+import gc
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from django_filters import NumberFilter
 from drf_spectacular.generators import SchemaGenerator
 
 from orders.filters import OrderFilter
+from rappi.api import filters as filters_module
 from rappi.api.filters import INT64_MAX, IntegerFilter, filterset_param_names
 from rappi.testing.routes import api_routes, schema_operation
 from tracking import geofences
@@ -393,3 +395,14 @@ def test_a_plain_list_builds_no_filterset_and_a_filtered_one_does(admin_api, mon
     assert filtered.status_code == 200, filtered.content
     assert len(built) == 1
     assert filtered.json()["count"] == 0
+
+
+def test_the_parameter_names_of_a_filterset_made_per_request_are_not_kept():
+    # DjangoFilterBackend builds a new class per request for a view's `filterset_fields`.
+    before = len(filters_module._PARAM_NAMES)
+    made = type("Made", (OrderFilter,), {})
+    assert filterset_param_names(made) == filterset_param_names(OrderFilter)
+    assert len(filters_module._PARAM_NAMES) == before + 1
+    del made
+    gc.collect()
+    assert len(filters_module._PARAM_NAMES) == before

@@ -61,6 +61,20 @@ def test_what_orjson_refuses_is_rendered_as_drf_renders_it():
     assert JSONRenderer().render({"x": math.nan, "y": math.inf}) == b'{"x":null,"y":null}'
 
 
+def test_a_generator_next_to_what_orjson_refuses_is_rendered_whole():
+    data = {"rows": (n for n in [1, 2]), "n": 2**70}
+    assert JSONRenderer().render(data) == b'{"rows":[1,2],"n":1180591620717411303424}'
+    assert JSONRenderer().render({"rows": (n for n in [1, 2])}) == b'{"rows":[1,2]}'
+
+
+class _AsciiRenderer(JSONRenderer):
+    ensure_ascii = True
+
+
+def test_a_renderer_configured_otherwise_is_drfs():
+    assert _AsciiRenderer().render({"name": "Ñusta"}) == b'{"name":"\\u00d1usta"}'
+
+
 def test_nothing_is_empty_and_an_indent_asked_for_is_drfs():
     assert JSONRenderer().render(None) == b""
     context = {"indent": 2}
