@@ -7,7 +7,8 @@ class RappiConfig(AppConfig):
     verbose_name = "Rappi core"
 
     def ready(self) -> None:
-        from rappi import mongo
-        from rappi.reports import sql  # noqa: F401 - registers SQLite's percentile
+        # postgres and reports.sql register what new database connections get.
+        from rappi import mongo, postgres  # noqa: F401
+        from rappi.reports import sql  # noqa: F401
 
         mongo.connect()
