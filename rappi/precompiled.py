@@ -19,6 +19,10 @@ What keeps it honest:
 - the queryset is compiled twice with different stand-ins, and any other parameter that
   differs between the two (a `now()` taken in the builder) is refused rather than
   frozen into the SQL.
+
+`PrecompiledRows` does the same for a list of named rows (`values_list(..., named=True)`)
+that a paginator pages: its count and each page are one statement each, the page's
+LIMIT and OFFSET bound as parameters.
 """
 
 from collections.abc import Callable
@@ -28,9 +32,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import EmptyResultSet
-from django.db import router
+from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.sql import Query
+from django.db.models.utils import create_namedtuple_class
 
 from rappi.errors import NotFoundError
 from rappi.selectors import checked_id
@@ -55,24 +60,36 @@ class _Shape:
     has_extra_select: bool
     prefetch: tuple
 
+    def bound(self, values: dict[str, Any]) -> list:
+        return _bound(self.params, self.slots, values)
+
+
+def _bound(params: tuple, slots: dict[int, str], values: dict[str, Any]) -> list:
+    """The parameters of one call: `values` (by argument name) in their slots."""
+    bound = list(params)
+    for position, name in slots.items():
+        bound[position] = values[name]
+    return bound
+
 
 class _PrecompiledQuery(Query):
     """Hands the ORM's iterables a compiler that already knows its SQL and select list."""
 
-    def __init__(self, shape: _Shape, params: list):
+    def __init__(self, shape: _Shape, params: list, sql: str | None = None):
         super().__init__(shape.model)
         self.shape = shape
         self.values = params
+        self.sql = shape.sql if sql is None else sql
 
     def get_compiler(self, using=None, connection=None, elide_empty=True):
         compiler = super().get_compiler(using, connection, elide_empty)
-        shape, params = self.shape, self.values
+        shape, sql, params = self.shape, self.sql, self.values
         compiler.select = shape.select
         compiler.klass_info = shape.klass_info
         compiler.annotation_col_map = shape.annotation_col_map
         compiler.col_count = shape.col_count
         compiler.has_extra_select = shape.has_extra_select
-        compiler.as_sql = lambda *args, **kwargs: (shape.sql, params)
+        compiler.as_sql = lambda *args, **kwargs: (sql, params)
         return compiler
 
 
@@ -98,27 +115,29 @@ class Precompiled[M: Model]:
 
     def __call__(self, **arguments) -> list[M]:
         """The rows, as instances (like `list(queryset)`)."""
+        db, shape, values = self._prepared(self.build, arguments)
+        if shape.sql is None:
+            return []
+        queryset: QuerySet[M] = QuerySet(
+            model=self.model, query=_PrecompiledQuery(shape, shape.bound(values)), using=db
+        )
+        queryset._prefetch_related_lookups = shape.prefetch  # type: ignore[attr-defined]
+        return list(queryset)
+
+    def _prepared(self, build: Callable[..., QuerySet], arguments: dict) -> tuple:
+        """The database, the compiled shape for the callers' scopes (compiled now if it is
+        the first call of these scopes) and the call's values by argument name."""
         users = {name: arguments[name] for name in self.users}
-        model = self.model
-        db = router.db_for_read(model)
+        db = router.db_for_read(self.model)
         key = (db, *((user.scope, user.is_active) for user in users.values()))
         shape = self._shapes.get(key)
         if shape is None:
             with self._lock:
-                shape = self._shapes.get(key) or self._compile(db, users)
+                shape = self._shapes.get(key) or self._compile(db, build, users)
                 self._shapes[key] = shape
-        if shape.sql is None:
-            return []
         values = {name: arguments[name] for name in self.ids}
         values.update({name: user.pk for name, user in users.items()})
-        params = list(shape.params)
-        for position, name in shape.slots.items():
-            params[position] = values[name]
-        queryset: QuerySet[M] = QuerySet(
-            model=model, query=_PrecompiledQuery(shape, params), using=db
-        )
-        queryset._prefetch_related_lookups = shape.prefetch  # type: ignore[attr-defined]
-        return list(queryset)
+        return db, shape, values
 
     def get_or_404(self, **arguments) -> M:
         """The one row the read finds, else 404 (ids as `rappi.selectors.get_or_404` takes
@@ -135,7 +154,9 @@ class Precompiled[M: Model]:
             raise NotFoundError()
         return found[0]
 
-    def _built(self, round_: int, users: dict[str, Any]) -> QuerySet:
+    def _built(
+        self, build: Callable[..., QuerySet], round_: int, users: dict[str, Any]
+    ) -> QuerySet:
         """The builder's queryset with the stand-ins of `round_`."""
         stand_ins = self._stand_ins(round_)
         arguments: dict[str, Any] = {name: stand_ins[name] for name in self.ids}
@@ -146,43 +167,16 @@ class Precompiled[M: Model]:
             if user.role_id is not None:
                 stand_in.role = user.role
             arguments[name] = stand_in
-        return self.build(**arguments)
+        return build(**arguments)
 
     def _stand_ins(self, round_: int) -> dict[str, int]:
         names = self.ids + self.users
         return {name: _STAND_INS[round_] - number for number, name in enumerate(names)}
 
-    def _compile(self, db: str, users: dict[str, Any]) -> _Shape:
-        compiled = []
-        for round_ in (0, 1):
-            queryset = self._built(round_, users)
-            compiler = queryset.query.get_compiler(using=db)
-            try:
-                sql, params = compiler.as_sql()
-            except EmptyResultSet:
-                sql, params = None, ()
-            compiled.append((queryset, compiler, sql, tuple(params)))
-        (queryset, compiler, sql, params), (_qs, _compiler, sql_again, params_again) = compiled
+    def _compile(self, db: str, build: Callable[..., QuerySet], users: dict[str, Any]) -> _Shape:
+        queryset, compiler, sql, params, slots = self._compiled(db, build, users)
         if sql is None:
             return _Shape(self.model, None, (), {}, None, None, None, 0, False, ())
-        if sql != sql_again or len(params) != len(params_again):
-            raise ValueError(f"{self.build.__qualname__}: the SQL changes with its values")
-        slots: dict[int, str] = {}
-        first, second = self._stand_ins(0), self._stand_ins(1)
-        for position, (one, other) in enumerate(zip(params, params_again, strict=True)):
-            name = next((n for n, value in first.items() if value == one), None)
-            if name is not None and second[name] == other:
-                slots[position] = name
-            elif one != other:
-                raise ValueError(
-                    f"{self.build.__qualname__}: parameter {position} changes between "
-                    "two builds; pass it as an argument"
-                )
-        missing = set(self.ids) - set(slots.values())
-        if missing:
-            raise ValueError(f"{self.build.__qualname__}: {sorted(missing)} not in its SQL")
-        if queryset.model is not self.model:
-            raise TypeError(f"{self.build.__qualname__} reads {queryset.model.__name__} rows")
         return _Shape(
             model=self.model,
             sql=sql,
@@ -193,8 +187,151 @@ class Precompiled[M: Model]:
             annotation_col_map=compiler.annotation_col_map,
             col_count=compiler.col_count,
             has_extra_select=compiler.has_extra_select,
-            prefetch=tuple(queryset._prefetch_related_lookups),  # type: ignore[attr-defined]
+            prefetch=tuple(queryset._prefetch_related_lookups),
         )
+
+    def _compiled(
+        self,
+        db: str,
+        build: Callable[..., QuerySet],
+        users: dict[str, Any],
+        finish: Callable[[QuerySet], QuerySet] = lambda queryset: queryset,
+    ) -> tuple:
+        """`finish(build(...))` compiled with each round of stand-ins: the first round's
+        queryset and compiler, its SQL (None: it selects nothing) and parameters, and the
+        slots of the call's values among them."""
+        compiled = []
+        for round_ in (0, 1):
+            queryset = finish(self._built(build, round_, users))
+            compiler = queryset.query.get_compiler(using=db)
+            try:
+                sql, params = compiler.as_sql()
+            except EmptyResultSet:
+                sql, params = None, ()
+            compiled.append((queryset, compiler, sql, tuple(params)))
+        (queryset, compiler, sql, params), (_qs, _compiler, sql_again, params_again) = compiled
+        if queryset.model is not self.model:
+            raise TypeError(f"{build.__qualname__} reads {queryset.model.__name__} rows")
+        if sql is None:
+            return queryset, compiler, None, (), {}
+        if sql != sql_again or len(params) != len(params_again):
+            raise ValueError(f"{build.__qualname__}: the SQL changes with its values")
+        slots: dict[int, str] = {}
+        first, second = self._stand_ins(0), self._stand_ins(1)
+        for position, (one, other) in enumerate(zip(params, params_again, strict=True)):
+            name = next((n for n, value in first.items() if value == one), None)
+            if name is not None and second[name] == other:
+                slots[position] = name
+            elif one != other:
+                raise ValueError(
+                    f"{build.__qualname__}: parameter {position} changes between "
+                    "two builds; pass it as an argument"
+                )
+        missing = set(self.ids) - set(slots.values())
+        if missing:
+            raise ValueError(f"{build.__qualname__}: {sorted(missing)} not in its SQL")
+        return queryset, compiler, sql, params, slots
+
+
+@dataclass(frozen=True)
+class _RowsShape:
+    """A compiled list of named rows: the rows' shape (`sql` None: no rows), how to make
+    each a named tuple, and the statement that counts them."""
+
+    rows: _Shape
+    tuple_class: type
+    count_sql: str | None
+    count_params: tuple
+    count_slots: dict[int, str]
+
+
+class PrecompiledRows(Precompiled):
+    """A list of named rows, compiled once per database and per scope of each user
+    argument: `rows(build=…, **arguments)` is what a paginator pages (`count()` and
+    slices), each one statement. `build(**arguments)`: an ordered, unsliced queryset
+    ending in `values_list(..., named=True)`, called only to compile."""
+
+    def __init__(self, model: type[Model], *, ids: tuple[str, ...] = (), users=()):
+        super().__init__(model, _no_builder, ids=ids, users=users)
+
+    def rows(self, *, build: Callable[..., QuerySet], **arguments) -> "CompiledRows":
+        db, shape, values = self._prepared(build, arguments)
+        return CompiledRows(self.model, db, shape, values)
+
+    def _compile(self, db, build, users) -> _RowsShape:  # type: ignore[override]
+        queryset, compiler, sql, params, slots = self._compiled(db, build, users)
+        query = queryset.query
+        if not query.is_sliced and query.combinator is None and not query.select_for_update:
+            fields = getattr(queryset, "_fields", None)
+        else:
+            fields = None
+        if not fields or not queryset.ordered:
+            raise ValueError(f"{build.__qualname__}: not an ordered, unsliced values_list")
+        if compiler.col_count != len(fields):
+            raise ValueError(f"{build.__qualname__}: selects columns it does not name")
+        _qs, _compiler, count_sql, count_params, count_slots = self._compiled(
+            db, build, users, finish=lambda rows: rows.order_by().values_list("pk")
+        )
+        return _RowsShape(
+            rows=_Shape(
+                model=self.model,
+                sql=sql,
+                params=params,
+                slots=slots,
+                select=compiler.select,
+                klass_info=compiler.klass_info,
+                annotation_col_map=compiler.annotation_col_map,
+                col_count=compiler.col_count,
+                has_extra_select=compiler.has_extra_select,
+                prefetch=(),
+            ),
+            # As the ORM's NamedValuesListIterable: the SQL selects the named columns in order.
+            tuple_class=create_namedtuple_class(*fields),
+            # The ORM's own SQL with its parameters, counted.
+            count_sql=count_sql and f"SELECT COUNT(*) FROM ({count_sql}) AS counted",  # noqa: S608
+            count_params=count_params,
+            count_slots=count_slots,
+        )
+
+
+def _no_builder(**arguments):
+    raise TypeError("PrecompiledRows takes its builder with each call")
+
+
+class CompiledRows:
+    """One call's rows of a `PrecompiledRows`, read as a paginator asks for them."""
+
+    ordered = True  # the builder's ordering is in the compiled SQL
+
+    def __init__(self, model: type[Model], db: str, shape: _RowsShape, values: dict):
+        self.model, self.db, self.shape, self.values = model, db, shape, values
+
+    def count(self) -> int:
+        shape = self.shape
+        if shape.count_sql is None:
+            return 0
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(
+                shape.count_sql, _bound(shape.count_params, shape.count_slots, self.values)
+            )
+            return cursor.fetchone()[0]
+
+    def __getitem__(self, page: slice) -> list:
+        bounded = isinstance(page, slice) and page.step is None and page.stop is not None
+        if not bounded or (page.start or 0) < 0:
+            raise TypeError("CompiledRows takes a slice [start:stop] of non-negative bounds")
+        start, stop = page.start or 0, page.stop
+        shape = self.shape.rows
+        if shape.sql is None or stop <= start:
+            return []
+        query = _PrecompiledQuery(
+            shape,
+            [*shape.bound(self.values), stop - start, start],
+            f"{shape.sql} LIMIT %s OFFSET %s",
+        )
+        compiler = query.get_compiler(using=self.db)
+        tuple_class, new = self.shape.tuple_class, tuple.__new__
+        return [new(tuple_class, row) for row in compiler.results_iter(tuple_expected=True)]
 
 
 def attach_prefetched(instance: Model, relation: str, rows: list) -> None:

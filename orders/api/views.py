@@ -18,6 +18,7 @@ from rappi.api.permissions import READ, WRITE, require_staff
 from rappi.api.schema import error_response
 from rappi.api.viewsets import ScopedViewSetMixin
 from rappi.errors import PermissionDeniedError
+from rappi.precompiled import PrecompiledRows
 from rappi.selectors import get_or_404
 
 CONFLICT = error_response("State conflict (`illegal_transition`, `order_not_editable`, …)")
@@ -141,9 +142,10 @@ class OrderViewSet(
     scoped_model = Order
     list_selector = staticmethod(selectors.order_rows_for)  # the list, only shown
     get_selector = staticmethod(selectors.order_get_for)
+    plain_list = PrecompiledRows(Order, users=("user",))
 
     def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        page = self.paginate_queryset(self.list_rows())
         drop_offs = selectors.drop_off_rows_by_order(order_ids=[row.id for row in page])
         return self.get_paginated_response(s.order_page_output(page, drop_offs))
 

@@ -4,6 +4,8 @@ from collections.abc import Callable
 
 from django.db.models import Model, QuerySet
 
+from rappi.precompiled import PrecompiledRows
+
 
 # A viewset over the rows its caller may see, named by two selectors of its app:
 # `list_selector(user=…)`, the rows (what lists and filters start from), and
@@ -15,12 +17,20 @@ from django.db.models import Model, QuerySet
 #     list_selector = staticmethod(selectors.vehicle_list_for)
 #     get_selector = staticmethod(selectors.vehicle_get_for)
 #
+#
+# A list of rows may also be read through SQL compiled once per scope when a request only
+# pages it (no filter, search or ordering parameter): `plain_list =
+# PrecompiledRows(Order, users=("user",))`, and `list` pages `self.list_rows()`. The rows
+# are the selector's as the filter backends leave them without parameters: ordered, and
+# nothing read from the request (see `rappi.precompiled`).
+#
 # (Said here, not in a docstring: drf-spectacular would show a docstring as the description
 # of every viewset that has none of its own.)
 class ScopedViewSetMixin:
     scoped_model: type[Model]
     list_selector: Callable[..., QuerySet]
     get_selector: Callable[..., Model]
+    plain_list: PrecompiledRows | None = None
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
@@ -31,3 +41,20 @@ class ScopedViewSetMixin:
         return self.get_selector(
             user=self.request.user, pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field]
         )
+
+    def list_rows(self):
+        """What `list` pages (a QuerySet, or CompiledRows): the selector's rows through the
+        filter backends."""
+        if self.plain_list is not None and self._only_pages():
+            return self.plain_list.rows(build=self._filtered_rows, user=self.request.user)
+        return self.filter_queryset(self.get_queryset())
+
+    def _filtered_rows(self, *, user):
+        return self.filter_queryset(self.list_selector(user=user))
+
+    def _only_pages(self):
+        paginator = self.paginator
+        if paginator is None:
+            return False
+        paging = {paginator.page_query_param, paginator.page_size_query_param}
+        return all(name in paging for name in self.request.query_params)

@@ -1,17 +1,18 @@
 """`rappi.precompiled.Precompiled`: a read compiled once answers each call with that
 call's rows, as the ORM would (instances, select_related, prefetches), scoped per caller,
-and refuses builders whose SQL would freeze a value."""
+and refuses builders whose SQL would freeze a value. `PrecompiledRows`: a list that only
+pages answers the rows, count and pages the ORM's queryset gives."""
 
 import pytest
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.utils import timezone
 
 from identity.tests.factories import UserFactory
 from orders.models import Destination, Order
-from orders.selectors import order_get_for, order_list_for
+from orders.selectors import order_get_for, order_list_for, order_rows_for
 from orders.tests.factories import customer_user, drop, make_order
 from rappi.errors import NotFoundError
-from rappi.precompiled import Precompiled
+from rappi.precompiled import Precompiled, PrecompiledRows
 from rappi.selectors import get_or_404
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +105,84 @@ def test_a_builder_of_other_rows_is_refused():
     )
     with pytest.raises(TypeError, match="reads Destination rows"):
         read(pk=1)
+
+
+# --- PrecompiledRows ------------------------------------------------------------------------
+
+
+def _newest_first(*, user):
+    return order_rows_for(user=user).order_by("-created_at", "-id")
+
+
+def test_rows_pages_and_counts_are_the_querysets_per_caller(two_customers, dispatcher):
+    (first_user, first_order), (second_user, _second) = two_customers
+    for _ in range(3):
+        make_order(customer=first_user.customer_profile, by=dispatcher)
+    read = PrecompiledRows(Order, users=("user",))
+    for user in (first_user, second_user, dispatcher, first_user):
+        expected = list(_newest_first(user=user))
+        rows = read.rows(build=_newest_first, user=user)
+        assert rows.count() == len(expected)
+        assert rows[0:2] == expected[0:2]
+        assert rows[1:3] == expected[1:3]
+        assert rows[0:100] == expected
+        assert rows[len(expected) : len(expected) + 5] == []
+        assert rows[2:2] == []
+        assert type(rows[0:1][0]).__name__ == "Row"  # named, as values_list(named=True)
+    assert {row.id for row in read.rows(build=_newest_first, user=second_user)[0:10]} == {
+        _second.id
+    }
+    assert first_order.id in {
+        row.id for row in read.rows(build=_newest_first, user=first_user)[0:10]
+    }
+
+
+def test_rows_keep_the_orms_column_order_and_values(dispatcher):
+    user, record = customer_user(full_name="Señora Ñusta")
+    order = make_order(customer=record, by=dispatcher, drops=[drop(), drop(weight="3.5")])
+
+    def build(*, user):  # an annotation among the columns
+        return (
+            order_list_for(user=user)
+            .annotate(customer_name=F("customer__full_name"))
+            .order_by("id")
+            .values_list("id", "customer_name", "total", "created_at", named=True)
+        )
+
+    rows = PrecompiledRows(Order, users=("user",)).rows(build=build, user=user)
+    assert (
+        rows[0:5]
+        == list(build(user=user))
+        == [(order.id, "Señora Ñusta", order.total, order.created_at)]
+    )
+    assert rows[0:1][0].customer_name == "Señora Ñusta"
+
+
+def test_an_inactive_or_unscoped_caller_counts_no_rows(two_customers):
+    (user, _order), _other = two_customers
+    read = PrecompiledRows(Order, users=("user",))
+    user.is_active = False
+    assert read.rows(build=_newest_first, user=user).count() == 0
+    assert read.rows(build=_newest_first, user=user)[0:10] == []
+    driver = UserFactory(role_name="driver")
+    assert read.rows(build=_newest_first, user=driver).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda *, user: order_list_for(user=user), "values_list"),
+        (lambda *, user: order_rows_for(user=user).order_by(), "ordered"),
+        (lambda *, user: _newest_first(user=user)[:5], "unsliced"),
+    ],
+)
+def test_rows_of_a_builder_it_cannot_page_are_refused(dispatcher, build, message):
+    with pytest.raises(ValueError, match=message):
+        PrecompiledRows(Order, users=("user",)).rows(build=build, user=dispatcher)
+
+
+@pytest.mark.parametrize("page", [0, slice(None, 5, 2), slice(0, None), slice(-1, 3)])
+def test_rows_take_bounded_slices_only(dispatcher, page):
+    rows = PrecompiledRows(Order, users=("user",)).rows(build=_newest_first, user=dispatcher)
+    with pytest.raises(TypeError):
+        rows[page]
