@@ -26,7 +26,7 @@ LIMIT and OFFSET bound as parameters.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
@@ -59,6 +59,9 @@ class _Shape:
     col_count: int
     has_extra_select: bool
     prefetch: tuple
+    # Database vendors whose rows of this shape need no converter (PostgreSQL's, for most
+    # reads): what the compiler would otherwise work out column by column on each call.
+    converter_free: set[str] = field(default_factory=set)
 
     def bound(self, values: dict[str, Any]) -> list:
         return _bound(self.params, self.slots, values)
@@ -90,7 +93,28 @@ class _PrecompiledQuery(Query):
         compiler.col_count = shape.col_count
         compiler.has_extra_select = shape.has_extra_select
         compiler.as_sql = lambda *args, **kwargs: (sql, params)
+        vendor = compiler.connection.vendor
+        if vendor in shape.converter_free:
+            compiler.get_converters = _no_converters
+        else:
+            compiler.get_converters = _noting_converters(compiler.get_converters, shape, vendor)
         return compiler
+
+
+def _no_converters(expressions) -> dict:
+    return {}
+
+
+def _noting_converters(get_converters: Callable, shape: _Shape, vendor: str) -> Callable:
+    """`get_converters` that notes on `shape` when `vendor` needs none for its columns."""
+
+    def noting(expressions) -> dict:
+        converters = get_converters(expressions)
+        if not converters:
+            shape.converter_free.add(vendor)
+        return converters
+
+    return noting
 
 
 class Precompiled[M: Model]:

@@ -4,11 +4,12 @@ and refuses builders whose SQL would freeze a value. `PrecompiledRows`: a list t
 pages answers the rows, count and pages the ORM's queryset gives."""
 
 import pytest
+from django.db import connection
 from django.db.models import F, Prefetch
 from django.utils import timezone
 
 from identity.tests.factories import UserFactory
-from orders.models import Destination, Order
+from orders.models import Destination, Order, Tariff
 from orders.selectors import order_get_for, order_list_for, order_rows_for
 from orders.tests.factories import customer_user, drop, make_order
 from rappi.errors import NotFoundError
@@ -105,6 +106,48 @@ def test_a_builder_of_other_rows_is_refused():
     )
     with pytest.raises(TypeError, match="reads Destination rows"):
         read(pk=1)
+
+
+def _counting_converter_lookups(monkeypatch) -> list:
+    looked_up: list = []
+    original = connection.ops.get_db_converters
+
+    def get_db_converters(expression):
+        looked_up.append(expression)
+        return original(expression)
+
+    monkeypatch.setattr(connection.ops, "get_db_converters", get_db_converters)
+    return looked_up
+
+
+def test_columns_without_converters_are_worked_out_once(two_customers, monkeypatch):
+    (_user, order), _other = two_customers
+    read = Precompiled(Order, lambda *, pk: Order.objects.filter(pk=pk)[:1], ids=("pk",))
+    connection.ensure_connection()
+    looked_up = _counting_converter_lookups(monkeypatch)
+    assert read(pk=order.pk) == [order]
+    assert looked_up  # the first call works the converters out: none for these columns
+    looked_up.clear()
+    found = read(pk=order.pk)[0]
+    assert looked_up == []
+    assert (found.total, found.created_at, found.status) == (
+        order.total,
+        order.created_at,
+        order.status,
+    )
+
+
+def test_columns_with_converters_keep_them(monkeypatch):
+    read = Precompiled(Tariff, lambda *, pk: Tariff.objects.filter(pk=pk)[:1], ids=("pk",))
+    tariff, _created = Tariff.objects.update_or_create(
+        pk=Tariff.SINGLETON_ID, defaults={"peak_windows": [{"start": "07:00", "end": "09:30"}]}
+    )
+    connection.ensure_connection()
+    looked_up = _counting_converter_lookups(monkeypatch)
+    for _ in range(2):  # the JSON column is decoded on every call, by its converter
+        looked_up.clear()
+        assert read(pk=tariff.pk)[0].peak_windows == [{"start": "07:00", "end": "09:30"}]
+        assert looked_up
 
 
 # --- PrecompiledRows ------------------------------------------------------------------------
