@@ -18,7 +18,7 @@ from orders.models import (
     Payment,
     PaymentStatus,
 )
-from rappi.precompiled import Precompiled, attach_prefetched
+from rappi.precompiled import Precompiled, PrecompiledRows, attach_prefetched
 from rappi.selectors import get_or_404
 
 
@@ -110,17 +110,32 @@ def order_rows_for(*, user: User) -> QuerySet:
     )
 
 
+def _drop_offs_of_orders(**order_ids) -> QuerySet:
+    return (
+        Destination.objects.filter(order_id__in=list(order_ids.values()))
+        .order_by("order_id", "sequence")
+        .values_list(*DROP_OFF_ROW_FIELDS, named=True)
+    )
+
+
+# The page's drop-offs, compiled once per number of orders (`rappi.precompiled`): the SQL
+# changes with it (`IN (%s, %s, …)`), and a page holds at most API_MAX_PAGE_SIZE.
+_drop_offs_of_page: dict[int, PrecompiledRows] = {}
+
+
 def drop_off_rows_by_order(*, order_ids: list[int]) -> dict[int, list]:
     """The drop-offs of these orders (already scoped) as rows of DROP_OFF_ROW_FIELDS, in
     sequence, by order id: one query for a page."""
     by_order: dict[int, list] = {order_id: [] for order_id in order_ids}
     if order_ids:
-        rows = (
-            Destination.objects.filter(order_id__in=order_ids)
-            .order_by("order_id", "sequence")
-            .values_list(*DROP_OFF_ROW_FIELDS, named=True)
-        )
-        for row in rows:
+        names = tuple(f"order_{number}" for number in range(len(order_ids)))
+        read = _drop_offs_of_page.get(len(order_ids))
+        if read is None:
+            read = _drop_offs_of_page.setdefault(
+                len(order_ids), PrecompiledRows(Destination, ids=names)
+            )
+        rows = read.rows(build=_drop_offs_of_orders, **dict(zip(names, order_ids, strict=True)))
+        for row in rows.all():
             by_order[row.order_id].append(row)
     return by_order
 

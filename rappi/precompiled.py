@@ -272,8 +272,9 @@ class _RowsShape:
 class PrecompiledRows(Precompiled):
     """A list of named rows, compiled once per database and per scope of each user
     argument: `rows(build=…, **arguments)` is what a paginator pages (`count()` and
-    slices), each one statement. `build(**arguments)`: an ordered, unsliced queryset
-    ending in `values_list(..., named=True)`, called only to compile."""
+    slices), each one statement, or all of them (`all()`). `build(**arguments)`: an
+    ordered, unsliced queryset ending in `values_list(..., named=True)`, called only to
+    compile."""
 
     def __init__(self, model: type[Model], *, ids: tuple[str, ...] = (), users=()):
         super().__init__(model, _no_builder, ids=ids, users=users)
@@ -348,12 +349,19 @@ class CompiledRows:
         shape = self.shape.rows
         if shape.sql is None or stop <= start:
             return []
-        query = _PrecompiledQuery(
-            shape,
-            [*shape.bound(self.values), stop - start, start],
-            f"{shape.sql} LIMIT %s OFFSET %s",
+        return self._fetch(
+            f"{shape.sql} LIMIT %s OFFSET %s", [*shape.bound(self.values), stop - start, start]
         )
-        compiler = query.get_compiler(using=self.db)
+
+    def all(self) -> list:
+        """Every row."""
+        shape = self.shape.rows
+        if shape.sql is None:
+            return []
+        return self._fetch(shape.sql, shape.bound(self.values))
+
+    def _fetch(self, sql: str, params: list) -> list:
+        compiler = _PrecompiledQuery(self.shape.rows, params, sql).get_compiler(using=self.db)
         tuple_class, new = self.shape.tuple_class, tuple.__new__
         return [new(tuple_class, row) for row in compiler.results_iter(tuple_expected=True)]
 

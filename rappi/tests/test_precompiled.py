@@ -10,8 +10,14 @@ from django.utils import timezone
 
 from identity.tests.factories import UserFactory
 from orders.models import Destination, Order, Tariff
-from orders.selectors import order_get_for, order_list_for, order_rows_for
-from orders.tests.factories import customer_user, drop, make_order
+from orders.selectors import (
+    DROP_OFF_ROW_FIELDS,
+    drop_off_rows_by_order,
+    order_get_for,
+    order_list_for,
+    order_rows_for,
+)
+from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
 from rappi.errors import NotFoundError
 from rappi.precompiled import Precompiled, PrecompiledRows
 from rappi.selectors import get_or_404
@@ -229,3 +235,29 @@ def test_rows_take_bounded_slices_only(dispatcher, page):
     rows = PrecompiledRows(Order, users=("user",)).rows(build=_newest_first, user=dispatcher)
     with pytest.raises(TypeError):
         rows[page]
+
+
+def test_a_pages_drop_offs_are_read_with_sql_compiled_per_page_length(dispatcher):
+    customer = CustomerFactory()
+    orders = [
+        make_order(customer=customer, by=dispatcher, drops=[drop(), drop(weight="1")][: 1 + i % 2])
+        for i in range(4)
+    ]
+    pages = [[orders[0]], [orders[1], orders[0]], orders, [orders[3], orders[2]]]
+    for page in pages:  # the last one reuses the SQL of the second, with its own ids
+        ids = [order.pk for order in page]
+        assert drop_off_rows_by_order(order_ids=ids) == {
+            pk: list(
+                Destination.objects.filter(order_id=pk)
+                .order_by("sequence")
+                .values_list(*DROP_OFF_ROW_FIELDS, named=True)
+            )
+            for pk in ids
+        }
+    assert drop_off_rows_by_order(order_ids=[]) == {}
+
+
+def test_all_rows_are_the_querysets(two_customers, dispatcher):
+    read = PrecompiledRows(Order, users=("user",))
+    for user in (dispatcher, two_customers[0][0]):
+        assert read.rows(build=_newest_first, user=user).all() == list(_newest_first(user=user))
