@@ -110,8 +110,11 @@ if DATABASE_URL:
     # twice: parsed and planned once, not on every request (PostgreSQL's CPU per order read
     # fell by about 40 %; docs/performance.md). Off behind a pooler that cannot keep
     # prepared statements (PgBouncer in transaction mode before 1.21).
-    if env_bool("DB_PREPARED_STATEMENTS", True):
-        DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
+    # Added to the options the URL itself may carry (`?sslmode=require`).
+    postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if postgres and env_bool("DB_PREPARED_STATEMENTS", True):
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options.update(server_side_binding=True, prepare_threshold=2)
 else:
     DATABASES = {
         "default": {

@@ -27,6 +27,7 @@ _OWN_VARIABLES = {
     "VAR_DIR",
     "MAP_TILE_URL",
     "CSP_IMG_SRC_EXTRA",
+    "DB_PREPARED_STATEMENTS",
     # Set for the browser tests' event loop; `check --deploy` rightly refuses it.
     "DJANGO_ALLOW_ASYNC_UNSAFE",
 }
@@ -168,3 +169,22 @@ def test_image_sources_default_to_the_openstreetmap_tiles(tmp_path):
         "data:",
         "https://tile.openstreetmap.org",
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "prepared", "options"),
+    [
+        (
+            "postgres://rappi@db.invalid:5432/rappi?sslmode=require",
+            None,
+            {"sslmode": "require", "server_side_binding": True, "prepare_threshold": 2},
+        ),
+        ("postgres://rappi@db.invalid:5432/rappi?sslmode=require", "false", {"sslmode": "require"}),
+        ("sqlite:////tmp/rappi-settings-test.sqlite3", None, {}),
+    ],
+    ids=["postgresql", "postgresql-behind-a-pooler", "sqlite-url"],
+)
+def test_postgresql_statements_are_prepared_unless_turned_off(url, prepared, options):
+    env = {"DATABASE_URL": url, **({"DB_PREPARED_STATEMENTS": prepared} if prepared else {})}
+    databases = _settings_of("rappi.settings.local", "DATABASES", **env)["DATABASES"]
+    assert databases["default"].get("OPTIONS", {}) == options
