@@ -34,6 +34,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
 from django.db.models import Model, QuerySet
+from django.db.models.query import NamedValuesListIterable
 from django.db.models.sql import Query
 from django.db.models.utils import create_namedtuple_class
 
@@ -286,16 +287,18 @@ class PrecompiledRows(Precompiled):
     def _compile(self, db, build, users) -> _RowsShape:  # type: ignore[override]
         queryset, compiler, sql, params, slots = self._compiled(db, build, users)
         query = queryset.query
-        if not query.is_sliced and query.combinator is None and not query.select_for_update:
-            fields = getattr(queryset, "_fields", None)
-        else:
-            fields = None
-        if not fields or not queryset.ordered:
+        named_rows = queryset._iterable_class is NamedValuesListIterable
+        pageable = not query.is_sliced and query.combinator is None and not query.select_for_update
+        if not (named_rows and pageable and queryset.ordered):
             raise ValueError(f"{build.__qualname__}: not an ordered, unsliced values_list")
+        if connections[db].vendor not in ("postgresql", "sqlite"):
+            raise ValueError(f"LIMIT %s OFFSET %s is not {connections[db].vendor}'s SQL")
+        fields = queryset._fields
         if compiler.col_count != len(fields):
             raise ValueError(f"{build.__qualname__}: selects columns it does not name")
+        # Counted as the ORM counts: over the rows' own select (distinct, grouped or not).
         _qs, _compiler, count_sql, count_params, count_slots = self._compiled(
-            db, build, users, finish=lambda rows: rows.order_by().values_list("pk")
+            db, build, users, finish=lambda rows: rows.order_by()
         )
         return _RowsShape(
             rows=_Shape(

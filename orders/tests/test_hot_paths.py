@@ -15,6 +15,7 @@ from rest_framework.renderers import JSONRenderer
 
 from orders import selectors, services
 from orders.api import serializers as s
+from orders.api.views import OrderViewSet
 from orders.models import Customer, Destination, DestinationStatus, Order, OrderStatus, ServiceLevel
 from orders.services import orders as order_writes
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order, order_body
@@ -233,22 +234,33 @@ def test_a_list_that_only_pages_answers_what_the_filtered_list_answers(
     client_for, dispatcher, sixty_orders, caller
 ):
     """`?page=&page_size=` alone is read through precompiled SQL; naming the default
-    ordering takes the filter backends' path. Same pages, counts and links."""
-    user, own = customer_user()
-    for _ in range(3):
-        make_order(customer=own, by=dispatcher)
-    client = client_for(dispatcher if caller == "dispatcher" else user)
-    for query in ("", "?page_size=7", "?page=2&page_size=7", "?page=3&page_size=30"):
-        plain = client.get(f"/api/v1/orders/{query}")
-        filtered = client.get(f"/api/v1/orders/{query}{'&' if query else '?'}ordering=-created_at")
-        assert plain.status_code == filtered.status_code
-        body, other = plain.json(), filtered.json()
-        if plain.status_code == 200:
-            assert body["results"] == other["results"]
-            assert body["count"] == other["count"] == (63 if caller == "dispatcher" else 3)
-        else:
-            assert plain.status_code == 404  # past the last page, either way
-            assert body == other
+    ordering takes the filter backends' path. Same pages and counts, for each of two
+    callers of one scope (the second uses the SQL compiled for the first)."""
+    users = []
+    for number in range(2):
+        user, own = customer_user()
+        for _ in range(3 + number):
+            make_order(customer=own, by=dispatcher)
+        users.append(user)
+    callers = [dispatcher, dispatcher] if caller == "dispatcher" else users
+    OrderViewSet.plain_list._shapes.clear()
+    for index, user in enumerate(callers):
+        client = client_for(user)
+        expected_count = 67 if caller == "dispatcher" else 3 + index
+        for query in ("", "?page_size=7", "?page=2&page_size=2", "?page=3&page_size=30"):
+            plain = client.get(f"/api/v1/orders/{query}")
+            ordered = f"{query}{'&' if query else '?'}ordering=-created_at"
+            filtered = client.get(f"/api/v1/orders/{ordered}")
+            assert plain.status_code == filtered.status_code
+            body, other = plain.json(), filtered.json()
+            if plain.status_code == 200:
+                assert body["results"] == other["results"]
+                assert body["count"] == other["count"] == expected_count
+            else:
+                assert plain.status_code == 404  # past the last page, either way
+                assert body == other
+    # The plain requests went the compiled way: one shape for the callers' scope.
+    assert [key[1][0] for key in OrderViewSet.plain_list._shapes] == [callers[0].scope]
 
 
 def test_an_order_costs_itself_with_its_customer_and_its_drop_offs(

@@ -17,12 +17,11 @@ from rappi.precompiled import PrecompiledRows
 #     list_selector = staticmethod(selectors.vehicle_list_for)
 #     get_selector = staticmethod(selectors.vehicle_get_for)
 #
-#
 # A list of rows may also be read through SQL compiled once per scope when a request only
 # pages it (no filter, search or ordering parameter): `plain_list =
 # PrecompiledRows(Order, users=("user",))`, and `list` pages `self.list_rows()`. The rows
-# are the selector's as the filter backends leave them without parameters: ordered, and
-# nothing read from the request (see `rappi.precompiled`).
+# are the selector's as the filter backends leave them without parameters (ordered),
+# compiled with a stand-in caller (see `rappi.precompiled`).
 #
 # (Said here, not in a docstring: drf-spectacular would show a docstring as the description
 # of every viewset that has none of its own.)
@@ -31,6 +30,15 @@ class ScopedViewSetMixin:
     list_selector: Callable[..., QuerySet]
     get_selector: Callable[..., Model]
     plain_list: PrecompiledRows | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Compiled SQL is the class's own: a subclass may order or select otherwise.
+        inherited = cls.plain_list
+        if inherited is not None and "plain_list" not in cls.__dict__:
+            cls.plain_list = PrecompiledRows(
+                inherited.model, ids=inherited.ids, users=inherited.users
+            )
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
@@ -50,11 +58,22 @@ class ScopedViewSetMixin:
         return self.filter_queryset(self.get_queryset())
 
     def _filtered_rows(self, *, user):
-        return self.filter_queryset(self.list_selector(user=user))
+        # The stand-in is the request's user too while the read compiles: a backend that
+        # narrowed by `request.user` would then give the two builds different values, and
+        # be refused, rather than freeze the first caller's id into the SQL.
+        request, caller = self.request, self.request.user
+        request.user = user
+        try:
+            return self.filter_queryset(self.list_selector(user=user))
+        finally:
+            request.user = caller
 
     def _only_pages(self):
         paginator = self.paginator
-        if paginator is None:
+        paging = {
+            getattr(paginator, "page_query_param", None),
+            getattr(paginator, "page_size_query_param", None),
+        }
+        if None in paging:  # no paginator, or one that pages otherwise
             return False
-        paging = {paginator.page_query_param, paginator.page_size_query_param}
         return all(name in paging for name in self.request.query_params)

@@ -109,7 +109,7 @@ if DATABASE_URL:
     # Parameters bound by the server, so psycopg prepares a statement a connection has run
     # twice: parsed and planned once, not on every request (PostgreSQL's CPU per order read
     # fell by about 40 %; docs/performance.md). Off behind a pooler that cannot keep
-    # prepared statements (PgBouncer in transaction mode before 1.21).
+    # prepared statements (PgBouncer in transaction mode without `max_prepared_statements`).
     # Added to the options the URL itself may carry (`?sslmode=require`).
     postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     if postgres and env_bool("DB_PREPARED_STATEMENTS", True):

@@ -71,8 +71,12 @@ def test_statements_run_repeatedly_are_prepared():
     assert connection.features.uses_server_side_binding
     connection.ensure_connection()
     with connection.cursor() as cursor:
+        statement = "SELECT count(*) FROM orders_order WHERE id > %s AND 'prepared?' <> %s"
         for _ in range(3):
-            cursor.execute("SELECT count(*) FROM orders_order WHERE id > %s", [0])
+            cursor.execute(statement, [0, "no"])
             cursor.fetchone()
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
-        assert cursor.fetchone()[0] >= 1
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%'prepared?'%"],
+        )
+        assert cursor.fetchone()[0] == 1

@@ -5,8 +5,13 @@ pages answers the rows, count and pages the ORM's queryset gives."""
 
 import pytest
 from django.db import connection
-from django.db.models import F, Prefetch
+from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+from rest_framework.viewsets import GenericViewSet
 
 from identity.tests.factories import UserFactory
 from orders.models import Destination, Order, Tariff
@@ -18,6 +23,9 @@ from orders.selectors import (
     order_rows_for,
 )
 from orders.tests.factories import CustomerFactory, customer_user, drop, make_order
+from rappi.api.filters import OrderingFilter
+from rappi.api.pagination import PageNumberPagination
+from rappi.api.viewsets import ScopedViewSetMixin
 from rappi.errors import NotFoundError
 from rappi.precompiled import Precompiled, PrecompiledRows
 from rappi.selectors import get_or_404
@@ -261,3 +269,56 @@ def test_all_rows_are_the_querysets(two_customers, dispatcher):
     read = PrecompiledRows(Order, users=("user",))
     for user in (dispatcher, two_customers[0][0]):
         assert read.rows(build=_newest_first, user=user).all() == list(_newest_first(user=user))
+
+
+class _NarrowsByCaller(BaseFilterBackend):
+    """A backend that reads the caller from the request, as none of the project's does."""
+
+    def filter_queryset(self, request, queryset, view):
+        return queryset.filter(customer__user_id=request.user.pk)
+
+
+class _CallersOrders(ScopedViewSetMixin, GenericViewSet):
+    scoped_model = Order
+    list_selector = staticmethod(order_rows_for)
+    plain_list = PrecompiledRows(Order, users=("user",))
+    filter_backends = [_NarrowsByCaller, OrderingFilter]
+    ordering = ["-created_at"]
+    ordering_fields = ["id", "created_at"]
+    pagination_class = PageNumberPagination
+
+
+def _list_rows(view_class, user, query=""):
+    view = view_class()
+    view.request = Request(APIRequestFactory().get(f"/{query}"))
+    view.request.user = user
+    view.format_kwarg, view.action, view.kwargs = None, "list", {}
+    return view.list_rows()
+
+
+def test_a_backend_reading_the_caller_is_compiled_with_the_stand_in(two_customers):
+    (first_user, first_order), (second_user, second_order) = two_customers
+    for user, order in ((first_user, first_order), (second_user, second_order)):
+        rows = _list_rows(_CallersOrders, user)
+        assert [row.id for row in rows[0:10]] == [order.id]
+        assert rows.count() == 1
+
+
+def test_subclasses_compile_their_own_plain_list(two_customers):
+    class Newest(_CallersOrders):
+        ordering = ["created_at"]
+
+    assert Newest.plain_list is not _CallersOrders.plain_list
+    (user, _order), _other = two_customers
+    _list_rows(_CallersOrders, user)
+    assert Newest.plain_list._shapes == {}
+
+
+def test_other_paginators_and_parameters_take_the_filtered_path(two_customers):
+    class Offsets(_CallersOrders):
+        pagination_class = LimitOffsetPagination
+
+    (user, _order), _other = two_customers
+    assert isinstance(_list_rows(Offsets, user), QuerySet)
+    assert isinstance(_list_rows(_CallersOrders, user, "?ordering=id"), QuerySet)
+    assert not isinstance(_list_rows(_CallersOrders, user, "?page=1&page_size=3"), QuerySet)
