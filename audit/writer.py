@@ -67,6 +67,7 @@ class AuditWriter:
         socket_timeout_ms: int = 5000,
         slow_insert_seconds: float = 1.0,
         retry_seconds: float = 2.0,
+        linger_seconds: float = 0.0,
         background: bool = True,
     ):
         self.uri, self.db_name, self.collection_name = uri, db_name, collection
@@ -75,6 +76,7 @@ class AuditWriter:
         self.socket_timeout_ms = socket_timeout_ms
         self.slow_insert_seconds = slow_insert_seconds
         self.retry_seconds = retry_seconds
+        self.linger_seconds = linger_seconds
         self.background = background
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
         self.counts = {
@@ -118,6 +120,7 @@ class AuditWriter:
             "spool_max_bytes": settings.AUDIT_SPOOL_MAX_BYTES,
             "timeout_ms": settings.AUDIT_MONGODB_TIMEOUT_MS,
             "retry_seconds": settings.AUDIT_RETRY_SECONDS,
+            "linger_seconds": settings.AUDIT_LINGER_MS / 1000,
         }
         return cls(**{**options, **overrides})
 
@@ -231,6 +234,10 @@ class AuditWriter:
             except queue.Empty:
                 batch = []
             else:
+                if self.linger_seconds and self._queue.qsize() < self._take_limit() - 1:
+                    # Records that arrive meanwhile join this batch: MongoDB takes several
+                    # in one insert for much less than one insert each. Stopping ends it.
+                    self._stop.wait(self.linger_seconds)
                 batch = [first, *self._take_nowait(self._take_limit() - 1)]
             try:
                 with self._work:

@@ -54,6 +54,18 @@ class GatedWriter(AuditWriter):
         super()._insert_many(records, ordered=ordered)
 
 
+class CountingWriter(AuditWriter):
+    """Notes how many records each insert carries."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.inserts: list[int] = []
+
+    def _insert_many(self, records, *, ordered):
+        self.inserts.append(len(records))
+        super()._insert_many(records, ordered=ordered)
+
+
 def wait_for(condition, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -405,3 +417,35 @@ def test_a_record_mongodb_cannot_take_is_refused_alone_and_never_holds_up_the_sp
     assert [r["request_id"] for r in stored(uri, db)] == ["r0", "r2"]
     assert back.counts["rejected"] == 1
     assert back.spool.paths() == []
+
+
+@pytest.mark.parametrize(("linger", "inserts"), [(0.5, [5]), (0, [1, 1, 1, 1, 1])])
+def test_records_arriving_while_the_writer_lingers_share_its_insert(
+    tmp_path, mongo_test_database, linger, inserts
+):
+    """Under load the writer would otherwise insert nearly every record on its own: one
+    MongoDB command each, and the thread woken for each."""
+    uri, db = mongo_test_database["uri"], mongo_test_database["db"]
+    writer = CountingWriter(uri=uri, db_name=db, spool_dir=tmp_path, linger_seconds=linger)
+    try:
+        records = [make_record(n) for n in range(5)]
+        for record in records:
+            writer.submit(record)
+            time.sleep(0.05)
+        assert writer.flush(timeout=10)
+        assert writer.inserts == inserts
+        assert [r["_id"] for r in stored(uri, db)] == [r["_id"] for r in records]
+    finally:
+        writer.shutdown(timeout=1)
+
+
+def test_stopping_ends_the_linger_and_writes_the_batch(tmp_path, mongo_test_database):
+    uri, db = mongo_test_database["uri"], mongo_test_database["db"]
+    writer = CountingWriter(uri=uri, db_name=db, spool_dir=tmp_path, linger_seconds=30)
+    writer.submit(make_record(1))
+    time.sleep(0.2)  # the thread took the record and lingers
+    started = time.monotonic()
+    writer.shutdown(timeout=5)
+    assert time.monotonic() - started < 5
+    assert writer.inserts == [1]
+    assert len(stored(uri, db)) == 1

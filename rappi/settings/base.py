@@ -331,6 +331,8 @@ AUDIT_QUEUE_SIZE = env_int("AUDIT_QUEUE_SIZE", 10000)
 # Records per insert; small enough that no single MongoDB command runs long (mongoeco
 # serves one command at a time, at some milliseconds per document).
 AUDIT_BATCH_SIZE = env_int("AUDIT_BATCH_SIZE", 50)
+# How long the writer waits for more records to join a batch it has begun (0: none).
+AUDIT_LINGER_MS = env_int("AUDIT_LINGER_MS", 20)
 # The writer's own MongoDB client gives up this fast, so an outage is noticed at once.
 AUDIT_MONGODB_TIMEOUT_MS = env_int("AUDIT_MONGODB_TIMEOUT_MS", 500)
 AUDIT_RETRY_SECONDS = float(env_str("AUDIT_RETRY_SECONDS", "2"))
