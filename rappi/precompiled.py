@@ -202,6 +202,10 @@ class Precompiled[M: Model]:
         queryset, compiler, sql, params, slots = self._compiled(db, build, users)
         if sql is None:
             return _Shape(self.model, None, (), {}, None, None, None, 0, False, ())
+        return self._shape(compiler, sql, params, slots, tuple(queryset._prefetch_related_lookups))
+
+    def _shape(self, compiler, sql: str, params: tuple, slots: dict, prefetch: tuple) -> _Shape:
+        """The compiled SQL with what the ORM needs from its compiler to read the rows."""
         return _Shape(
             model=self.model,
             sql=sql,
@@ -212,7 +216,7 @@ class Precompiled[M: Model]:
             annotation_col_map=compiler.annotation_col_map,
             col_count=compiler.col_count,
             has_extra_select=compiler.has_extra_select,
-            prefetch=tuple(queryset._prefetch_related_lookups),
+            prefetch=prefetch,
         )
 
     def _compiled(
@@ -301,18 +305,7 @@ class PrecompiledRows(Precompiled):
             db, build, users, finish=lambda rows: rows.order_by()
         )
         return _RowsShape(
-            rows=_Shape(
-                model=self.model,
-                sql=sql,
-                params=params,
-                slots=slots,
-                select=compiler.select,
-                klass_info=compiler.klass_info,
-                annotation_col_map=compiler.annotation_col_map,
-                col_count=compiler.col_count,
-                has_extra_select=compiler.has_extra_select,
-                prefetch=(),
-            ),
+            rows=self._shape(compiler, sql, params, slots, prefetch=()),
             # As the ORM's NamedValuesListIterable: the SQL selects the named columns in order.
             tuple_class=create_namedtuple_class(*fields),
             # The ORM's own SQL with its parameters, counted.
