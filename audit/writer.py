@@ -40,10 +40,10 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from audit.documents import COLLECTION
 from audit.spool import Spool
+from rappi.mongo import DUPLICATE_KEY
 
 logger = logging.getLogger("audit.writer")
 
-DUPLICATE_KEY = 11000
 _LOG_EVERY_S = 60
 # While spooling, one append (one fsync) takes this many queued records at most.
 _SPOOL_CHUNK = 1000

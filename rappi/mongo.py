@@ -9,6 +9,8 @@ from pymongo.errors import OperationFailure
 from pymongo.uri_parser import parse_uri
 
 DEFAULT_DB_NAME = "rappi"
+# The server's error code for a write a unique index refused.
+DUPLICATE_KEY = 11000
 
 
 def database_name(uri: str) -> str:

@@ -22,8 +22,9 @@ from mongoengine import (
     StringField,
     ValidationError,
 )
+from pymongo.errors import BulkWriteError
 
-from rappi.mongo import ensure_ttl_index
+from rappi.mongo import DUPLICATE_KEY, ensure_ttl_index
 
 EVIDENCE_KINDS = ("photo", "signature", "document")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -199,8 +200,11 @@ class GpsPing(ExpiresWithFixes):
 
     Repeats are refused by single-key unique indexes: `_id` is the driver and device
     instant (`fix_key`), `driver_client` the driver and the phone's `client_id`
-    (`driver_client_key`). They used to be compound unique indexes on `(driver_id,
-    recorded_at)` and `(driver_id, client_id)`; `ensure_indexes` drops those."""
+    (`driver_client_key`); the repeat checks look fixes up by those two keys only. They
+    used to be compound unique indexes on `(driver_id, recorded_at)` and `(driver_id,
+    client_id)`, and fixes were also indexed by place and by driver and instant; no read
+    used those two, and each index is written on every insert. `ensure_indexes` drops the
+    retired ones and gives fixes stored before the keys (ObjectId ids) their keys."""
 
     id = StringField(primary_key=True)  # fix_key(driver_id, recorded_at)
     driver_id = IntField(required=True)
@@ -217,17 +221,14 @@ class GpsPing(ExpiresWithFixes):
     client_id = StringField(null=True, default=None, max_length=64)
     driver_client = StringField(null=True, default=None)
 
-    # The compound unique indexes `_id` and `driver_client` replaced (see above).
-    RETIRED_INDEXES = ("driver_time", "driver_client_id")
+    # The compound unique indexes `_id` and `driver_client` replaced, and the two no read
+    # used (see above).
+    RETIRED_INDEXES = ("driver_time", "driver_client_id", "location", "driver_recorded")
 
     meta = {
         "collection": "gps_pings",
         "indexes": [
-            {"fields": ["(location"], "name": "location"},
             {"fields": ["assignment_id", "recorded_at"], "name": "run_time"},
-            # A driver's fixes by instant (the repeat checks of a batch that is not simply
-            # newer than the run's latest fix); uniqueness is the `_id`'s.
-            {"fields": ["driver_id", "recorded_at"], "name": "driver_recorded"},
             {"fields": ["driver_client"], "name": "driver_client", "unique": True, "sparse": True},
         ],
         "auto_create_index": False,
@@ -239,7 +240,28 @@ class GpsPing(ExpiresWithFixes):
         existing = {index["name"] for index in collection.list_indexes()}
         for name in existing.intersection(cls.RETIRED_INDEXES):
             collection.drop_index(name)
+        cls._key_older_fixes(collection)
         super().ensure_indexes()
+
+    @staticmethod
+    def _key_older_fixes(collection, *, chunk: int = 400) -> None:
+        """Fixes stored before `_id` and `driver_client` were their keys (ObjectId ids)
+        are stored again under those keys, so the repeat checks see them. Another copy of
+        the same instant or client id already stored wins: the older one is dropped."""
+        while older := list(collection.find({"_id": {"$type": "objectId"}}).limit(chunk)):
+            keyed = []
+            for doc in older:
+                recorded_at = doc["recorded_at"].replace(tzinfo=doc["recorded_at"].tzinfo or UTC)
+                copy = {**doc, "_id": fix_key(doc["driver_id"], recorded_at)}
+                if doc.get("client_id"):
+                    copy["driver_client"] = driver_client_key(doc["driver_id"], doc["client_id"])
+                keyed.append(copy)
+            try:
+                collection.insert_many(keyed, ordered=False)
+            except BulkWriteError as error:
+                if any(e.get("code") != DUPLICATE_KEY for e in error.details["writeErrors"]):
+                    raise
+            collection.delete_many({"_id": {"$in": [doc["_id"] for doc in older]}})
 
     def __str__(self) -> str:
         return f"fix of driver {self.driver_id} on run {self.assignment_id} at {self.recorded_at}"

@@ -49,6 +49,7 @@ from shapely.errors import GEOSException
 from identity import catalogue
 from identity.models import User
 from identity.services import notification_send
+from rappi.mongo import DUPLICATE_KEY
 from rappi.routing import Point, haversine_m
 from tracking import geofences, heads
 from tracking.documents import Geofence, GeofenceEvent, GeofenceState
@@ -61,7 +62,6 @@ logger = logging.getLogger(__name__)
 
 ENTER, EXIT = "enter", "exit"
 INSIDE, UNDECIDED, OUTSIDE = 1, 0, -1
-DUPLICATE_KEY = 11000
 # Geofences are looked for round the fixes with this margin, then checked here.
 _PREFILTER_MARGIN_M = 100.0
 

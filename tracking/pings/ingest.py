@@ -45,6 +45,7 @@ from django.utils.translation import gettext as _
 from pymongo import DESCENDING
 from pymongo.errors import BulkWriteError
 
+from rappi.mongo import DUPLICATE_KEY
 from rappi.routing import Point, haversine_m
 from tracking import heads
 from tracking.documents import driver_client_key, fix_key
@@ -53,7 +54,6 @@ from tracking.pings.store import driver_positions, gps_pings, in_chunks
 
 logger = logging.getLogger(__name__)
 
-DUPLICATE_KEY = 11000
 
 # Rejection reasons, as the API reports them.
 OUT_OF_RANGE = "out_of_range"
@@ -192,19 +192,23 @@ def implied_speed_kmh(previous: Fix, fix: Fix) -> float:
 
 
 def _stored_keys(driver_id: int, fixes: list[Fix]) -> tuple[set[datetime], set[str]]:
-    """Instants and client ids the driver already stored that the batch may repeat."""
-    instants = {"recorded_at": {"$gte": fixes[0].recorded_at, "$lte": fixes[-1].recorded_at}}
-    client_ids = sorted({fix.client_id for fix in fixes if fix.client_id})
-    queries: list[list[dict[str, Any]]] = [[instants]] + [
-        [{"client_id": {"$in": chunk}}] for chunk in in_chunks(client_ids)
+    """Instants and client ids the driver already stored that the batch may repeat, looked
+    up by the two keys that refuse repeats (`GpsPing`): the `_id`s of the batch's span of
+    instants (one driver's keys sort by instant: same prefix, 13-digit milliseconds until
+    the year 2286) and the `driver_client` keys of its client ids."""
+    span = {"$gte": fix_key(driver_id, fixes[0].recorded_at)}
+    span["$lte"] = fix_key(driver_id, fixes[-1].recorded_at)
+    client_keys = sorted({driver_client_key(driver_id, f.client_id) for f in fixes if f.client_id})
+    queries: list[list[dict[str, Any]]] = [[{"_id": span}]] + [
+        [{"driver_client": {"$in": chunk}}] for chunk in in_chunks(client_keys)
     ]
-    if len(queries) > 1:  # the range and the first chunk of ids in one query
+    if len(queries) > 1:  # the span and the first chunk of keys in one query
         queries = [queries[0] + queries[1], *queries[2:]]
     times, ids = set(), set()
     for clauses in queries:
-        for doc in gps_pings().find(
-            {"driver_id": driver_id, "$or": clauses}, {"_id": 0, "recorded_at": 1, "client_id": 1}
-        ):
+        # `driver_id` too: with fixes sharded by driver, the query goes to one shard.
+        query = {"driver_id": driver_id, "$or": clauses}
+        for doc in gps_pings().find(query, {"_id": 0, "recorded_at": 1, "client_id": 1}):
             times.add(doc["recorded_at"])
             if doc.get("client_id"):
                 ids.add(doc["client_id"])

@@ -5,7 +5,7 @@ purging with the run."""
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.test import override_settings
@@ -320,12 +320,27 @@ def test_a_client_id_that_slips_past_the_check_is_caught_by_its_unique_index(
     ]
 
 
-def test_ensure_indexes_replaces_the_compound_unique_indexes_of_older_deployments():
-    """Deployments before the `_id` and `driver_client` keys had compound unique indexes;
-    fixes they stored (ObjectId ids, no `driver_client`) still load."""
+def _older_fix(run, sent: dict, **extra) -> dict:
+    """`sent` as deployments before the `_id` and `driver_client` keys stored it."""
+    recorded_at = pings.to_millis(datetime.fromisoformat(sent["recorded_at"]))
+    return {
+        "driver_id": run["driver"].pk,
+        "assignment_id": run["run"].pk,
+        "vehicle_plate": "ABC-123",
+        "location": {"type": "Point", "coordinates": [sent["lng"], sent["lat"]]},
+        "recorded_at": recorded_at,
+        "received_at": recorded_at,
+        **extra,
+    }
+
+
+def test_ensure_indexes_brings_older_deployments_to_the_single_keys(phone, run):
+    """Deployments before the `_id` and `driver_client` keys had compound unique indexes,
+    and indexes by place and by driver and instant that no read used; the fixes they
+    stored (ObjectId ids, no `driver_client`) are stored again under their keys, so a
+    phone repeating one is still told it is a duplicate."""
     collection = GpsPing._get_collection()
     collection.drop_index("driver_client")
-    collection.drop_index("driver_recorded")
     collection.create_index([("driver_id", 1), ("recorded_at", 1)], name="driver_time", unique=True)
     collection.create_index(
         [("driver_id", 1), ("client_id", 1)],
@@ -333,28 +348,39 @@ def test_ensure_indexes_replaces_the_compound_unique_indexes_of_older_deployment
         unique=True,
         partialFilterExpression={"client_id": {"$type": "string"}},
     )
-    old = FixFactory.build()
-    collection.insert_one(
-        {
-            "driver_id": 5,
-            "assignment_id": 9,
-            "vehicle_plate": "ABC-123",
-            "location": {"type": "Point", "coordinates": [old.lng, old.lat]},
-            "recorded_at": old.recorded_at,
-            "received_at": old.recorded_at,
-            "client_id": "before",
-        }
-    )
+    collection.create_index([("location", "2dsphere")], name="location")
+    sent = fix(40, 0, client_id="before")
+    collection.insert_one(_older_fix(run, sent, client_id="before"))
+
     GpsPing.ensure_indexes()
+    # The deployments between had the single keys and the two indexes no read used.
+    collection.create_index([("location", "2dsphere")], name="location")
+    collection.create_index([("driver_id", 1), ("recorded_at", 1)], name="driver_recorded")
+    GpsPing.ensure_indexes()
+
     indexes = {index["name"]: index for index in collection.list_indexes()}
-    assert "driver_time" not in indexes
-    assert "driver_client_id" not in indexes
+    assert set(indexes) == {"_id_", "run_time", "driver_client", GPS_TTL_INDEX}
     assert indexes["driver_client"].get("unique")
     assert indexes["driver_client"].get("sparse")
-    assert dict(indexes["driver_recorded"]["key"]) == {"driver_id": 1, "recorded_at": 1}
-    [loaded] = GpsPing.objects(driver_id=5)
-    assert loaded.client_id == "before"
-    assert loaded.driver_client is None
+    driver = run["driver"].pk
+    [keyed] = GpsPing.objects(driver_id=driver)
+    assert keyed.id == fix_key(driver, pings.to_millis(datetime.fromisoformat(sent["recorded_at"])))
+    assert (keyed.client_id, keyed.driver_client) == ("before", f"{driver}:before")
+    # Sent again, by instant or by client id, among new fixes: duplicates.
+    repeat = send(phone, run, [fix(50, 1, client_id="before"), sent, fix(10, 1)])
+    assert (repeat.json()["duplicates"], repeat.json()["accepted"]) == (2, 1)
+
+
+def test_of_an_older_fix_and_a_keyed_copy_of_its_instant_the_keyed_one_is_kept(run):
+    collection = GpsPing._get_collection()
+    sent = fix(40, 0)
+    older = _older_fix(run, sent, client_id="before")
+    keyed = {**older, "_id": fix_key(run["driver"].pk, older["recorded_at"]), "client_id": "again"}
+    collection.insert_many([older, keyed])
+    GpsPing.ensure_indexes()
+    assert [(doc["_id"], doc["client_id"]) for doc in collection.find()] == [
+        (keyed["_id"], "again")
+    ]
 
 
 # --- Order and lateness --------------------------------------------------------------------------
