@@ -1226,6 +1226,8 @@ class Year:
         geofences = []
         events = []
 
+        from tracking.documents import fix_key
+
         def fixes(run: dict, since: datetime, until: datetime, count: int) -> list[dict]:
             points = run["_points"] or [(-16.3988, -71.5369)]
             driver = self.drivers[run["_driver_index"]]
@@ -1237,8 +1239,11 @@ class Year:
                 a, b = points[leg], points[min(leg + 1, len(points) - 1)]
                 f = share * (len(points) - 1) - leg
                 at = since + (until - since) * share
+                at = at.replace(microsecond=(at.microsecond // 1000) * 1000)
                 out.append(
                     {
+                        # Keyed as the ingest keys a fix (`fix_key`), not an ObjectId.
+                        "_id": fix_key(driver["id"], at),
                         "driver_id": driver["id"],
                         "assignment_id": run["id"],
                         "vehicle_plate": plate,
@@ -1249,7 +1254,7 @@ class Year:
                                 a[0] + (b[0] - a[0]) * f + rng.uniform(-0.0001, 0.0001),
                             ],
                         },
-                        "recorded_at": at.replace(microsecond=(at.microsecond // 1000) * 1000),
+                        "recorded_at": at,
                         "received_at": at + timedelta(seconds=2),
                         "speed_kmh": rng.uniform(0, 45),
                         "heading": rng.uniform(0, 360),
@@ -1289,7 +1294,7 @@ class Year:
             track = fixes(live, since, now - timedelta(seconds=rng.uniform(5, 400)), 30)
             pings += track
             last = track[-1]
-            positions.append({k: v for k, v in last.items() if k != "client_id"})
+            positions.append({k: v for k, v in last.items() if k not in ("_id", "client_id")})
             geofences.append(
                 self._fence(oid(), "route_corridor", f"Corridor of run {live['id']}", live)
             )
@@ -1601,7 +1606,7 @@ def freshen_positions(positions: list[dict]) -> int:
     a fix in the window" means something however long the load took."""
     from django.utils import timezone
 
-    from tracking.documents import DriverPosition, GpsPing
+    from tracking.documents import DriverPosition, GpsPing, fix_key
 
     rng, now, fixes = random.Random(SEED + 1), timezone.now(), []  # noqa: S311
     for position in positions:
@@ -1611,7 +1616,10 @@ def freshen_positions(positions: list[dict]) -> int:
             fixes.append({**position, "recorded_at": at, "received_at": at + timedelta(seconds=2)})
     if fixes:
         GpsPing._get_collection().insert_many(
-            [{**without_key(fix, "_id"), "client_id": None} for fix in fixes]
+            [
+                {**fix, "_id": fix_key(fix["driver_id"], fix["recorded_at"]), "client_id": None}
+                for fix in fixes
+            ]
         )
     for fix in fixes:
         DriverPosition._get_collection().update_one(

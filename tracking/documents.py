@@ -259,7 +259,10 @@ class GpsPing(ExpiresWithFixes):
             try:
                 collection.insert_many(keyed, ordered=False)
             except BulkWriteError as error:
-                if any(e.get("code") != DUPLICATE_KEY for e in error.details["writeErrors"]):
+                # Only repeats may be left behind; an unsure write keeps the originals.
+                if error.details.get("writeConcernErrors") or any(
+                    e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])
+                ):
                     raise
             collection.delete_many({"_id": {"$in": [doc["_id"] for doc in older]}})
 
